@@ -1,0 +1,296 @@
+"""Firing statistics: the contract between training (what spikes a layer reads) and the mapper.
+
+File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes the layer READS:
+- `shape`: per-time-step input shape ([C, H, W] for conv/pool, [F] for FC), unpadded.
+- `T`, `samples` (inputs averaged over).
+- `spikes_per_step[t]`: mean number of spikes over all input lines at step t.
+- `window_occupancy[w-1]`, w = 1..T: fraction of (input line, window of w steps) pairs with
+  at least one spike. Windows slide over every start 0..T-w: this equals the aligned-window
+  occupancy in expectation for stationary firing and is non-decreasing in w for any trace,
+  so the same curve serves time windows (small w) and time blocks (large w) without
+  interpolation.
+- `channel_block_occupancy[g][w-1]`: the same for blocks of g input channels (all their
+  spatial positions; for FC one channel is one line) x w steps: SpikeX's SP-MB tags.
+  g runs over powers of two up to C.
+- `line_spike_histogram`: fraction of input lines by total spikes over the run, bins
+  `[edges[i], edges[i+1])` (firing is extremely skewed; this shows how much).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from spikex_plugin.errors import SpikeXInputError, from_validation_error
+from spikex_plugin.util import load_yaml_file
+
+FORMAT_VERSION = "spikex-firing-stats/1"
+_TOL = 1e-9
+
+
+class Histogram(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    edges: list[float] = Field(min_length=2)
+    fractions: list[float]
+
+    @model_validator(mode="after")
+    def _check(self) -> "Histogram":
+        if len(self.fractions) != len(self.edges) - 1:
+            raise ValueError("fractions must have len(edges) - 1 entries")
+        _check_finite_unit("fractions", self.fractions)
+        if np.any(np.diff(self.edges) <= 0):
+            raise ValueError("edges must increase")
+        return self
+
+
+class LayerFiringStats(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    shape: list[PositiveInt] = Field(min_length=1, max_length=3)
+    T: PositiveInt
+    samples: PositiveInt = 1
+    spikes_per_step: list[float]
+    window_occupancy: list[float]
+    channel_block_occupancy: dict[int, list[float]]
+    line_spike_histogram: Histogram
+
+    @property
+    def lines(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0]
+
+    @property
+    def rate(self) -> float:
+        """Mean spikes per (line, time step)."""
+        return float(np.sum(self.spikes_per_step)) / (self.T * self.lines)
+
+    @model_validator(mode="after")
+    def _check(self) -> "LayerFiringStats":
+        if len(self.spikes_per_step) != self.T:
+            raise ValueError(f"spikes_per_step has {len(self.spikes_per_step)} entries, T is {self.T}")
+        steps = np.asarray(self.spikes_per_step, dtype=float)
+        if not np.all(np.isfinite(steps)) or np.any(steps < 0) or np.any(steps > self.lines + _TOL):
+            raise ValueError(f"spikes_per_step must be finite counts in [0, {self.lines}]")
+        _check_curve("window_occupancy", self.window_occupancy, self.T)
+        if abs(self.window_occupancy[0] - self.rate) > 1e-6 + 1e-6 * self.rate:
+            raise ValueError(f"window_occupancy[0] ({self.window_occupancy[0]:.6g}) must equal the "
+                             f"spike rate from spikes_per_step ({self.rate:.6g})")
+        if 1 not in self.channel_block_occupancy:
+            raise ValueError("channel_block_occupancy needs group size 1")
+        for g, curve in self.channel_block_occupancy.items():
+            if g < 1 or g > self.channels:
+                raise ValueError(f"channel_block_occupancy group {g} outside 1..{self.channels}")
+            _check_curve(f"channel_block_occupancy.{g}", curve, self.T)
+        return self
+
+
+class FiringStats(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: Literal["spikex-firing-stats/1"] = FORMAT_VERSION
+    network: str | None = None
+    layers: dict[str, LayerFiringStats]
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.model_dump(), indent=1) + "\n")
+
+
+def _check_finite_unit(name: str, values: list[float]) -> None:
+    arr = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if np.any(arr < 0) or np.any(arr > 1):
+        raise ValueError(f"{name} must lie in [0, 1]")
+
+
+def _check_curve(name: str, curve: list[float], T: int) -> None:
+    if len(curve) != T:
+        raise ValueError(f"{name} has {len(curve)} entries, expected one per window size 1..{T}")
+    _check_finite_unit(name, curve)
+    if np.any(np.diff(curve) < -_TOL):
+        w = int(np.argmax(np.diff(curve) < -_TOL)) + 2
+        raise ValueError(f"{name} decreases with window size (at w={w}); occupancy of a larger "
+                         f"window can never be lower")
+
+
+def load_stats(path: str | Path) -> FiringStats:
+    """Read and validate a firing-statistics file (JSON or YAML)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise SpikeXInputError(path, "<file>", "file not found")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise SpikeXInputError(path, f"line {e.lineno}", f"malformed JSON: {e.msg}") from None
+    else:
+        data = load_yaml_file(path)
+    if not isinstance(data, dict):
+        raise SpikeXInputError(path, "<root>", "a statistics file must be a mapping")
+    try:
+        return FiringStats(**data)
+    except ValidationError as e:
+        raise from_validation_error(str(path), e) from None
+
+
+# --------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------
+
+def _group_sizes(channels: int) -> list[int]:
+    return [1 << i for i in range(int(math.log2(channels)) + 1)]
+
+
+def sliding_occupancy(active: np.ndarray) -> np.ndarray:
+    """Occupancy curve for w = 1..T of a boolean trace [T, lines].
+
+    A zero run of length L holds max(L - w + 1, 0) empty windows of size w, so the whole
+    curve follows from the histogram of zero-run lengths, found in one pass over the trace.
+    """
+    T, lines = active.shape
+    padded = np.ones((lines, T + 2), dtype=bool)  # spike sentinels at t = -1 and t = T
+    padded[:, 1:-1] = active.T
+    line_idx, t_idx = np.nonzero(padded)
+    same_line = line_idx[1:] == line_idx[:-1]
+    run_lengths = (t_idx[1:] - t_idx[:-1] - 1)[same_line]
+    hist = np.bincount(run_lengths, minlength=T + 1)
+    w = np.arange(1, T + 1)
+    # empty(w) = sum_L hist[L] * (L - w + 1) over L >= w, via suffix sums.
+    suffix_n = np.cumsum(hist[::-1])[::-1]
+    suffix_l = np.cumsum((hist * np.arange(hist.size))[::-1])[::-1]
+    empty = suffix_l[w] - (w - 1) * suffix_n[w]
+    return 1.0 - empty / ((T - w + 1) * lines)
+
+
+def _histogram_edges(T: int) -> np.ndarray:
+    """Bins 0, 1, 2-3, 4-7, ... up to T: log-spaced because firing is heavy-tailed."""
+    edges = [0, 1] + [1 << i for i in range(1, int(math.log2(max(T, 1))) + 1)] + [T + 1]
+    return np.unique(edges).astype(float)
+
+
+def unpack_spikes(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Undo `np.packbits(spikes, axis=-1)` for a trace whose last axis had shape[-1] entries."""
+    return np.unpackbits(packed, axis=-1, count=shape[-1]).astype(bool)
+
+
+def layer_stats_from_spikes(spikes: np.ndarray, shape: tuple[int, ...] | None = None,
+                            packed: bool = False) -> LayerFiringStats:
+    """Statistics of a recorded trace [T, samples, *shape] (0/1 values; bool, int or float).
+
+    With `packed=True` the last axis is `np.packbits`-packed and `shape` gives the unpacked
+    per-step shape. Samples are independent runs: windows never span two samples.
+    """
+    spikes = np.asarray(spikes)
+    if packed:
+        if shape is None:
+            raise ValueError("packed traces need the unpacked per-step shape")
+        spikes = unpack_spikes(spikes, tuple(shape))
+    shape = tuple(shape or spikes.shape[2:])
+    T, samples = spikes.shape[:2]
+    if spikes.shape[2:] != shape:
+        raise ValueError(f"trace shape {spikes.shape[2:]} does not match layer shape {shape}")
+    active = spikes.reshape(T, samples, -1) != 0
+    channels = shape[0]
+    per_channel = active.reshape(T, samples, channels, -1)
+    lines = active.shape[-1]
+    block = {}
+    for g in _group_sizes(channels):
+        groups = channels // g
+        any_in_group = per_channel[:, :, : groups * g].reshape(T, samples, groups, -1).any(axis=-1)
+        block[g] = sliding_occupancy(any_in_group.reshape(T, -1)).tolist()
+    counts = active.sum(axis=0).reshape(-1)
+    edges = _histogram_edges(T)
+    hist, _ = np.histogram(counts, bins=edges)
+    return LayerFiringStats(
+        shape=list(shape), T=T, samples=samples,
+        spikes_per_step=(active.sum(axis=(1, 2)) / samples).tolist(),
+        window_occupancy=sliding_occupancy(active.reshape(T, -1)).tolist(),
+        channel_block_occupancy=block,
+        line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / (samples * lines)).tolist()),
+    )
+
+
+def bursty_transitions(rate: float, correlation: float) -> tuple[float, float]:
+    """Per-line two-state Markov chain with stationary rate `rate` and lag-1 correlation
+    `correlation` in [0, 1): P(spike | no spike) = a, P(spike | spike) = b = a + correlation."""
+    if not 0 <= rate <= 1 or not 0 <= correlation < 1:
+        raise ValueError("rate must lie in [0, 1] and correlation in [0, 1)")
+    a = rate * (1 - correlation)
+    return a, a + correlation
+
+
+def sample_bursty_trace(shape: tuple[int, ...], T: int, rate: float, correlation: float = 0.0,
+                        samples: int = 1, seed: int = 0) -> np.ndarray:
+    """Boolean trace [T, samples, *shape]: independent lines, each a stationary Markov chain
+    (correlation 0 gives Bernoulli spikes)."""
+    a, b = bursty_transitions(rate, correlation)
+    rng = np.random.default_rng(seed)
+    u = rng.random((T, samples, *shape))
+    out = np.empty(u.shape, dtype=bool)
+    out[0] = u[0] < rate
+    for t in range(1, T):
+        out[t] = u[t] < np.where(out[t - 1], b, a)
+    return out
+
+
+def layer_stats_from_rate(shape: tuple[int, ...], T: int, rate: float,
+                          correlation: float = 0.0) -> LayerFiringStats:
+    """Expected statistics of independent lines firing at `rate`, Bernoulli in time
+    (correlation 0) or bursty (a two-state Markov chain, see `bursty_transitions`)."""
+    a, b = bursty_transitions(rate, correlation)
+    w = np.arange(1, T + 1)
+    # P(window of w steps empty) = P(first step silent) * P(silent -> silent)^(w - 1).
+    empty_line = (1 - rate) * (1 - a) ** (w - 1)
+    lines_per_channel = math.prod(shape[1:])
+    block = {g: (1 - empty_line ** (g * lines_per_channel)).tolist() for g in _group_sizes(shape[0])}
+    edges = _histogram_edges(T)
+    fractions = _count_histogram(T, rate, a, b, edges)
+    return LayerFiringStats(
+        shape=list(shape), T=T, samples=1,
+        spikes_per_step=[rate * math.prod(shape)] * T,
+        window_occupancy=(1 - empty_line).tolist(),
+        channel_block_occupancy=block,
+        line_spike_histogram=Histogram(edges=edges.tolist(), fractions=fractions.tolist()),
+    )
+
+
+def _count_histogram(T: int, rate: float, a: float, b: float, edges: np.ndarray) -> np.ndarray:
+    """Distribution of total spikes per line over T steps of the Markov chain (exact DP)."""
+    # dist[s, k]: probability of state s (0 silent, 1 spiking) after k spikes so far.
+    dist = np.zeros((2, T + 1))
+    dist[0, 0], dist[1, 1] = 1 - rate, rate
+    for _ in range(1, T):
+        nxt = np.zeros_like(dist)
+        nxt[0] = dist[0] * (1 - a) + dist[1] * (1 - b)
+        nxt[1, 1:] = (dist[0] * a + dist[1] * b)[:-1]
+        dist = nxt
+    pmf = dist.sum(axis=0)
+    idx = np.searchsorted(edges, np.arange(T + 1), side="right") - 1
+    return np.clip(np.bincount(idx, weights=pmf, minlength=len(edges) - 1)[: len(edges) - 1], 0, 1)
+
+
+def network_stats_from_rate(network, rate: float, correlation: float = 0.0) -> FiringStats:
+    """Same rate for the input of every weighted layer of a `Network`."""
+    return FiringStats(network=network.name, layers={
+        layer.name: layer_stats_from_rate(layer.input_shape, layer.T, rate, correlation)
+        for layer in network.resolved})
+
+
+def check_stats_match_network(stats: FiringStats, network, source: str) -> None:
+    """Every layer of the network needs statistics of the right shape and T."""
+    for layer in network.resolved:
+        if layer.name not in stats.layers:
+            raise SpikeXInputError(source, f"layers.{layer.name}",
+                                   f"no statistics for layer '{layer.name}' of network '{network.name}'")
+        s = stats.layers[layer.name]
+        if tuple(s.shape) != layer.input_shape:
+            raise SpikeXInputError(source, f"layers.{layer.name}.shape",
+                                   f"{s.shape} does not match the layer's input {list(layer.input_shape)}")
+        if s.T != layer.T:
+            raise SpikeXInputError(source, f"layers.{layer.name}.T", f"{s.T} does not match network T={layer.T}")
