@@ -1,0 +1,176 @@
+"""The SpikeX sparse cost model: dense counts of a mapping, thinned where SpikeX skips work.
+
+Skipping (see ../../shared/spikex-paper.md and docs in README):
+- zero spikes: accumulations, weight-register reads and Vmem read-modify-writes happen per
+  input spike only;
+- zero time windows: a PE loads a weight for an (input line, window) pair only if the
+  window holds a spike; a row's weight leaves L1 only if some column needs it;
+- zero time blocks / weight tailoring: spike tiles move between buffers per active SP-MB
+  (channel x time block) and weight kernels of inactive SP-MBs are not fetched;
+- the membrane update runs TWS steps per window whose receptive field fired, one decay
+  step otherwise.
+With every skip disabled, or density 1, the counts equal `dense.dense_actions`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spikex_plugin.cost_model.dense import LevelWidths, dense_actions
+from spikex_plugin.hardware.arch import SpikeXArch
+from spikex_plugin.mapping.mapping import SpikeXMapping
+from spikex_plugin.sparsity.density import DensityModel
+from spikex_plugin.workload.network import Layer
+
+
+@dataclass
+class LayerCost:
+    name: str
+    mapping: SpikeXMapping | None
+    actions: dict[tuple[str, str], float]          # (component, action) -> count
+    energy_j: float
+    cycles: float
+    clock_hz: float
+    breakdown_j: dict[str, float] = field(default_factory=dict)
+    cycle_parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def latency_s(self) -> float:
+        return self.cycles / self.clock_hz
+
+    @property
+    def edp_js(self) -> float:
+        return self.energy_j * self.latency_s
+
+
+def widths_of(arch: SpikeXArch) -> LevelWidths:
+    return LevelWidths(arch.bits_per_action, arch.weight_bits, arch.vmem_bits)
+
+
+def expected_max(pmf: np.ndarray, n: int) -> float:
+    """E[max of n iid draws] of a count distribution, with empty draws counting 0."""
+    cdf = np.cumsum(pmf)
+    return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** n))
+
+
+def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> dict[str, float]:
+    """Fraction of each dense action class that SpikeX still performs."""
+    sk = arch.extras.skipping
+    rate = d.rate if sk.zero_spikes else 1.0
+    window = d.p_nonempty(1, m.tws) if sk.zero_windows else 1.0
+    if m.mode == "temporal":  # a row's weight is needed if any of its columns' windows fired
+        row_weight = d.p_nonempty(1, m.tb)
+    else:                     # columns are neighbouring output columns: different lines
+        row_weight = d.p_nonempty(m.cols, m.tws)
+    row_weight = row_weight if sk.zero_windows else 1.0
+    # SP-MB granularity: one input channel (conv) or `fc_tag_group` lines (FC).
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    l1_block = d.p_channels_nonempty(group, m.tb) if sk.weight_tailoring else 1.0
+    glb_block = d.p_channels_nonempty(group, m.tb_glb) if sk.weight_tailoring else 1.0
+    sin_l1 = d.p_channels_nonempty(group, m.tb) if sk.zero_blocks else 1.0
+    sin_glb = d.p_channels_nonempty(group, m.tb_glb) if sk.zero_blocks else 1.0
+    fan_in = layer.C * layer.R * layer.S
+    rf_active = d.p_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
+    return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
+            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "rf_active": rf_active}
+
+
+_DENSE_SCALE = {  # (component, tensor, action) -> factor name
+    ("Accumulator", "None", "compute"): "rate",
+    ("WReg", "Wt", "read"): "rate",
+    ("WReg", "Wt", "write"): "window",
+    ("L1", "Wt", "read"): "row_weight",
+    ("L1", "Wt", "write"): "l1_block",
+    ("GLB", "Wt", "read"): "l1_block",
+    ("GLB", "Wt", "write"): "glb_block",
+    ("DRAM", "Wt", "read"): "glb_block",
+    ("L1", "Sin", "read"): "sin_l1",
+    ("L1", "Sin", "write"): "sin_l1",
+    ("GLB", "Sin", "read"): "sin_l1",
+    ("GLB", "Sin", "write"): "sin_glb",
+    ("DRAM", "Sin", "read"): "sin_glb",
+}
+
+
+def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> LayerCost:
+    """Energy, cycles and per-action counts of one weighted layer under one mapping."""
+    widths = widths_of(arch)
+    dense = dense_actions(layer, m, widths)
+    f = sparse_factors(layer, m, arch, d)
+    computes = float(layer.dense_synops)
+    actions: dict[tuple[str, str], float] = {}
+
+    def add(comp: str, action: str, count: float) -> None:
+        actions[(comp, action)] = actions.get((comp, action), 0.0) + count
+
+    for (comp, tensor, action), count in dense.items():
+        if (comp, tensor) == ("Vmem", "Sout"):  # operand read-modify-writes thin with the spikes
+            count = count - computes + computes * f["rate"]
+        else:
+            count *= f.get(_DENSE_SCALE.get((comp, tensor, action), ""), 1.0)
+        add(comp, action, count)
+    # SpikeX-only actions (no AccelForge counterpart).
+    neurons_windows = layer.output_neurons * math.ceil(layer.T / m.tws)
+    updates = neurons_windows * (m.tws * f["rf_active"] + (1 - f["rf_active"]))
+    add("Comparator", "compare", updates)
+    add("Vmem", "read", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
+    add("Vmem", "write", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
+    add("PEController", "dispatch", neurons_windows)
+    weight_slots = dense[("WReg", "Wt", "write")]
+    add("TagLogic", "check", weight_slots)
+    add("TagLogic", "update", l1_tile_count(layer, m) * m.c_l1)  # one SP-MB tag per channel per L1 tile
+    cycles, parts = layer_cycles(layer, m, arch, d, actions, f)
+    return _priced(layer.name, m, arch, actions, cycles, parts)
+
+
+def _priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: dict) -> LayerCost:
+    breakdown: dict[str, float] = {}
+    for (comp, action), count in actions.items():
+        breakdown[comp] = breakdown.get(comp, 0.0) + count * arch.energy[(comp, action)]
+    latency = cycles / arch.clock_hz
+    for comp, watts in arch.leak_w.items():
+        if watts:
+            breakdown[comp] = breakdown.get(comp, 0.0) + watts * latency
+    return LayerCost(name, m, actions, sum(breakdown.values()), cycles, arch.clock_hz, breakdown, parts)
+
+
+def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
+                 actions: dict, f: dict) -> tuple[float, dict[str, float]]:
+    """Cycles: array work (per weight step, the slowest column) + membrane updates + systolic
+    fill/drain, overlapped (double buffering) with each buffer's port and the DRAM bandwidth."""
+    steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
+    if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
+        per_step = expected_max(d.window_count_pmf(m.tws), m.cols)
+    else:
+        per_step = float(m.tws)
+    compute = steps * per_step
+    vmem_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
+    membrane = vmem_tiles * m.tb * (f["rf_active"] + (1 - f["rf_active"]) / m.tws)
+    fill = l1_tile_count(layer, m) * (m.rows + m.cols - 1)
+    array = compute + membrane + fill
+    dram_bits = sum(c for (comp, _), c in actions.items() if comp == "DRAM") * arch.bits_per_action["DRAM"]
+    dram = dram_bits / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+    glb = sum(c for (comp, _), c in actions.items() if comp == "GLB")
+    l1 = sum(c for (comp, _), c in actions.items() if comp == "L1")
+    parts = {"array": array, "accumulate": compute, "membrane": membrane, "fill_drain": fill,
+             "dram": dram, "glb_port": glb, "l1_port": l1}
+    return max(array, dram, glb, l1), parts
+
+
+def l1_tile_count(layer: Layer, m: SpikeXMapping) -> float:
+    return layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols * layer.C / m.c_l1
+
+
+def evaluate_pool(layer: Layer, arch: SpikeXArch, d: DensityModel) -> LayerCost:
+    """Pooling on spikes is an OR over each window: read active spike blocks from the GLB,
+    OR them in the tag logic, write the output bits back."""
+    bpa = arch.bits_per_action["GLB"]
+    in_bits = layer.T * layer.C * layer.H * layer.W * d.p_channels_nonempty(1, layer.T)
+    out_bits = layer.T * layer.M * layer.P * layer.Q
+    actions = {("GLB", "read"): in_bits / bpa, ("GLB", "write"): out_bits / bpa,
+               ("TagLogic", "update"): float(out_bits)}
+    cycles = max(out_bits / (arch.rows * arch.cols), (in_bits + out_bits) / bpa)
+    return _priced(layer.name, None, arch, actions, cycles, {"array": out_bits / (arch.rows * arch.cols)})

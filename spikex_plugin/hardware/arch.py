@@ -1,0 +1,210 @@
+"""SpikeX architecture: an AccelForge spec plus the SpikeX extras, priced by HWComponents.
+
+The YAML's `arch:` section is AccelForge's architecture language (loaded and validated by
+`accelforge.Spec`); `variables.spikex` holds what AccelForge's Einsum view has no place for
+(clock, DRAM bandwidth, PE logic beside the accumulation path, skipping switches).
+Per-action energies come from AccelForge's `calculate_component_costs`, which calls the
+HWComponents models (CACTI for SRAMs, `hwcomponents_spikex` for the PE parts).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+
+from spikex_plugin.errors import SpikeXInputError, from_validation_error
+
+LEVELS = ("DRAM", "GLB", "L1", "Vmem", "WReg")
+BUNDLED_ARCHS = ("spikex", "ptb", "dense")
+
+
+class PELogic(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    component_class: str
+    attributes: dict = {}
+
+
+class Skipping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    zero_windows: bool = True     # NTWUs whose input window is silent: no weight load, no accumulate
+    zero_blocks: bool = True      # time blocks with a zero tag are not moved between buffers
+    weight_tailoring: bool = True  # weight kernels of inactive SP-MBs are not fetched
+    zero_spikes: bool = True      # accumulate only where a spike arrived
+
+
+class SpikeXExtras(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    clock_hz: PositiveFloat
+    dram_bytes_per_s: PositiveFloat
+    weight_bits: PositiveInt
+    skipping: Skipping = Skipping()
+    dispatch_modes: list[str] = Field(default=["temporal", "spatial"], min_length=1)
+    tws_choices: list[PositiveInt] = Field(default=[1, 2, 4, 8, 16], min_length=1)
+    global_tws: bool = False      # PTB: one TWS for the whole network
+    fc_tag_group: PositiveInt = 8  # FC input lines per SP-MB tag
+    pe_logic: list[PELogic] = []
+
+
+@dataclass(frozen=True)
+class SpikeXArch:
+    """Everything the SpikeX cost model needs, resolved from the spec."""
+    name: str
+    path: str
+    params: tuple
+    rows: int
+    cols: int
+    sizes_bits: dict[str, float]
+    bits_per_action: dict[str, float]
+    vmem_bits: int
+    extras: SpikeXExtras
+    energy: dict[tuple[str, str], float]     # (component, action) -> J per action
+    area: dict[str, float]                   # component -> m^2 (all instances)
+    leak_w: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def clock_hz(self) -> float:
+        return self.extras.clock_hz
+
+    @property
+    def weight_bits(self) -> int:
+        return self.extras.weight_bits
+
+    @property
+    def total_area(self) -> float:
+        return sum(self.area.values())
+
+
+def resolve_arch_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix or path.exists():
+        if not path.is_file():
+            raise SpikeXInputError(path, "--arch", "file not found")
+        return path
+    if str(name_or_path) in BUNDLED_ARCHS:
+        return Path(str(resources.files("spikex_plugin") / "data" / "arch_specs" / f"{name_or_path}.yaml"))
+    raise SpikeXInputError(name_or_path, "--arch", f"unknown architecture; bundled: {', '.join(BUNDLED_ARCHS)}")
+
+
+def load_arch(name_or_path: str | Path = "spikex", **params) -> SpikeXArch:
+    """Load and price an architecture spec. `params` override its Jinja parameters
+    (ROWS, COLS, GLB_KB, L1_KB, WEIGHT_BITS, TECH_NODE_NM, CLOCK_MHZ, DRAM_GBPS, ...)."""
+    path = resolve_arch_path(name_or_path)
+    return _load_arch(str(path.resolve()), tuple(sorted(params.items())))
+
+
+_DUMMY_WORKLOAD = """workload:
+  iteration_space_shape: {t: 0 <= t < 2, m: 0 <= m < 2, c: 0 <= c < 2}
+  bits_per_value: {Sin: 1, Wt: 8, Sout: 1}
+  einsums:
+  - name: probe
+    tensor_accesses:
+    - {name: Sin, projection: [t, c]}
+    - {name: Wt, projection: [m, c]}
+    - {name: Sout, projection: [t, m], output: True}
+    renames: {input: Sin, weight: Wt, output: Sout}
+"""
+
+
+def accelforge_spec(path: str | Path, params: dict, *extra_yaml: str):
+    """An `accelforge.Spec` of the arch file plus extra YAML files (workload, mapping)."""
+    import accelforge as af
+
+    from spikex_plugin.hardware.cacti import ensure_cacti
+    ensure_cacti()
+    try:
+        spec = af.Spec.from_yaml(str(path), *extra_yaml, jinja_parse_data=dict(params))
+    except ValidationError as e:
+        raise from_validation_error(str(path), e) from None
+    except Exception as e:  # AccelForge reports YAML/Jinja/field problems as plain exceptions
+        raise SpikeXInputError(path, "arch", str(e).splitlines()[0][:500]) from None
+    spec.config.add_component_models(_component_models_module())
+    return spec
+
+
+def _component_models_module():
+    from spikex_plugin.hardware import components
+    return components
+
+
+@functools.lru_cache(maxsize=64)
+def _load_arch(path: str, params: tuple) -> SpikeXArch:
+    with tempfile.TemporaryDirectory() as tmp:
+        wl = Path(tmp) / "probe.yaml"
+        wl.write_text(_DUMMY_WORKLOAD)
+        spec = accelforge_spec(path, dict(params), str(wl))
+        raw_extras = (spec.variables.model_dump() if hasattr(spec.variables, "model_dump") else dict(spec.variables)).get("spikex")
+        if raw_extras is None:
+            raise SpikeXInputError(path, "variables.spikex", "missing SpikeX section (clock_hz, dram_bytes_per_s, ...)")
+        try:
+            extras = SpikeXExtras(**raw_extras)
+        except ValidationError as e:
+            raise from_validation_error(f"{path} (variables.spikex)", e) from None
+        nodes = {n.name: n for n in spec.arch.nodes}
+        missing = [n for n in (*LEVELS, "PEArray", "Accumulator") if n not in nodes]
+        if missing:
+            raise SpikeXInputError(path, "arch.nodes", f"SpikeX needs components named {missing}")
+        fan = {s.name: s.fanout for s in nodes["PEArray"].spatial}
+        if set(fan) != {"rows", "cols"}:
+            raise SpikeXInputError(path, "arch.nodes.PEArray.spatial", "needs exactly 'rows' and 'cols' fanouts")
+        try:
+            costed = spec.calculate_component_costs()
+        except Exception as e:
+            raise SpikeXInputError(path, "arch", f"pricing components failed: {str(e).splitlines()[0][:400]}") from None
+        energy, area, leak, bpa, sizes = {}, {}, {}, {}, {}
+        for node in costed.arch.nodes:
+            if not hasattr(node, "actions"):
+                continue
+            instances = fan["rows"] * fan["cols"] if node.name in ("Vmem", "WReg", "Accumulator") else 1
+            for a in node.actions:
+                energy[(node.name, a.name)] = float(a.energy)
+                if getattr(a, "bits_per_action", None) is not None:
+                    bpa[node.name] = float(a.bits_per_action)
+            area[node.name] = float(node.area or 0) * instances
+            leak[node.name] = float(node.leak_power or 0) * instances
+            if hasattr(node, "size"):
+                sizes[node.name] = float(node.size)
+        vmem_bits = int(dict(nodes["Vmem"].bits_per_value).get("Sout", 16))
+        _price_pe_logic(extras, energy, area, leak, fan["rows"] * fan["cols"], spec, path)
+    for key, value in energy.items():
+        if not math.isfinite(value) or value < 0:
+            raise SpikeXInputError(path, f"arch.{key[0]}.actions.{key[1]}", f"energy {value} is not a finite non-negative number")
+    return SpikeXArch(name=Path(path).stem, path=path, params=params, rows=int(fan["rows"]), cols=int(fan["cols"]),
+                      sizes_bits=sizes, bits_per_action=bpa, vmem_bits=vmem_bits, extras=extras,
+                      energy=energy, area=area, leak_w=leak)
+
+
+def _price_pe_logic(extras: SpikeXExtras, energy: dict, area: dict, leak: dict, pes: int, spec,
+                    spec_source: str) -> None:
+    import hwcomponents as hwc
+
+    from spikex_plugin.hardware import components
+    tech = dict(spec.arch.extra_attributes_for_all_component_models).get("tech_node")
+    for part in extras.pe_logic:
+        attrs = {"tech_node": tech, **part.attributes}
+        try:
+            model = hwc.get_model(part.component_class, attrs)
+        except Exception as e:
+            raise SpikeXInputError(spec_source, f"variables.spikex.pe_logic.{part.name}.component_class",
+                                   f"no HWComponents model for '{part.component_class}': {str(e).splitlines()[0][:200]}") from None
+        for action in model.get_action_names():
+            energy[(part.name, action)] = float(getattr(model, action)().energy)
+        area[part.name] = float(model.area) * pes
+        leak[part.name] = float(model.leak_power) * pes
+
+
+def arch_summary(arch: SpikeXArch) -> dict:
+    return {"name": arch.name, "rows": arch.rows, "cols": arch.cols,
+            "glb_kb": arch.sizes_bits["GLB"] / 8192, "l1_kb": arch.sizes_bits["L1"] / 8192,
+            "clock_hz": arch.clock_hz, "params": dict(arch.params), "area_mm2": arch.total_area * 1e6}
+
+
+def arch_json(arch: SpikeXArch) -> str:
+    return json.dumps(arch_summary(arch))

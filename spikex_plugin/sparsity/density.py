@@ -1,0 +1,115 @@
+"""Density models: how likely a tile of input spikes is non-empty, and how full it is.
+
+Each model answers for a tile of `lines` input lines x `steps` time steps:
+`p_nonempty(lines, steps)` and `expected_nonzeros(lines, steps)`, plus the distribution of
+spikes in one line's window (for the column load-imbalance of the array).
+- `UniformDensity`: independent Bernoulli spikes at one rate.
+- `HypergeometricDensity`: a fixed number of spikes spread over the layer's input
+  (Sparseloop's model for a known nonzero count).
+- `ActualDataDensity`: the recorded occupancy curves of a `LayerFiringStats` (exact for
+  single lines and recorded channel groups; other group sizes combine the nearest smaller
+  recorded group as independent, which is stated wherever it is used).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaln
+
+from spikex_plugin.sparsity.stats import LayerFiringStats
+
+
+class DensityModel:
+    rate: float
+    lines_per_channel: int = 1
+
+    def p_nonempty(self, lines: float, steps: int) -> float:
+        raise NotImplementedError
+
+    def expected_nonzeros(self, lines: float, steps: int) -> float:
+        return lines * steps * self.rate
+
+    def p_channels_nonempty(self, channels: float, steps: int) -> float:
+        return self.p_nonempty(channels * self.lines_per_channel, steps)
+
+    def window_count_pmf(self, steps: int) -> np.ndarray:
+        """P(k spikes) in one line's window, k = 0..steps: P(0) from the occupancy, the rest
+        a shifted binomial 1 + Bin(steps - 1, q) matching the mean spike count."""
+        occ = self.p_nonempty(1, steps)
+        pmf = np.zeros(steps + 1)
+        pmf[0] = 1 - occ
+        if occ <= 0:
+            return pmf
+        mean_active = min(max(self.rate * steps / occ, 1.0), steps)
+        if steps == 1:
+            pmf[1] = occ
+            return pmf
+        q = (mean_active - 1) / (steps - 1)
+        k = np.arange(steps)
+        logc = gammaln(steps) - gammaln(k + 1) - gammaln(steps - k)
+        with np.errstate(divide="ignore"):
+            binom = np.exp(logc + k * np.log(q) + (steps - 1 - k) * np.log1p(-q)) if 0 < q < 1 else (k == round(q * (steps - 1))).astype(float)
+        pmf[1:] = occ * binom
+        return pmf
+
+
+@dataclass
+class UniformDensity(DensityModel):
+    rate: float
+    lines_per_channel: int = 1
+
+    def p_nonempty(self, lines: float, steps: int) -> float:
+        return -math.expm1(lines * steps * math.log1p(-min(self.rate, 1 - 1e-15)))
+
+
+@dataclass
+class HypergeometricDensity(DensityModel):
+    """`nonzeros` spikes placed uniformly without replacement in `total` (line, step) points."""
+    nonzeros: int
+    total: int
+    lines_per_channel: int = 1
+
+    @property
+    def rate(self) -> float:
+        return self.nonzeros / self.total
+
+    def p_nonempty(self, lines: float, steps: int) -> float:
+        n = min(int(round(lines * steps)), self.total)
+        if self.nonzeros == 0:
+            return 0.0
+        if n > self.total - self.nonzeros:
+            return 1.0
+        # P(empty) = C(total - nonzeros, n) / C(total, n)
+        log_empty = (gammaln(self.total - self.nonzeros + 1) - gammaln(self.total - self.nonzeros - n + 1)
+                     - gammaln(self.total + 1) + gammaln(self.total - n + 1))
+        return float(-np.expm1(log_empty))
+
+
+class ActualDataDensity(DensityModel):
+    def __init__(self, stats: LayerFiringStats):
+        self.stats = stats
+        self.rate = stats.rate
+        self.lines_per_channel = stats.lines // stats.channels
+        self._line = np.asarray(stats.window_occupancy)
+        self._groups = {g: np.asarray(c) for g, c in sorted(stats.channel_block_occupancy.items())}
+
+    def _curve_at(self, curve: np.ndarray, steps: int) -> float:
+        return float(curve[min(steps, len(curve)) - 1])
+
+    def p_nonempty(self, lines: float, steps: int) -> float:
+        if lines <= 1:
+            return self._curve_at(self._line, steps) * lines
+        return self.p_channels_nonempty(lines / self.lines_per_channel, steps) if lines >= self.lines_per_channel \
+            else 1 - (1 - self._curve_at(self._line, steps)) ** lines
+
+    def p_channels_nonempty(self, channels: float, steps: int) -> float:
+        g = max((g for g in self._groups if g <= max(channels, 1)), default=1)
+        p = self._curve_at(self._groups[g], steps)
+        return 1 - (1 - p) ** (max(channels, 1) / g)
+
+
+def density_from_stats(stats: LayerFiringStats) -> DensityModel:
+    return ActualDataDensity(stats)
