@@ -186,11 +186,13 @@ def _price_pe_logic(extras: SpikeXExtras, energy: dict, area: dict, leak: dict, 
     import hwcomponents as hwc
 
     from spikex_plugin.hardware import components
+    from spikex_plugin.hardware import components
+    models = hwc.get_models(*components.MODELS, include_installed=False, _return_wrappers=True)
     tech = dict(spec.arch.extra_attributes_for_all_component_models).get("tech_node")
     for part in extras.pe_logic:
         attrs = {"tech_node": tech, **part.attributes}
         try:
-            model = hwc.get_model(part.component_class, attrs)
+            model = hwc.get_model(part.component_class, attrs, models=models)
         except Exception as e:
             raise SpikeXInputError(spec_source, f"variables.spikex.pe_logic.{part.name}.component_class",
                                    f"no HWComponents model for '{part.component_class}': {str(e).splitlines()[0][:200]}") from None

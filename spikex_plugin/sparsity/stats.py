@@ -154,18 +154,63 @@ def sliding_occupancy(active: np.ndarray) -> np.ndarray:
     curve follows from the histogram of zero-run lengths, found in one pass over the trace.
     """
     T, lines = active.shape
-    padded = np.ones((lines, T + 2), dtype=bool)  # spike sentinels at t = -1 and t = T
-    padded[:, 1:-1] = active.T
-    line_idx, t_idx = np.nonzero(padded)
-    same_line = line_idx[1:] == line_idx[:-1]
-    run_lengths = (t_idx[1:] - t_idx[:-1] - 1)[same_line]
-    hist = np.bincount(run_lengths, minlength=T + 1)
+    return occupancy_from_runs(_run_histogram(np.flatnonzero(active), T, lines), T, lines)
+
+
+def occupancy_from_runs(hist: np.ndarray, T: int, lines: int) -> np.ndarray:
+    """Occupancy curve w = 1..T from the histogram hist[L] of zero-run lengths (runs between
+    spike sentinels at t = -1 and t = T) over `lines` independent lines of T steps."""
     w = np.arange(1, T + 1)
     # empty(w) = sum_L hist[L] * (L - w + 1) over L >= w, via suffix sums.
     suffix_n = np.cumsum(hist[::-1])[::-1]
     suffix_l = np.cumsum((hist * np.arange(hist.size))[::-1])[::-1]
     empty = suffix_l[w] - (w - 1) * suffix_n[w]
     return 1.0 - empty / ((T - w + 1) * lines)
+
+
+# Event lists above this size use the per-step scan; smaller ones a sort (no Python loop).
+_SCAN_MIN_EVENTS = 1 << 15
+
+
+def _run_histogram(flat: np.ndarray, T: int, lines: int, t: np.ndarray | None = None,
+                   j: np.ndarray | None = None) -> np.ndarray:
+    """Zero-run-length histogram [T + 1] of a trace [T, lines] given by its spikes: `flat`,
+    the sorted flat indices t * lines + j (or t, j directly, sorted by (t, j)).
+
+    Work is O(spikes + lines): the trace is never transposed or padded. Large event lists
+    are scanned step by step keeping each line's last spike time (sequential access); small
+    ones are sorted by line.
+    """
+    if t is None:
+        bounds = np.searchsorted(flat, np.arange(T + 1) * lines)
+        t = np.repeat(np.arange(T), np.diff(bounds))
+        j = flat - t * lines
+    n = t.size
+    if n >= _SCAN_MIN_EVENTS:
+        small = np.int16 if T < (1 << 15) else np.int64  # a small `last` stays in cache
+        bounds = np.searchsorted(t, np.arange(T + 1))
+        last = np.full(lines, -1, dtype=small)
+        prev = np.empty(n, dtype=small)
+        for step in range(T):
+            s, e = bounds[step], bounds[step + 1]
+            if s < e:
+                jj = j[s:e]
+                prev[s:e] = last[jj]
+                last[jj] = step
+        gaps = t.astype(small) - prev
+        gaps -= 1
+        tails = (T - 1) - last
+    else:
+        order = np.argsort(j * T + t)
+        js, ts = j[order], t[order]
+        same = js[1:] == js[:-1]
+        first = np.ones(n, dtype=bool)
+        first[1:] = ~same
+        final = np.ones(n, dtype=bool)
+        final[:-1] = ~same
+        gaps = np.concatenate([ts[1:][same] - ts[:-1][same] - 1, ts[first]])
+        tails = np.concatenate([T - 1 - ts[final], np.full(lines - int(first.sum()), T)])
+    return np.bincount(gaps, minlength=T + 1) + np.bincount(tails, minlength=T + 1)
 
 
 def _histogram_edges(T: int) -> np.ndarray:
@@ -177,6 +222,87 @@ def _histogram_edges(T: int) -> np.ndarray:
 def unpack_spikes(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Undo `np.packbits(spikes, axis=-1)` for a trace whose last axis had shape[-1] entries."""
     return np.unpackbits(packed, axis=-1, count=shape[-1]).astype(bool)
+
+
+class FiringAccumulator:
+    """Streams the sufficient statistics of `layer_stats_from_spikes` over batches in
+    constant memory: integer histograms of zero-run lengths (lines and channel blocks),
+    spikes per step and spikes per line. Every count is additive over samples, so the result
+    over many batches equals the statistics of the concatenated trace exactly.
+
+    Cost: one scan over the time steps that finds each step's spikes (`np.flatnonzero` of a
+    row, cache-resident) and updates each spiking line's last spike time; the rest is work
+    proportional to the spikes. Channel blocks are ORed on the small [T, samples, C] array.
+    """
+
+    def __init__(self, shape: tuple[int, ...], T: int):
+        self.shape, self.T = tuple(int(d) for d in shape), int(T)
+        self.channels = self.shape[0]
+        self.lines = math.prod(self.shape)
+        self.samples = 0
+        self.steps = np.zeros(self.T, dtype=np.int64)
+        self.line_runs = np.zeros(self.T + 1, dtype=np.int64)
+        self.count_hist = np.zeros(self.T + 1, dtype=np.int64)
+        self.block_runs = {g: np.zeros(self.T + 1, dtype=np.int64) for g in _group_sizes(self.channels)}
+
+    def add(self, spikes: np.ndarray) -> None:
+        """Add a trace [T, samples, *shape] (0/1 values of any dtype; bool is fastest)."""
+        spikes = np.asarray(spikes)
+        if spikes.ndim < 2 or spikes.shape[0] != self.T or tuple(spikes.shape[2:]) != self.shape:
+            raise ValueError(f"trace shape {spikes.shape} does not match [T={self.T}, samples, *{self.shape}]")
+        T, samples = self.T, spikes.shape[1]
+        active = spikes.reshape(T, -1)
+        if active.dtype != bool:
+            active = active != 0
+        width, C = active.shape[1], self.channels
+        per_channel = self.lines // C
+        small = np.int16 if T < (1 << 15) else np.int64  # small per-line state stays in cache
+        last = np.full(width, -1, dtype=small)
+        count = np.zeros(width, dtype=small)
+        blocks = np.zeros((T, samples * C), dtype=bool)
+        shift = per_channel.bit_length() - 1 if per_channel & (per_channel - 1) == 0 else None
+        prev, steps = [], np.zeros(T, dtype=np.int64)
+        for t in range(T):
+            jj = np.flatnonzero(active[t])
+            steps[t] = jj.size
+            prev.append(last[jj])
+            last[jj] = t
+            count[jj] += 1
+            blocks[t, jj >> shift if shift is not None else jj // per_channel] = True
+        # Zero runs end at each spike (t - previous spike - 1) and at the end (T - 1 - last).
+        gaps = np.repeat(np.arange(T, dtype=small), steps)
+        gaps -= np.concatenate(prev)
+        gaps -= 1
+        line_runs = np.bincount(gaps, minlength=T + 1) + np.bincount((T - 1) - last, minlength=T + 1)
+        self.line_runs += line_runs
+        self.count_hist += np.bincount(count, minlength=T + 1)
+        blocks = blocks.reshape(T, samples, C)
+        for g, runs in self.block_runs.items():
+            if g == 1 and per_channel == 1:
+                runs += line_runs  # FC: a one-channel block is a line
+                continue
+            groups = C // g
+            grouped = blocks[:, :, : groups * g].reshape(T, samples, groups, g).any(axis=3) if g > 1 else blocks
+            runs += _run_histogram(np.flatnonzero(grouped), T, samples * groups)
+        self.steps += steps
+        self.samples += samples
+
+    def result(self) -> LayerFiringStats:
+        if not self.samples:
+            raise ValueError("no samples recorded")
+        T, lines = self.T, self.samples * self.lines
+        edges = _histogram_edges(T)
+        bins = np.searchsorted(edges, np.arange(T + 1), side="right") - 1
+        hist = np.bincount(bins, weights=self.count_hist, minlength=len(edges) - 1)[: len(edges) - 1]
+        block = {g: occupancy_from_runs(runs, T, self.samples * (self.channels // g)).tolist()
+                 for g, runs in self.block_runs.items()}
+        return LayerFiringStats(
+            shape=list(self.shape), T=T, samples=self.samples,
+            spikes_per_step=(self.steps / self.samples).tolist(),
+            window_occupancy=occupancy_from_runs(self.line_runs, T, lines).tolist(),
+            channel_block_occupancy=block,
+            line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / lines).tolist()),
+        )
 
 
 def layer_stats_from_spikes(spikes: np.ndarray, shape: tuple[int, ...] | None = None,
@@ -192,28 +318,11 @@ def layer_stats_from_spikes(spikes: np.ndarray, shape: tuple[int, ...] | None = 
             raise ValueError("packed traces need the unpacked per-step shape")
         spikes = unpack_spikes(spikes, tuple(shape))
     shape = tuple(shape or spikes.shape[2:])
-    T, samples = spikes.shape[:2]
     if spikes.shape[2:] != shape:
         raise ValueError(f"trace shape {spikes.shape[2:]} does not match layer shape {shape}")
-    active = spikes.reshape(T, samples, -1) != 0
-    channels = shape[0]
-    per_channel = active.reshape(T, samples, channels, -1)
-    lines = active.shape[-1]
-    block = {}
-    for g in _group_sizes(channels):
-        groups = channels // g
-        any_in_group = per_channel[:, :, : groups * g].reshape(T, samples, groups, -1).any(axis=-1)
-        block[g] = sliding_occupancy(any_in_group.reshape(T, -1)).tolist()
-    counts = active.sum(axis=0).reshape(-1)
-    edges = _histogram_edges(T)
-    hist, _ = np.histogram(counts, bins=edges)
-    return LayerFiringStats(
-        shape=list(shape), T=T, samples=samples,
-        spikes_per_step=(active.sum(axis=(1, 2)) / samples).tolist(),
-        window_occupancy=sliding_occupancy(active.reshape(T, -1)).tolist(),
-        channel_block_occupancy=block,
-        line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / (samples * lines)).tolist()),
-    )
+    acc = FiringAccumulator(shape, spikes.shape[0])
+    acc.add(spikes)
+    return acc.result()
 
 
 def bursty_transitions(rate: float, correlation: float) -> tuple[float, float]:

@@ -1,0 +1,97 @@
+"""`spikex` command line: map, components (and train/profile with the [train] extra)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from spikex_plugin.errors import SpikeXInputError
+
+
+def _parse_set(items: list[str]) -> dict:
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpikeXInputError("--set", item, "expected NAME=VALUE, e.g. ROWS=16")
+        try:
+            params[key] = int(value)
+        except ValueError:
+            try:
+                params[key] = float(value)
+            except ValueError:
+                raise SpikeXInputError("--set", key, f"'{value}' is not a number") from None
+    return params
+
+
+def cmd_map(args) -> int:
+    from spikex_plugin.api import run_map
+    from spikex_plugin.report.plots import energy_breakdown_png
+    from spikex_plugin.report.tables import print_layer_table
+    from spikex_plugin.util import atomic_output_dir, write_json
+
+    result = run_map(args.arch, args.network, args.density, args.profile, args.objective,
+                     workers=args.workers, tws=args.tws, progress=True, **_parse_set(args.set))
+    data = result.to_json()
+    print_layer_table(data)
+    with atomic_output_dir(args.out) as out:
+        write_json(out / "result.json", data)
+        energy_breakdown_png(data["layers"], out / "energy_breakdown.png",
+                             f"{result.network.name} on {result.arch.name} ({result.density_source})")
+    print(f"wrote {Path(args.out) / 'result.json'} and {Path(args.out) / 'energy_breakdown.png'}")
+    return 0
+
+
+def cmd_components(args) -> int:
+    from spikex_plugin.hardware.arch import load_arch
+    from spikex_plugin.report.tables import print_components
+
+    print_components(load_arch(args.arch, **_parse_set(args.set)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="spikex", description="SpikeX sparse-SNN accelerator models")
+    sub = p.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("map", help="map a network on an architecture with the sparse SpikeX cost")
+    m.add_argument("--arch", default="spikex", help="bundled name (spikex, ptb, dense) or YAML path")
+    m.add_argument("--network", default="dvsg-medium", help="bundled name or network YAML path")
+    g = m.add_mutually_exclusive_group()
+    g.add_argument("--density", type=float, help="uniform firing rate in [0, 1] (default 0.005)")
+    g.add_argument("--profile", help="firing-statistics file (JSON/YAML)")
+    m.add_argument("--objective", choices=["edp", "energy", "latency"], default="edp")
+    m.add_argument("--tws", type=int, help="fix one time-window size for every layer")
+    m.add_argument("--set", action="append", metavar="NAME=VALUE", help="override an arch parameter")
+    m.add_argument("--workers", type=int, default=2)
+    m.add_argument("--out", default="out", help="output directory")
+    m.set_defaults(func=cmd_map)
+    c = sub.add_parser("components", help="per-action energy and area of every component")
+    c.add_argument("--arch", default="spikex")
+    c.add_argument("--set", action="append", metavar="NAME=VALUE")
+    c.set_defaults(func=cmd_components)
+    _add_training_commands(sub)
+    return p
+
+
+def _add_training_commands(sub) -> None:
+    """train/profile need torch; register them only when the [train] extra is installed."""
+    try:
+        from spikex_plugin.training.cli import add_profile_parser, add_train_parser
+    except ImportError:
+        return
+    add_train_parser(sub)
+    add_profile_parser(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpikeXInputError as e:
+        print(f"spikex: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

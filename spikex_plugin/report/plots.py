@@ -1,0 +1,46 @@
+"""PNG plots of mapping results (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def energy_breakdown_png(layers: list[dict], path: Path, title: str) -> None:
+    """Stacked bars: energy per layer split by component."""
+    comps = sorted({c for l in layers for c in l["breakdown_j"]})
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(layers) + 2), 4.5))
+    bottom = [0.0] * len(layers)
+    names = [l["name"] for l in layers]
+    for comp in comps:
+        vals = [l["breakdown_j"].get(comp, 0.0) * 1e6 for l in layers]
+        ax.bar(names, vals, bottom=bottom, label=comp)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_ylabel("energy (µJ)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=2)
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def edp_vs_tws_png(curves: dict[str, dict[int, float]], path: Path, title: str) -> None:
+    """Best EDP of each layer for each fixed TWS."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, curve in curves.items():
+        xs = sorted(curve)
+        ax.plot(xs, [curve[x] for x in xs], marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("time-window size (TWS)")
+    ax.set_ylabel("layer EDP (J·s)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

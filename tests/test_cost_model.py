@@ -1,0 +1,46 @@
+"""Properties of the sparse SpikeX cost and the mapper."""
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from spikex_plugin.api import run_map
+from spikex_plugin.cost_model.spikex import evaluate_layer, expected_max
+from spikex_plugin.mapping.mapper import candidate_mappings
+from spikex_plugin.sparsity.density import UniformDensity
+from spikex_plugin.workload.network import Layer
+
+import numpy as np
+
+CONV = Layer(name="conv", type="conv", T=16, C=8, M=8, H=10, W=10, R=3, S=3, P=8, Q=8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(hi=st.floats(1e-4, 1.0), frac=st.floats(0.0, 1.0), idx=st.integers(0, 10_000))
+def test_removing_spikes_never_costs_more(spikex_arch, hi, frac, idx):
+    cands = list(candidate_mappings(CONV, spikex_arch))
+    m = cands[idx % len(cands)]
+    more = evaluate_layer(CONV, m, spikex_arch, UniformDensity(hi))
+    less = evaluate_layer(CONV, m, spikex_arch, UniformDensity(hi * frac))
+    assert less.energy_j <= more.energy_j * (1 + 1e-12)
+    assert less.cycles <= more.cycles * (1 + 1e-12)
+
+
+def test_expected_max_matches_enumeration():
+    pmf = np.array([0.5, 0.3, 0.2])
+    # max of 2 draws: enumerate all 9 pairs
+    exact = sum(pmf[a] * pmf[b] * max(a, b) for a in range(3) for b in range(3))
+    assert expected_max(pmf, 2) == pytest.approx(exact)
+
+
+def test_edp_falls_with_density_and_best_tws_moves(spikex_arch):
+    results = [run_map(spikex_arch, "dvsg-medium", density=d) for d in (0.5, 0.05, 0.005, 0.0005)]
+    edps = [r.edp_js for r in results]
+    assert all(a > b for a, b in zip(edps, edps[1:])), edps
+    tws_by_layer = [{l.name: l.mapping.tws for l in r.layers if l.mapping} for r in results]
+    assert any(len({t[name] for t in tws_by_layer}) > 1 for name in tws_by_layer[0])
+
+
+def test_spikex_beats_dense_baseline_on_same_tables():
+    sparse = run_map("spikex", "nmnist", density=0.01)
+    dense = run_map("dense", "nmnist", density=0.01)
+    assert sparse.energy_j < dense.energy_j and sparse.cycles < dense.cycles

@@ -1,0 +1,54 @@
+"""Dense action counts of our SpikeX model must equal AccelForge's evaluate_mapping exactly."""
+
+import pytest
+
+from spikex_plugin.cost_model.dense import dense_actions
+from spikex_plugin.cost_model.spikex import evaluate_layer, widths_of
+from spikex_plugin.hardware.arch import accelforge_spec
+from spikex_plugin.mapping.mapping import SpikeXMapping, accelforge_mapping_yaml
+from spikex_plugin.sparsity.density import UniformDensity
+from spikex_plugin.workload.einsum import workload_yaml
+from spikex_plugin.workload.network import Layer
+
+CONV = Layer(name="conv", type="conv", T=8, C=4, M=8, H=6, W=6, R=3, S=3, P=4, Q=4)
+CONV_S2 = Layer(name="convs2", type="conv", T=4, C=2, M=4, H=9, W=9, R=3, S=3, P=4, Q=4, stride=2)
+FC = Layer(name="fc", type="fc", T=8, C=32, M=16, H=1, W=1, R=1, S=1, P=1, Q=1)
+CASES = [
+    (CONV, SpikeXMapping("temporal", 2, 4, 2, 2, 8, 8, 4)),   # channel chunks: partial sums spill
+    (CONV, SpikeXMapping("temporal", 2, 4, 2, 4, 4, 8, 2)),
+    (CONV, SpikeXMapping("spatial", 2, 2, 4, 2, 4, 4, 2)),
+    (CONV_S2, SpikeXMapping("spatial", 2, 4, 2, 1, 4, 4, 2)),
+    (FC, SpikeXMapping("temporal", 4, 8, 2, 8, 8, 16, 1)),
+    (FC, SpikeXMapping("spatial", 2, 8, 1, 32, 4, 8, 1)),
+]
+
+
+def accelforge_actions(tmp_path, arch, layer, mapping):
+    (tmp_path / "w.yaml").write_text(workload_yaml(layer, arch.weight_bits))
+    (tmp_path / "m.yaml").write_text(accelforge_mapping_yaml(layer, mapping))
+    spec = accelforge_spec(arch.path, dict(arch.params), str(tmp_path / "w.yaml"), str(tmp_path / "m.yaml"))
+    return spec.evaluate_mapping().actions(per_component=True, per_tensor=True)
+
+
+@pytest.mark.parametrize("layer,mapping", CASES, ids=[f"{l.name}-{m.mode}-{i}" for i, (l, m) in enumerate(CASES)])
+def test_dense_counts_equal_accelforge(tmp_path, spikex_arch, layer, mapping):
+    mapping.check(layer)
+    theirs = accelforge_actions(tmp_path, spikex_arch, layer, mapping)
+    ours = dense_actions(layer, mapping, widths_of(spikex_arch))
+    keys = set(theirs) | set(ours)
+    assert {k: ours.get(k, 0.0) for k in keys} == {k: float(theirs.get(k, 0.0)) for k in keys}
+
+
+@pytest.mark.parametrize("layer,mapping", CASES[:1] + CASES[4:5])
+def test_sparse_model_at_density_one_is_dense(spikex_arch, layer, mapping):
+    dense = dense_actions(layer, mapping, widths_of(spikex_arch))
+    cost = evaluate_layer(layer, mapping, spikex_arch, UniformDensity(1.0))
+    per_action = {}
+    for (comp, _, action), n in dense.items():
+        per_action[(comp, action)] = per_action.get((comp, action), 0.0) + n
+    spikex_only_vmem = cost.actions[("Comparator", "compare")] * spikex_arch.vmem_bits / spikex_arch.bits_per_action["Vmem"]
+    for (comp, action), n in per_action.items():
+        extra = spikex_only_vmem if comp == "Vmem" else 0.0
+        assert cost.actions[(comp, action)] == pytest.approx(n + extra, rel=1e-12)
+    # Every neuron updates at every step when all inputs fire.
+    assert cost.actions[("Comparator", "compare")] == pytest.approx(layer.T * layer.output_neurons)

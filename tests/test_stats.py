@@ -1,0 +1,39 @@
+"""Firing statistics against brute force."""
+
+import numpy as np
+import pytest
+
+from spikex_plugin.sparsity.density import HypergeometricDensity, UniformDensity, ActualDataDensity
+from spikex_plugin.sparsity.stats import (layer_stats_from_rate, layer_stats_from_spikes,
+                                          sample_bursty_trace, sliding_occupancy)
+
+
+def test_sliding_occupancy_brute_force():
+    a = np.random.default_rng(0).random((25, 9)) < 0.08
+    ref = [np.mean([a[s:s + w, l].any() for s in range(25 - w + 1) for l in range(9)]) for w in range(1, 26)]
+    assert np.allclose(sliding_occupancy(a), ref, atol=1e-15)
+
+
+@pytest.mark.parametrize("corr", [0.0, 0.7])
+def test_analytic_stats_match_sampled_traces(corr):
+    an = layer_stats_from_rate((4, 6, 6), 64, 0.03, corr)
+    em = layer_stats_from_spikes(sample_bursty_trace((4, 6, 6), 64, 0.03, corr, samples=200, seed=3))
+    assert np.allclose(an.window_occupancy, em.window_occupancy, atol=0.01)
+    assert np.allclose(an.channel_block_occupancy[1], em.channel_block_occupancy[1], atol=0.02)
+
+
+def test_packed_trace_equals_unpacked():
+    tr = sample_bursty_trace((3, 5, 7), 12, 0.1, samples=2, seed=1)
+    packed = np.packbits(tr, axis=-1)
+    assert layer_stats_from_spikes(packed, shape=(3, 5, 7), packed=True) == layer_stats_from_spikes(tr)
+
+
+def test_density_models_agree_on_small_cases():
+    u = UniformDensity(0.1)
+    assert u.p_nonempty(2, 3) == pytest.approx(1 - 0.9 ** 6)
+    h = HypergeometricDensity(nonzeros=2, total=10)
+    # P(a 3-point tile misses both nonzeros) = C(8,3)/C(10,3) = 56/120
+    assert h.p_nonempty(1, 3) == pytest.approx(1 - 56 / 120)
+    a = ActualDataDensity(layer_stats_from_rate((2, 3, 3), 16, 0.1))
+    assert a.p_nonempty(1, 4) == pytest.approx(u.p_nonempty(1, 4))
+    assert a.p_channels_nonempty(1, 2) == pytest.approx(u.p_nonempty(9, 2))
