@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="dev"
 [[ "${1:-}" == "train" ]] && extras="dev,train"
-py=$(command -v python3.12 || true)
+py=""
+python3.12 --version >/dev/null 2>&1 && py=python3.12   # a pyenv shim may exist yet not run
 if [[ -z "$py" ]] && command -v pyenv >/dev/null; then
   py=$(ls -d "$(pyenv root)"/versions/3.12*/bin/python3.12 2>/dev/null | tail -n1 || true)
 fi
