@@ -230,9 +230,11 @@ class FiringAccumulator:
     spikes per step and spikes per line. Every count is additive over samples, so the result
     over many batches equals the statistics of the concatenated trace exactly.
 
-    Cost: one scan over the time steps that finds each step's spikes (`np.flatnonzero` of a
-    row, cache-resident) and updates each spiking line's last spike time; the rest is work
-    proportional to the spikes. Channel blocks are ORed on the small [T, samples, C] array.
+    `add` scans the steps once: each step's spikes (`np.flatnonzero` of a cache-resident
+    row) update their lines' last spike time, so the trace is never transposed or padded
+    and the work is ~ spikes + T. Channel blocks are ORed on the small [T, samples, C]
+    array. `add_counts` takes the same counts computed elsewhere (the recorder computes
+    them from torch tensors, see training/recorder.py).
     """
 
     def __init__(self, shape: tuple[int, ...], T: int):
@@ -246,45 +248,56 @@ class FiringAccumulator:
         self.block_runs = {g: np.zeros(self.T + 1, dtype=np.int64) for g in _group_sizes(self.channels)}
 
     def add(self, spikes: np.ndarray) -> None:
-        """Add a trace [T, samples, *shape] (0/1 values of any dtype; bool is fastest)."""
+        """Add a trace [T, samples, *shape] (any dtype, nonzero = spike; non-bool traces, e.g.
+        a float32 view of a torch tensor, are converted step by step, never copied whole)."""
         spikes = np.asarray(spikes)
         if spikes.ndim < 2 or spikes.shape[0] != self.T or tuple(spikes.shape[2:]) != self.shape:
             raise ValueError(f"trace shape {spikes.shape} does not match [T={self.T}, samples, *{self.shape}]")
-        T, samples = self.T, spikes.shape[1]
-        active = spikes.reshape(T, -1)
-        if active.dtype != bool:
-            active = active != 0
-        width, C = active.shape[1], self.channels
+        samples = spikes.shape[1]
+        active = spikes.reshape(self.T, -1)
+        T, (width, C) = self.T, (active.shape[1], self.channels)
         per_channel = self.lines // C
         small = np.int16 if T < (1 << 15) else np.int64  # small per-line state stays in cache
         last = np.full(width, -1, dtype=small)
         count = np.zeros(width, dtype=small)
         blocks = np.zeros((T, samples * C), dtype=bool)
-        shift = per_channel.bit_length() - 1 if per_channel & (per_channel - 1) == 0 else None
         prev, steps = [], np.zeros(T, dtype=np.int64)
+        row = None if active.dtype == bool else np.empty(width, dtype=bool)  # cache-resident
         for t in range(T):
-            jj = np.flatnonzero(active[t])
+            jj = np.flatnonzero(active[t] if row is None else np.not_equal(active[t], 0, out=row))
             steps[t] = jj.size
             prev.append(last[jj])
             last[jj] = t
             count[jj] += 1
-            blocks[t, jj >> shift if shift is not None else jj // per_channel] = True
+            blocks[t, jj // per_channel] = True
         # Zero runs end at each spike (t - previous spike - 1) and at the end (T - 1 - last).
         gaps = np.repeat(np.arange(T, dtype=small), steps)
         gaps -= np.concatenate(prev)
         gaps -= 1
-        line_runs = np.bincount(gaps, minlength=T + 1) + np.bincount((T - 1) - last, minlength=T + 1)
-        self.line_runs += line_runs
-        self.count_hist += np.bincount(count, minlength=T + 1)
-        blocks = blocks.reshape(T, samples, C)
-        for g, runs in self.block_runs.items():
-            if g == 1 and per_channel == 1:
-                runs += line_runs  # FC: a one-channel block is a line
-                continue
-            groups = C // g
-            grouped = blocks[:, :, : groups * g].reshape(T, samples, groups, g).any(axis=3) if g > 1 else blocks
-            runs += _run_histogram(np.flatnonzero(grouped), T, samples * groups)
+        runs = np.bincount(gaps, minlength=T + 1) + np.bincount((T - 1) - last, minlength=T + 1)
+        self.add_counts(samples, steps, runs, np.bincount(count, minlength=T + 1), blocks=blocks)
+
+    def add_counts(self, samples: int, steps: np.ndarray, line_runs: np.ndarray, count_hist: np.ndarray,
+                   block_runs: dict[int, np.ndarray] | None = None, blocks: np.ndarray | None = None) -> None:
+        """Add one batch's integer counts: spikes per step [T], zero-run histogram [T + 1],
+        histogram of spikes per line [T + 1], and either each block size's zero-run histogram
+        or `blocks`, each channel's per-step OR [T, samples * C]."""
+        T, C = self.T, self.channels
+        if block_runs is None:
+            block_runs, grouped = {}, blocks.reshape(T, samples, C)
+            for g in self.block_runs:
+                if g > 1:  # OR channel pairs of the previous level (groups truncate as C // g)
+                    groups = C // g
+                    grouped = grouped[:, :, 0:2 * groups:2] | grouped[:, :, 1:2 * groups:2]
+                block_runs[g] = line_runs if g == 1 and self.lines == C else \
+                    _run_histogram(np.flatnonzero(grouped), T, samples * grouped.shape[2])
+        if set(block_runs) != set(self.block_runs):
+            raise ValueError(f"block sizes {sorted(block_runs)} do not match {sorted(self.block_runs)}")
+        for g, runs in block_runs.items():
+            self.block_runs[g] += runs
         self.steps += steps
+        self.line_runs += line_runs
+        self.count_hist += count_hist
         self.samples += samples
 
     def result(self) -> LayerFiringStats:

@@ -1,0 +1,107 @@
+"""Firing-statistics speed: statistics of a batch vs one plain pass (a sum) over the same
+tensors, and the recorder's overhead on a training step. Issue targets: <= 3x, <= 10 %.
+
+    python benchmarks/bench_stats.py [--rates 0.005 0.02 0.05] [--reps 5]
+
+All timings are best-of-reps, interleaved, in this one run (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from spikex_plugin.sparsity.stats import layer_stats_from_spikes, sample_bursty_trace
+
+SHAPE, T, N = (16, 64, 64), 300, 4
+
+
+def best(fns: dict, reps: int) -> dict:
+    """Best time (s) of each callable, rounds interleaved so load changes hit all alike."""
+    out = {k: float("inf") for k in fns}
+    for _ in range(reps):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            out[k] = min(out[k], time.perf_counter() - t)
+    return out
+
+
+def bench_batch(rate: float, reps: int) -> None:
+    import torch
+
+    from spikex_plugin.training.recorder import SpikeRecorder
+
+    trace = sample_bursty_trace(SHAPE, T, rate, correlation=0.5, samples=N, seed=0)  # bool [T, N, *SHAPE]
+    x = torch.from_numpy(trace).float()                                              # what hooks see
+    xf = x.numpy()
+
+    rec = SpikeRecorder(torch.nn.Identity(), T)  # stats mode; record() is what its hooks call
+
+    def recorder_update():
+        rec.record("layer", x)
+
+    t = best({"np_sum_bool": lambda: trace.sum(), "stats_bool": lambda: layer_stats_from_spikes(trace),
+              "np_sum_f32": lambda: xf.sum(), "torch_sum_f32": lambda: x.sum(),
+              "recorder_f32": recorder_update}, reps)
+    print(f"rate {rate:6.3%} (spikes {trace.mean():.3%}), trace [{T}, {N}, {', '.join(map(str, SHAPE))}]:")
+    print(f"  bool ndarray : layer_stats_from_spikes {1e3 * t['stats_bool']:7.1f} ms, numpy sum "
+          f"{1e3 * t['np_sum_bool']:6.1f} ms -> ratio {t['stats_bool'] / t['np_sum_bool']:.2f}x")
+    print(f"  float32 torch: recorder stats update   {1e3 * t['recorder_f32']:7.1f} ms, numpy sum "
+          f"{1e3 * t['np_sum_f32']:6.1f} ms -> ratio {t['recorder_f32'] / t['np_sum_f32']:.2f}x; "
+          f"torch sum (multi-threaded) {1e3 * t['torch_sum_f32']:6.1f} ms -> {t['recorder_f32'] / t['torch_sum_f32']:.2f}x")
+
+
+def bench_training_step(task: str, steps: int, reps: int) -> None:
+    import torch
+    import torch.nn.functional as F
+    from spikingjelly.activation_based import functional
+
+    from spikex_plugin.training.recorder import SpikeRecorder
+    from spikex_plugin.training.train import TrainConfig, build_model, datasets
+
+    cfg = TrainConfig(task=task)
+    data = datasets(cfg)[0]
+    model = build_model(cfg, data, int(data.y.max()) + 1)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    batches = list(data.batches(cfg.batch_size))[:steps]
+
+    def epoch():
+        for x, y in batches:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            functional.reset_net(model)
+
+    rec = SpikeRecorder(model, data.T)
+
+    def epoch_recorded():
+        with rec:
+            epoch()
+
+    epoch()  # warm-up
+    t = best({"off": epoch, "on": epoch_recorded}, reps)
+    c, h, w = data.input_shape
+    print(f"training step, {task} (ConvSNN, input {c}x{h}x{w}, T={data.T}, batch {cfg.batch_size}, {len(batches)} "
+          f"steps): recorder off {1e3 * t['off'] / len(batches):.1f} ms/step, on "
+          f"{1e3 * t['on'] / len(batches):.1f} ms/step -> overhead {100 * (t['on'] / t['off'] - 1):+.1f} %")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rates", type=float, nargs="+", default=[0.005, 0.02, 0.05])
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=8, help="training steps per timed epoch")
+    p.add_argument("--tasks", nargs="*", default=["digits", "events"])
+    args = p.parse_args()
+    for r in args.rates:
+        bench_batch(r, args.reps)
+    for task in args.tasks:
+        bench_training_step(task, args.steps, args.reps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""`spikex train` and `spikex profile` (need the [train] extra: torch, spikingjelly).
+
+This module imports neither torch nor spikingjelly: the handlers do, when run. It raises
+ImportError when they are not installed so the main CLI leaves the commands out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Callable
+
+from spikex_plugin.errors import SpikeXInputError
+
+if find_spec("torch") is None or find_spec("spikingjelly") is None:
+    raise ImportError("spikex train/profile need the [train] extra (torch, spikingjelly)")
+
+TASKS = ("digits", "events")
+
+
+def cmd_train(args) -> int:
+    from spikex_plugin.training.train import sweep_betas, train
+
+    epochs = _epochs(args.epochs)
+    extra = {"batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "window": args.window}
+    if args.T is not None:
+        extra["T"] = args.T
+    if args.task == "digits":
+        extra["coding"] = args.coding
+    betas = args.beta or [0.0]
+    if len(betas) == 1:
+        m = train(args.task, betas[0], epochs, args.out, **extra)
+        rows = [m]
+    else:
+        rows = sweep_betas(args.task, betas, epochs, args.out, **extra)
+    for m in rows:
+        occ = " ".join(f"{n}={o:.3f}" for n, o in m["occupancy"].items())
+        edp = f"{m['edp_js']:.3e} J*s" if m["edp_js"] else "n/a"
+        print(f"beta={m['beta']:g} accuracy={100 * m['accuracy']:.2f}% EDP={edp} occupancy(w={m['window']}): {occ}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from spikex_plugin.training.train import profile_model
+
+    stats = profile_model(args.model, args.data, args.out, network=args.network, split=args.split,
+                          batch_size=args.batch_size, seed=args.seed)
+    print(f"wrote {args.out} ({len(stats.layers)} layers, {next(iter(stats.layers.values())).samples} samples)")
+    return 0
+
+
+def _epochs(text: str) -> tuple[int, int]:
+    """'E1,E2' (pretrain, hardware-aware) or 'E' (E pretrain epochs, then E/2 with beta)."""
+    try:
+        parts = [int(p) for p in str(text).split(",")]
+    except ValueError:
+        raise SpikeXInputError("--epochs", "epochs", f"'{text}' is not E or E1,E2") from None
+    if len(parts) == 1:
+        parts = [parts[0], max(parts[0] // 2, 1)]
+    if len(parts) != 2 or min(parts) < 0:
+        raise SpikeXInputError("--epochs", "epochs", f"'{text}' is not E or E1,E2 with non-negative counts")
+    return parts[0], parts[1]
+
+
+def add_train_parser(subparsers) -> Callable:
+    p = subparsers.add_parser("train", help="hardware-aware SNN training (CPU): L = L_acc + beta * L_hw")
+    p.add_argument("--task", choices=TASKS, default="digits")
+    p.add_argument("--beta", type=float, nargs="+", help="one beta, or several for a sweep (default 0)")
+    p.add_argument("--epochs", default="15,10", help="E1,E2: pretrain epochs, then epochs with beta")
+    p.add_argument("--T", type=int, help="time steps (default 16 digits, 20 events)")
+    p.add_argument("--coding", choices=["rate", "latency"], default="rate", help="digits spike coding")
+    p.add_argument("--window", type=int, default=4, help="time window of the occupancy loss")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="train-out", help="output directory")
+    p.set_defaults(func=cmd_train)
+    return cmd_train
+
+
+def add_profile_parser(subparsers) -> Callable:
+    p = subparsers.add_parser("profile", help="record firing statistics of a trained model on data")
+    p.add_argument("--model", required=True, help="model.pt written by `spikex train`")
+    p.add_argument("--data", choices=TASKS, required=True)
+    p.add_argument("--network", help="network YAML (default: network.yaml next to the model)")
+    p.add_argument("--split", choices=["train", "test"], default="test")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, help="data seed (default: the model's training seed)")
+    p.add_argument("--out", default="stats.json", help="statistics file to write (JSON)")
+    p.set_defaults(func=cmd_profile)
+    return cmd_profile
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (the main `spikex` CLI registers the same parsers)."""
+    parser = argparse.ArgumentParser(prog="spikex")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_train_parser(sub)
+    add_profile_parser(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
