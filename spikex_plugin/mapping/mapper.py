@@ -10,7 +10,8 @@ independent, so they are mapped in parallel processes.
 from __future__ import annotations
 
 import itertools
-import math
+import multiprocessing
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Literal
@@ -103,7 +104,9 @@ def map_network(layers: list[Layer], arch: SpikeXArch, densities: dict[str, Dens
     if workers <= 1 or len(jobs) == 1:
         it = map(_map_one, jobs)
         return list(_with_progress(it, len(jobs), progress))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Forking after torch started its threads can deadlock: spawn fresh workers then.
+    ctx = multiprocessing.get_context("spawn" if "torch" in sys.modules else "fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         return list(_with_progress(pool.map(_map_one, jobs), len(jobs), progress))
 
 

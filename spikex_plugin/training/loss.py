@@ -130,14 +130,6 @@ class HardwareLoss(nn.Module):
         return value
 
 
-def proxy_curves(network, skip_first: bool = True) -> dict[str, PiecewiseLinear]:
-    """Stand-in c_l while no cost-model curve is available: EDP proportional to occupancy x
-    the layer's dense work (SynOps for conv/FC, input reads for pooling)."""
-    layers = network.resolved[1:] if skip_first else network.resolved
-    return {l.name: PiecewiseLinear.linear(l.dense_synops if l.has_weights else l.T * l.M * l.P * l.Q * l.R * l.S)
-            for l in layers}
-
-
 def hardware_weights_from_cost_model(network, arch, tws: int | dict[str, int],
                                      knots: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0),
                                      skip_first: bool = True) -> dict[str, PiecewiseLinear]:

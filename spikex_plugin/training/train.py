@@ -24,7 +24,7 @@ from tqdm import tqdm
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.sparsity.stats import FiringStats
 from spikex_plugin.training.data import SpikeDataset, load_task
-from spikex_plugin.training.loss import HardwareLoss, hardware_weights_from_cost_model, proxy_curves
+from spikex_plugin.training.loss import HardwareLoss, hardware_weights_from_cost_model
 from spikex_plugin.training.recorder import SpikeRecorder
 from spikex_plugin.training.shapes import network_from_model, write_network_yaml
 from spikex_plugin.workload.network import Network
@@ -163,12 +163,9 @@ def fit(model: nn.Module, data: SpikeDataset, epochs: int, cfg: TrainConfig, bet
 
 
 def hardware_curves(network: Network, tws: int = WINDOW) -> tuple[dict, str]:
-    """c_l from the SpikeX cost model when its sensitivity API exists, else the SynOp proxy."""
-    try:
-        from spikex_plugin.hardware.arch import load_arch
-        return hardware_weights_from_cost_model(network, load_arch(), tws), "cost_model"
-    except ImportError:
-        return proxy_curves(network), "synop_proxy"
+    """c_l: each layer's EDP against occupancy from the SpikeX cost model."""
+    from spikex_plugin.hardware.arch import load_arch
+    return hardware_weights_from_cost_model(network, load_arch(), tws), "cost_model"
 
 
 def spikex_edp(network_yaml: Path, stats_json: Path) -> float | None:
