@@ -56,23 +56,27 @@ def expected_max(pmf: np.ndarray, n: int) -> float:
     return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** n))
 
 
+def step_active(m: SpikeXMapping, d: DensityModel) -> float:
+    """P(some column of a row needs the current weight): in temporal mode the columns are the
+    consecutive windows of one line (its time-block occupancy, which keeps burstiness); in
+    spatial mode they are neighbouring lines in one window."""
+    return d.p_nonempty(1, m.tb) if m.mode == "temporal" else d.p_nonempty(m.cols, m.tws)
+
+
 def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> dict[str, float]:
     """Fraction of each dense action class that SpikeX still performs."""
     sk = arch.extras.skipping
-    rate = d.rate if sk.zero_spikes else 1.0
-    window = d.p_nonempty(1, m.tws) if sk.zero_windows else 1.0
-    if m.mode == "temporal":  # a row's weight is needed if any of its columns' windows fired
-        row_weight = d.p_nonempty(1, m.tb)
-    else:                     # columns are neighbouring output columns: different lines
-        row_weight = d.p_nonempty(m.cols, m.tws)
-    row_weight = row_weight if sk.zero_windows else 1.0
+    valid = layer.valid_tap_fraction  # taps that land on padding never see a spike
+    rate = d.rate * valid if sk.zero_spikes else 1.0
+    window = d.p_nonempty(1, m.tws) * valid if sk.zero_windows else 1.0
+    row_weight = step_active(m, d) * valid if sk.zero_windows else 1.0
     # SP-MB granularity: one input channel (conv) or `fc_tag_group` lines (FC).
     group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
     l1_block = d.p_channels_nonempty(group, m.tb) if sk.weight_tailoring else 1.0
     glb_block = d.p_channels_nonempty(group, m.tb_glb) if sk.weight_tailoring else 1.0
     sin_l1 = d.p_channels_nonempty(group, m.tb) if sk.zero_blocks else 1.0
     sin_glb = d.p_channels_nonempty(group, m.tb_glb) if sk.zero_blocks else 1.0
-    fan_in = layer.C * layer.R * layer.S
+    fan_in = layer.C * layer.R * layer.S * valid
     rf_active = d.p_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
             "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "rf_active": rf_active}
@@ -143,12 +147,20 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     fill/drain, overlapped (double buffering) with each buffer's port and the DRAM bandwidth."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
     if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
-        per_step = expected_max(d.window_count_pmf(m.tws), m.cols)
+        # Busiest column given the step is active: the independent-window shape, scaled to
+        # the measured probability that any column is active.
+        pmf = d.window_count_pmf(m.tws)
+        p_any_iid = 1 - pmf[0] ** m.cols
+        busy = expected_max(pmf, m.cols) / p_any_iid if p_any_iid > 0 else 0.0
+        per_step = busy * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step
-    vmem_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
-    membrane = vmem_tiles * m.tb * (f["rf_active"] + (1 - f["rf_active"]) / m.tws)
+    # Membrane: tws steps per window with input, one decay step otherwise; columns chain their
+    # windows (temporal) or run neighbouring neurons in parallel (spatial: slowest column).
+    windows = layer.T / m.tws * layer.M / m.rows * layer.P * layer.Q / m.q_cols  # per row, in sequence
+    rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
+    membrane = windows * (m.tws * rf + (1 - rf))
     fill = l1_tile_count(layer, m) * (m.rows + m.cols - 1)
     array = compute + membrane + fill
     dram_bits = sum(c for (comp, _), c in actions.items() if comp == "DRAM") * arch.bits_per_action["DRAM"]

@@ -36,24 +36,25 @@ class DensityModel:
         return self.p_nonempty(channels * self.lines_per_channel, steps)
 
     def window_count_pmf(self, steps: int) -> np.ndarray:
-        """P(k spikes) in one line's window, k = 0..steps: P(0) from the occupancy, the rest
-        a shifted binomial 1 + Bin(steps - 1, q) matching the mean spike count."""
-        occ = self.p_nonempty(1, steps)
-        pmf = np.zeros(steps + 1)
-        pmf[0] = 1 - occ
-        if occ <= 0:
-            return pmf
-        mean_active = min(max(self.rate * steps / occ, 1.0), steps)
-        if steps == 1:
-            pmf[1] = occ
-            return pmf
-        q = (mean_active - 1) / (steps - 1)
-        k = np.arange(steps)
-        logc = gammaln(steps) - gammaln(k + 1) - gammaln(steps - k)
-        with np.errstate(divide="ignore"):
-            binom = np.exp(logc + k * np.log(q) + (steps - 1 - k) * np.log1p(-q)) if 0 < q < 1 else (k == round(q * (steps - 1))).astype(float)
-        pmf[1:] = occ * binom
-        return pmf
+        """P(k spikes) in one line's window, k = 0..steps, from a two-state Markov chain fitted
+        to the rate and the two-step occupancy (lag-1 clustering): exact for Bernoulli spikes,
+        and it keeps the clustering of bursty spikes, which sets how busy the busiest column is."""
+        r = min(max(self.rate, 0.0), 1.0)
+        if r <= 0:
+            return np.eye(steps + 1)[0]
+        if r >= 1:
+            return np.eye(steps + 1)[steps]
+        # P(two silent steps) = (1 - r)(1 - a), a = P(spike | silent); stationarity gives b.
+        a = min(max(1 - (1 - self.p_nonempty(1, 2)) / (1 - r), 1e-12), 1.0)
+        b = min(max(1 - a * (1 - r) / r, 0.0), 1.0)
+        dist = np.zeros((2, steps + 1))   # [state, spikes so far]
+        dist[0, 0], dist[1, 1] = 1 - r, r
+        for _ in range(steps - 1):
+            nxt = np.zeros_like(dist)
+            nxt[0] = dist[0] * (1 - a) + dist[1] * (1 - b)
+            nxt[1, 1:] = (dist[0] * a + dist[1] * b)[:-1]
+            dist = nxt
+        return dist.sum(axis=0)
 
 
 @dataclass

@@ -111,6 +111,16 @@ class Layer(BaseModel):
         return self.T * self.M * self.P * self.Q * self.C * self.R * self.S
 
     @property
+    def valid_tap_fraction(self) -> float:
+        """Share of (output position, kernel tap) pairs that read a real input line rather
+        than zero padding (padding never spikes)."""
+        def axis(size_out: int, k: int, extent: int) -> float:
+            hits = sum(self.padding <= o * self.stride + r < extent - self.padding
+                       for o in range(size_out) for r in range(k))
+            return hits / (size_out * k)
+        return axis(self.P, self.R, self.H) * axis(self.Q, self.S, self.W)
+
+    @property
     def output_neurons(self) -> int:
         return self.M * self.P * self.Q
 
