@@ -3,7 +3,7 @@
 The mapspace is the dataflow template of `mapping.SpikeXMapping`: dispatch mode, TWS,
 rows/cols used, channel chunk in L1, and the GLB tile (time block, filters, output rows),
 all perfect factors of the layer, pruned by buffer capacity (double-buffered tiles must
-fit) and the Vmem depth (one partial sum per time point of a window). Layers are
+fit; the largest fitting GLB tile is kept) and the Vmem depth. Layers are
 independent, so they are mapped in parallel processes.
 """
 
@@ -29,49 +29,55 @@ def objective_value(cost: LayerCost, objective: Objective) -> float:
     return {"energy": cost.energy_j, "latency": cost.cycles, "edp": cost.edp_js}[objective]
 
 
-def _fits(layer: Layer, m: SpikeXMapping, arch: SpikeXArch) -> bool:
-    wb, st = arch.weight_bits, layer.stride
-    h_l1, w_l1 = layer.R, (m.q_cols - 1) * st + layer.S
-    l1 = m.tb * m.c_l1 * h_l1 * w_l1 + m.rows * m.c_l1 * layer.R * layer.S * wb
-    h_glb = (m.p_glb - 1) * st + layer.R
-    glb = (m.tb_glb * layer.C * h_glb * layer.W + m.m_glb * layer.C * layer.R * layer.S * wb
-           + m.tb_glb * m.m_glb * m.p_glb * layer.Q)
-    vmem_values = arch.sizes_bits["Vmem"] / arch.vmem_bits
-    return 2 * l1 <= arch.sizes_bits["L1"] and 2 * glb <= arch.sizes_bits["GLB"] and m.tws <= vmem_values
+def _l1_fits(layer: Layer, arch: SpikeXArch, tb: int, c_l1: int, rows: int, q_cols: int) -> bool:
+    w_l1 = (q_cols - 1) * layer.stride + layer.S
+    bits = tb * c_l1 * layer.R * w_l1 + rows * c_l1 * layer.R * layer.S * arch.weight_bits
+    return 2 * bits <= arch.sizes_bits["L1"]  # double-buffered
+
+
+def _glb_bits(layer: Layer, arch: SpikeXArch, tb_glb: int, m_glb: int, p_glb: int) -> int:
+    h = (p_glb - 1) * layer.stride + layer.R
+    return (tb_glb * layer.C * h * layer.W + m_glb * layer.C * layer.R * layer.S * arch.weight_bits
+            + tb_glb * m_glb * p_glb * layer.Q)
+
+
+def _largest_glb_tile(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> tuple[int, int, int] | None:
+    """The GLB tile (tb_glb, m_glb, p_glb) holding the most work that fits double-buffered:
+    in this template a bigger GLB tile never adds traffic, so smaller ones are dominated."""
+    best, best_key = None, None
+    for tb_glb in (d for d in divisors(layer.T) if d % tb == 0):
+        for m_glb in (d for d in divisors(layer.M) if d % rows == 0):
+            for p_glb in divisors(layer.P):
+                if 2 * _glb_bits(layer, arch, tb_glb, m_glb, p_glb) <= arch.sizes_bits["GLB"]:
+                    key = (tb_glb * m_glb * p_glb, p_glb)
+                    if best_key is None or key > best_key:
+                        best, best_key = (tb_glb, m_glb, p_glb), key
+    return best
 
 
 def candidate_mappings(layer: Layer, arch: SpikeXArch, tws_choices: list[int] | None = None,
                        modes: list[str] | None = None) -> Iterator[SpikeXMapping]:
-    """Every mapping of the template that tiles the layer perfectly and fits the buffers."""
+    """Mappings of the template that tile the layer perfectly and fit the buffers, each
+    with its largest fitting GLB tile."""
     tws_choices = tws_choices or arch.extras.tws_choices
     modes = modes or arch.extras.dispatch_modes
-    T, M, P, Q, C = layer.T, layer.M, layer.P, layer.Q, layer.C
-    rows_opts = [d for d in divisors(M) if d <= arch.rows]
+    vmem_values = arch.sizes_bits["Vmem"] / arch.vmem_bits  # one partial sum per window step
+    rows_opts = [d for d in divisors(layer.M) if d <= arch.rows]
+    glb_tiles: dict[tuple[int, int], tuple[int, int, int] | None] = {}
     for mode, tws in itertools.product(modes, tws_choices):
-        if T % tws:
+        if layer.T % tws or tws > vmem_values:
             continue
-        col_pool = divisors(T // tws) if mode == "temporal" else divisors(Q)
+        col_pool = divisors(layer.T // tws) if mode == "temporal" else divisors(layer.Q)
         for cols in [c for c in col_pool if c <= arch.cols]:
             tb = cols * tws if mode == "temporal" else tws
-            for rows, c_l1 in itertools.product(rows_opts, divisors(C)):
-                for tb_glb in [d for d in divisors(T) if d % tb == 0]:
-                    for m_glb in [d for d in divisors(M) if d % rows == 0]:
-                        for p_glb in divisors(P):
-                            m = SpikeXMapping(mode, tws, rows, cols, c_l1, tb_glb, m_glb, p_glb)
-                            if _fits(layer, m, arch):
-                                yield m
-
-
-def _prune_dominated(cands: list[SpikeXMapping]) -> list[SpikeXMapping]:
-    """Keep, per (mode, tws, rows, cols), the largest tiles: bigger tiles never add traffic
-    in this template, so smaller fitting ones are dominated."""
-    best: dict[tuple, SpikeXMapping] = {}
-    for m in cands:
-        key = (m.mode, m.tws, m.rows, m.cols, m.c_l1)
-        cur = best.get(key)
-        if cur is None or (m.tb_glb * m.m_glb * m.p_glb, m.p_glb) > (cur.tb_glb * cur.m_glb * cur.p_glb, cur.p_glb):
-            best[key] = m
-    return list(best.values())
+            q_cols = cols if mode == "spatial" else 1
+            for rows, c_l1 in itertools.product(rows_opts, divisors(layer.C)):
+                if not _l1_fits(layer, arch, tb, c_l1, rows, q_cols):
+                    continue
+                if (tb, rows) not in glb_tiles:
+                    glb_tiles[(tb, rows)] = _largest_glb_tile(layer, arch, tb, rows)
+                if glb_tiles[(tb, rows)] is not None:
+                    yield SpikeXMapping(mode, tws, rows, cols, c_l1, *glb_tiles[(tb, rows)])
 
 
 @dataclass
@@ -85,7 +91,7 @@ def map_layer(layer: Layer, arch: SpikeXArch, density: DensityModel, objective: 
     """Best mapping of one layer under the sparse cost."""
     if not layer.has_weights:
         return LayerChoice(evaluate_pool(layer, arch, density), 1)
-    cands = _prune_dominated(list(candidate_mappings(layer, arch, tws_choices, modes)))
+    cands = list(candidate_mappings(layer, arch, tws_choices, modes))
     if not cands:
         raise ValueError(f"layer {layer.name}: no SpikeX mapping fits the buffers of arch {arch.name}")
     costs = [evaluate_layer(layer, m, arch, density) for m in cands]

@@ -15,7 +15,7 @@ tb is the L1 time block: cols*tws steps in temporal mode, tws in spatial mode.
 
 from __future__ import annotations
 
-import math
+import functools
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -89,8 +89,9 @@ def loop_nest(layer: Layer, m: SpikeXMapping) -> list[tuple]:
     ]
 
 
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+@functools.lru_cache(maxsize=1024)
+def divisors(n: int) -> tuple[int, ...]:
+    return tuple(d for d in range(1, n + 1) if n % d == 0)
 
 
 def accelforge_mapping_yaml(layer: Layer, m: SpikeXMapping) -> str:

@@ -44,3 +44,21 @@ def edp_vs_tws_png(curves: dict[str, dict[int, float]], path: Path, title: str) 
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def rate_sweep_png(rows: list[dict], path: Path, title: str) -> None:
+    """Energy and latency against firing rate, both normalised to the highest rate."""
+    rows = sorted(rows, key=lambda r: r["rate"])
+    rates = [r["rate"] * 100 for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for key, label in (("energy_j", "energy"), ("latency_s", "latency"), ("edp_js", "EDP")):
+        top = rows[-1][key]
+        ax.plot(rates, [r[key] / top for r in rows], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("firing rate (%)")
+    ax.set_ylabel(f"relative to {rates[-1]:g} %")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
