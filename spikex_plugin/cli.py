@@ -26,20 +26,47 @@ def _parse_set(items: list[str]) -> dict:
 
 
 def cmd_map(args) -> int:
-    from spikex_plugin.api import run_map
-    from spikex_plugin.report.plots import energy_breakdown_png
+    from spikex_plugin.api import densities_for, run_map
+    from spikex_plugin.report.plots import edp_vs_tws_png, energy_breakdown_png
     from spikex_plugin.report.tables import print_layer_table
+    from spikex_plugin.sweeps import edp_vs_tws
     from spikex_plugin.util import atomic_output_dir, write_json
 
     result = run_map(args.arch, args.network, args.density, args.profile, args.objective,
                      workers=args.workers, tws=args.tws, progress=True, **_parse_set(args.set))
     data = result.to_json()
     print_layer_table(data)
+    title = f"{result.network.name} on {result.arch.name} ({result.density_source})"
+    curves = edp_vs_tws(result.network, result.arch, densities_for(result.network, args.density, args.profile)[0],
+                        args.objective)
     with atomic_output_dir(args.out) as out:
         write_json(out / "result.json", data)
-        energy_breakdown_png(data["layers"], out / "energy_breakdown.png",
-                             f"{result.network.name} on {result.arch.name} ({result.density_source})")
-    print(f"wrote {Path(args.out) / 'result.json'} and {Path(args.out) / 'energy_breakdown.png'}")
+        energy_breakdown_png(data["layers"], out / "energy_breakdown.png", title)
+        edp_vs_tws_png(curves, out / "edp_vs_tws.png", title)
+    print(f"wrote result.json, energy_breakdown.png and edp_vs_tws.png in {args.out}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from spikex_plugin.hardware.arch import load_arch
+    from spikex_plugin.report.plots import rate_sweep_png
+    from spikex_plugin.sweeps import rate_sweep
+    from spikex_plugin.util import atomic_output_dir, write_json
+    from spikex_plugin.workload.network import load_network
+
+    for rate in args.rates:
+        if not 0.0 <= rate <= 1.0:
+            raise SpikeXInputError("--rates", "rates", f"{rate} is not a firing rate in [0, 1]")
+    arch = load_arch(args.arch, **_parse_set(args.set))
+    network = load_network(args.network)
+    rows = rate_sweep(network, arch, args.rates, args.objective, args.workers)
+    print(f"{'rate %':>8} {'energy J':>12} {'latency s':>12} {'EDP J*s':>12}")
+    for r in rows:
+        print(f"{r['rate'] * 100:8.3f} {r['energy_j']:12.4g} {r['latency_s']:12.4g} {r['edp_js']:12.4g}")
+    with atomic_output_dir(args.out) as out:
+        write_json(out / "rate_sweep.json", rows)
+        rate_sweep_png(rows, out / "rate_sweep.png", f"{network.name} on {arch.name}")
+    print(f"wrote rate_sweep.json and rate_sweep.png in {args.out}")
     return 0
 
 
@@ -66,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--workers", type=int, default=2)
     m.add_argument("--out", default="out", help="output directory")
     m.set_defaults(func=cmd_map)
+    w = sub.add_parser("sweep", help="energy, latency and EDP against a uniform firing rate")
+    w.add_argument("--arch", default="spikex")
+    w.add_argument("--network", default="dvsg-medium")
+    w.add_argument("--rates", type=float, nargs="+", default=[0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001])
+    w.add_argument("--objective", choices=["edp", "energy", "latency"], default="edp")
+    w.add_argument("--set", action="append", metavar="NAME=VALUE")
+    w.add_argument("--workers", type=int, default=2)
+    w.add_argument("--out", default="out/sweep")
+    w.set_defaults(func=cmd_sweep)
     c = sub.add_parser("components", help="per-action energy and area of every component")
     c.add_argument("--arch", default="spikex")
     c.add_argument("--set", action="append", metavar="NAME=VALUE")

@@ -44,3 +44,17 @@ def test_spikex_beats_dense_baseline_on_same_tables():
     sparse = run_map("spikex", "nmnist", density=0.01)
     dense = run_map("dense", "nmnist", density=0.01)
     assert sparse.energy_j < dense.energy_j and sparse.cycles < dense.cycles
+
+
+def test_sweep_command_writes_monotone_rate_sweep(tmp_path):
+    import json
+
+    from spikex_plugin.cli import main
+    out = tmp_path / "sw"
+    assert main(["sweep", "--network", "nmnist", "--rates", "0.005", "0.0005", "0.0001", "--out", str(out)]) == 0
+    rows = json.loads((out / "rate_sweep.json").read_text())
+    energies = [r["energy_j"] for r in rows]
+    assert energies == sorted(energies, reverse=True) and energies[0] > energies[-1]
+    assert (out / "rate_sweep.png").stat().st_size > 1000
+    assert main(["sweep", "--rates", "2", "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

@@ -73,6 +73,7 @@ def test_map_writes_results(tmp_path, capsys):
     assert main(["map", "--network", "nmnist", "--density", "0.01", "--out", str(out)]) == 0
     data = json.loads((out / "result.json").read_text())
     assert (out / "energy_breakdown.png").stat().st_size > 1000
+    assert (out / "edp_vs_tws.png").stat().st_size > 1000
     total = sum(l["energy_j"] for l in data["layers"])
     assert data["total"]["energy_j"] == pytest.approx(total)
     for l in data["layers"]:
