@@ -1,0 +1,611 @@
+"""Export a SpikeX design, a network and firing statistics as Timeloop v0.4 / Sparseloop specs.
+
+Per weighted layer a directory with `arch.yaml`, `problem.yaml`, `sparse_optimizations.yaml`,
+`mapper.yaml`, `constraints.yaml` and `mapping.yaml` (the mapping our mapper chose, every
+factor fixed); shared energy numbers as an Accelergy table-based plug-in directory and as
+ERT/ART files in the form Timeloop dumps, both from the HWComponents numbers our cost model
+uses. What Timeloop cannot express, and how the export approximates it, is written into the
+generated README and docs/timeloop-export.md.
+
+Fixed choices (why):
+- Time is the problem dimension `T`; N = 1. Tensor names are Timeloop's Weights/Inputs/Outputs.
+- DRAM, GLB and L1 use `datawidth: 1`: Timeloop has one word size per buffer, and bit words
+  keep 1-bit spikes exact (capacity and energy per 64-bit access); weights then count as
+  1-bit words there (bandwidth corrected with `per_dataspace_bandwidth_consumption_scale`).
+- The PE's Vmem and weight register are a sequence (Vmem above the c/r/s loops, the register
+  above the t loop), not a `!Parallel`: the SpikeX loop nest orders them and Inputs bypass both.
+- Inputs are stored plain (no representation format): a bitmask for a 1-bit tensor is as big
+  as the tensor, and Sparseloop's conditioned skipping needs no metadata.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spikex_plugin.cost_model.dense import tile_extents, tile_values
+from spikex_plugin.errors import SpikeXInputError
+from spikex_plugin.hardware.arch import SpikeXArch, accelforge_spec, load_arch
+from spikex_plugin.mapping.mapping import SpikeXMapping, loop_nest
+from spikex_plugin.util import atomic_output_dir
+from spikex_plugin.workload.network import Layer, Network, load_network
+
+VERSION = 0.4
+DIMS = ("N", "T", "C", "M", "P", "Q", "R", "S")
+TENSORS = {"Wt": "Weights", "Sin": "Inputs", "Sout": "Outputs"}
+DATA_SPACES = ("Weights", "Inputs", "Outputs")
+STORAGE = ("DRAM", "GLB", "L1", "Vmem", "WReg")
+SHARED = ("DRAM", "GLB", "L1")          # bit-word levels (datawidth 1)
+PE_PARTS = ("Vmem", "WReg", "Accumulator")
+SYSTEM, PE = "system", "PE"
+DRAM_DEPTH = 2**31  # SpikeX's DRAM is unbounded; timeloopfe requires a depth and Timeloop reads it as uint32
+CLASSES = {  # component -> (Timeloop class, Accelergy primitive class = CSV table name)
+    "DRAM": ("DRAM", "spikex_dram"), "GLB": ("storage", "spikex_sram"), "L1": ("storage", "spikex_sram"),
+    "Vmem": ("storage", "spikex_vmem"), "WReg": ("storage", "spikex_weight_register"),
+    "Accumulator": ("compute", "spikex_accumulator")}
+STORAGE_ACTIONS = ["read", "write", "update", "leak"] + [f"{k}_{a}" for k in ("gated", "skipped")
+                                                         for a in ("read", "write", "update")]
+COMPUTE_ACTIONS = ["compute", "compute_gated", "compute_skipped", "leak"]
+RESERVED = {"energy_tables", "README.md", "ERT.yaml", "ART.yaml", "index.yaml"}  # not layer directories
+
+
+# ---------------------------------------------------------------------------- YAML with v0.4 tags
+
+class TaggedNode(dict):
+    """A mapping written with a Timeloop v0.4 architecture tag."""
+    tag = "!Component"
+
+
+class Container(TaggedNode):
+    tag = "!Container"
+
+
+class Component(TaggedNode):
+    tag = "!Component"
+
+
+class Parallel(TaggedNode):
+    tag = "!Parallel"
+
+
+class Hierarchical(TaggedNode):
+    tag = "!Hierarchical"
+
+
+class Nothing(TaggedNode):
+    tag = "!Nothing"
+
+
+NODE_TAGS = {c.tag: c for c in (Container, Component, Parallel, Hierarchical, Nothing)}
+
+
+class Quoted(str):
+    """A string written double-quoted: timeloopfe evaluates unquoted attribute values as
+    Python expressions (`32nm` is a syntax error there, `"32nm"` a string)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:  # Timeloop's readers do not resolve anchors
+        return True
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    flow = len(data) <= 12 and all(isinstance(x, (str, int, float, bool)) for x in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(Quoted, lambda d, data: d.represent_scalar("tag:yaml.org,2002:str", str(data), style='"'))
+for _cls in NODE_TAGS.values():
+    _Dumper.add_representer(_cls, lambda d, data: d.represent_mapping(data.tag, dict(data)))
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+class TimeloopLoader(yaml.SafeLoader):
+    """Reads Timeloop v0.4 YAML, keeping `!Container`/`!Component`/... as TaggedNode subclasses."""
+
+
+for _tag, _cls in NODE_TAGS.items():
+    TimeloopLoader.add_constructor(
+        _tag, lambda loader, node, cls=_cls: cls(loader.construct_mapping(node, deep=True)))
+
+
+def load_timeloop_yaml(source: str | Path) -> Any:
+    """Parse a Timeloop v0.4 file (a path) or YAML text."""
+    is_path = isinstance(source, Path) or ("\n" not in source and Path(source).is_file())
+    return yaml.load(Path(source).read_text() if is_path else source, Loader=TimeloopLoader)
+
+
+# ---------------------------------------------------------------------------- checks
+
+def _unsupported(source: str, field: str, message: str) -> SpikeXInputError:
+    return SpikeXInputError(source, field, f"{message}: no Timeloop counterpart, nothing exported")
+
+
+def _rejected(source: str, field: str, message: str) -> SpikeXInputError:
+    return SpikeXInputError(source, field, f"{message}: Timeloop would reject the mapping, nothing exported")
+
+
+def _as_int(value: float, source: str, field: str) -> int:
+    if value != int(value):
+        raise _unsupported(source, field, f"{value} is not a whole number of words")
+    return int(value)
+
+
+@functools.lru_cache(maxsize=16)
+def _technology(path: str, params: tuple) -> str:
+    """Technology node as Accelergy names it ("32nm"), from the arch spec."""
+    spec = accelforge_spec(path, dict(params))
+    node = dict(spec.arch.extra_attributes_for_all_component_models).get("tech_node")
+    if node is None:
+        raise SpikeXInputError(path, "arch.extra_attributes_for_all_component_models.tech_node",
+                               "missing; Accelergy's tables are keyed by technology")
+    return Quoted(f"{round(float(node) * 1e9)}nm")
+
+
+def _instances(arch: SpikeXArch, component: str) -> int:
+    pe_parts = set(PE_PARTS) | {p.name for p in arch.extras.pe_logic}
+    return arch.rows * arch.cols if component in pe_parts else 1
+
+
+# ---------------------------------------------------------------------------- architecture
+
+def storage_attributes(arch: SpikeXArch, level: str) -> dict:
+    """Timeloop storage attributes of one SpikeX buffer (sizes in words of `datawidth` bits)."""
+    src = arch.path
+    width = _as_int(arch.bits_per_action[level], src, f"{level}.actions.bits_per_action")
+    weights_scale = {"Weights": arch.weight_bits}
+    if level == "DRAM":
+        bits_per_cycle = arch.extras.dram_bytes_per_s * 8 / arch.clock_hz
+        return {"width": width, "depth": DRAM_DEPTH, "datawidth": 1, "shared_bandwidth": float(bits_per_cycle),
+                "per_dataspace_bandwidth_consumption_scale": weights_scale}
+    depth = _as_int(arch.sizes_bits[level] / width, src, f"{level}.size")
+    if level in SHARED:  # one SRAM port, every tile double-buffered (as our mapper assumes)
+        return {"width": width, "depth": depth, "datawidth": 1, "n_banks": 1, "read_bandwidth": width,
+                "write_bandwidth": width, "shared_bandwidth": width, "multiple_buffering": 2,
+                "per_dataspace_bandwidth_consumption_scale": weights_scale}
+    datawidth = arch.vmem_bits if level == "Vmem" else arch.weight_bits
+    if width % datawidth or depth < 1:
+        raise _unsupported(src, f"{level}.size", f"a {width}-bit x {depth} buffer cannot hold {datawidth}-bit words")
+    return {"width": width, "depth": depth, "datawidth": datawidth, "n_banks": 1,
+            "read_bandwidth": width // datawidth, "write_bandwidth": width // datawidth}
+
+
+def _component(arch: SpikeXArch, name: str) -> Component:
+    kind, sub = CLASSES[name]
+    if kind == "compute":  # accumulate-only: no multiplier, energy from our table
+        attrs = {"width": arch.vmem_bits, "weight_width": arch.weight_bits}
+    else:
+        attrs = storage_attributes(arch, name)
+    actions = COMPUTE_ACTIONS if kind == "compute" else STORAGE_ACTIONS
+    return Component({"name": name, "class": kind, "subclass": sub, "attributes": attrs,
+                      "required_actions": list(actions)})
+
+
+def arch_spec(arch: SpikeXArch, technology: str) -> dict:
+    """The SpikeX hierarchy as v0.4 nodes: DRAM -> GLB -> L1 -> rows x cols PEs (Vmem, weight
+    register, accumulator)."""
+    nodes: list = [Container({"name": SYSTEM, "attributes": {
+        "technology": technology, "global_cycle_seconds": 1.0 / arch.clock_hz}})]
+    nodes += [_component(arch, level) for level in SHARED]
+    nodes.append(Container({"name": PE, "spatial": {"meshX": arch.cols, "meshY": arch.rows}}))
+    nodes += [_component(arch, part) for part in PE_PARTS]
+    return {"architecture": {"version": VERSION, "nodes": nodes}}
+
+
+# ---------------------------------------------------------------------------- problem
+
+def problem_spec(layer: Layer, input_density: float) -> dict:
+    """Sout[t,m,p,q] += Sin[t,c,stride*p+r,stride*q+s] * Wt[m,c,r,s] as a Timeloop problem."""
+    sizes = {"N": 1, "T": layer.T, "C": layer.C, "M": layer.M, "P": layer.P, "Q": layer.Q,
+             "R": layer.R, "S": layer.S}
+    shape = {
+        "name": f"SNN_{layer.type}",
+        "dimensions": list(DIMS),
+        "coefficients": [{"name": "Hstride", "default": layer.stride},
+                         {"name": "Wstride", "default": layer.stride}],
+        "data_spaces": [
+            {"name": "Weights", "projection": [[["M"]], [["C"]], [["R"]], [["S"]]]},
+            {"name": "Inputs", "projection": [[["N"]], [["T"]], [["C"]], [["R"], ["P", "Hstride"]],
+                                              [["S"], ["Q", "Wstride"]]]},
+            {"name": "Outputs", "projection": [[["N"]], [["T"]], [["M"]], [["P"]], [["Q"]]],
+             "read_write": True},
+        ],
+    }
+    densities = {  # spikes land at random: hypergeometric; weights and membrane partial sums are dense
+        "Inputs": {"distribution": "hypergeometric", "density": float(input_density)},
+        "Weights": {"distribution": "fixed_structured", "density": 1.0},
+        "Outputs": {"distribution": "fixed_structured", "density": 1.0},
+    }
+    instance = {**sizes, "Hstride": layer.stride, "Wstride": layer.stride, "densities": densities}
+    return {"problem": {"version": VERSION, "shape": shape, "instance": instance}}
+
+
+# ---------------------------------------------------------------------------- mapping
+
+def level_loops(layer: Layer, m: SpikeXMapping, source: str = "<mapping>"
+                ) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, int]]], list[tuple[str, int, str]]]:
+    """The SpikeX loop nest in Timeloop's terms: per buffer the data spaces it keeps and its
+    temporal loops (outer to inner, below it); the spatial loops of the PE fanout below L1."""
+    keep: dict[str, list[str]] = {}
+    temporal: dict[str, list[tuple[str, int]]] = {}
+    spatial: list[tuple[str, int, str]] = []
+    level, below_fanout = None, False
+    for node in loop_nest(layer, m):
+        if node[0] == "store":
+            level, below_fanout = node[1], False
+            if level not in STORAGE:
+                raise _unsupported(source, "loop_nest", f"buffer '{level}' is not in the exported hierarchy")
+            keep[level] = [TENSORS[t] for t in node[2]]
+            temporal[level] = []
+        elif node[0] == "temporal":
+            if below_fanout:
+                raise _unsupported(source, "loop_nest", "a temporal loop between the PE fanout and a PE buffer")
+            dim = node[1].upper()
+            if any(d == dim and b > 1 and node[2] > 1 for d, b in temporal[level]):
+                raise _unsupported(source, "loop_nest", f"two '{dim}' loops at {level}")
+            temporal[level].append((dim, node[2]))
+        elif node[0] == "spatial":
+            if level != "L1" or node[4] not in ("rows", "cols"):
+                raise _unsupported(source, "loop_nest", f"spatial loop '{node[4]}' below {level}")
+            below_fanout = True
+            spatial.append((node[1].upper(), node[2], node[4]))
+    return keep, temporal, spatial
+
+
+def _factors(loops: list[tuple[str, int]]) -> list[str]:
+    f = {d: 1 for d in DIMS}
+    for d, b in loops:
+        f[d] *= b
+    return [f"{d}={f[d]}" for d in DIMS]
+
+
+def _permutation(outer_to_inner: list[str]) -> list[str]:
+    """Timeloop lists loops inner to outer; loops not named come after (their order is moot)."""
+    named = list(dict.fromkeys(reversed(outer_to_inner)))
+    return named + [d for d in DIMS if d not in named]
+
+
+def _spatial_target(x: list[str], y: list[str], factors: list[str]) -> dict:
+    """meshX = columns, meshY = rows: dims before `split` go to X."""
+    rest = [d for d in DIMS if d not in x and d not in y]
+    return {"target": PE, "type": "spatial", "factors": factors, "permutation": x + y + rest, "split": len(x)}
+
+
+def mapping_spec(layer: Layer, m: SpikeXMapping, source: str = "<mapping>") -> dict:
+    """Every factor of one SpikeX mapping, so timeloop-model evaluates exactly that mapping."""
+    keep, temporal, spatial = level_loops(layer, m, source)
+    targets = []
+    for level in STORAGE:
+        targets.append({"target": level, "type": "dataspace", "keep": keep[level],
+                        "bypass": [d for d in DATA_SPACES if d not in keep[level]]})
+        loops = [(d, b) for d, b in temporal[level] if b > 1]
+        targets.append({"target": level, "type": "temporal", "factors": _factors(loops),
+                        "permutation": _permutation([d for d, _ in loops])})
+    x = [d for d, _, axis in spatial if axis == "cols"]
+    y = [d for d, _, axis in spatial if axis == "rows"]
+    targets.append(_spatial_target(x, y, _factors([(d, b) for d, b, _ in spatial])))
+    _check_factors(layer, targets, source)
+    return {"mapping": targets}
+
+
+def _check_factors(layer: Layer, targets: list[dict], source: str) -> None:
+    """Each dimension's factors over all levels must multiply to the layer's size."""
+    product = {d: 1 for d in DIMS}
+    for t in targets:
+        for f in t.get("factors", []):
+            dim, value = f.split("=")
+            product[dim] *= int(value)
+    want = {"N": 1, "T": layer.T, "C": layer.C, "M": layer.M, "P": layer.P, "Q": layer.Q, "R": layer.R, "S": layer.S}
+    bad = {d: (product[d], want[d]) for d in DIMS if product[d] != want[d]}
+    if bad:
+        raise _rejected(source, f"layers.{layer.name}", f"mapping factors do not tile the layer: {bad}")
+
+
+def constraints_spec(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> dict:
+    """The SpikeX mapspace as Timeloop constraints: keep/bypass per buffer, which dimensions
+    each buffer may loop over and in which order, rows <- M and columns <- T or Q."""
+    keep, temporal, _ = level_loops(layer, m)
+    targets = []
+    for level in STORAGE:
+        targets.append({"target": level, "type": "dataspace", "keep": keep[level],
+                        "bypass": [d for d in DATA_SPACES if d not in keep[level]]})
+        free = [d for d, _ in temporal[level]]
+        factors = [f"{d}=1" for d in DIMS if d not in free]
+        if level == "WReg":  # the window: TWS steps, at most the Vmem entries (one partial sum each)
+            entries = arch.sizes_bits["Vmem"] // arch.vmem_bits
+            factors.append(f"T<={max([t for t in arch.extras.tws_choices if t <= entries], default=1)}")
+        targets.append({"target": level, "type": "temporal", "factors": factors, "permutation": _permutation(free)})
+    modes = arch.extras.dispatch_modes
+    x = [d for d, mode in (("T", "temporal"), ("Q", "spatial")) if mode in modes]
+    targets.append(_spatial_target(x, ["M"], [f"{d}=1" for d in DIMS if d not in x and d != "M"]))
+    return {"constraints": {"version": VERSION, "targets": targets}}
+
+
+def mapper_spec() -> dict:
+    return {"mapper": {"version": VERSION, "optimization_metrics": ["edp"], "algorithm": "hybrid",
+                       "num_threads": 8, "timeout": 10000, "victory_condition": 100,
+                       "max_permutations_per_if_visit": 16, "live_status": False, "diagnostics": False}}
+
+
+def check_exportable(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> None:
+    """Refuse mappings Timeloop would reject or that the export cannot express."""
+    src = arch.path
+    if m.mode not in ("temporal", "spatial"):
+        raise _unsupported(src, f"layers.{layer.name}.mode", f"dispatch mode '{m.mode}'")
+    if m.rows > arch.rows or m.cols > arch.cols:
+        raise _rejected(src, f"layers.{layer.name}.mapping",
+                        f"{m.rows}x{m.cols} PEs used but the array is {arch.rows}x{arch.cols}")
+    try:
+        m.check(layer)
+    except ValueError as e:
+        raise _rejected(src, f"layers.{layer.name}.mapping", f"imperfect tiling: {e}") from None
+    entries = arch.sizes_bits["Vmem"] // arch.vmem_bits
+    if m.tws > entries:
+        raise _rejected(src, "Vmem.size", f"layer {layer.name}: TWS {m.tws} needs {m.tws} Vmem entries, "
+                                          f"the Vmem holds {entries}")
+    nest = loop_nest(layer, m)
+    for i, node in enumerate(nest):  # tiles in Timeloop's words must fit each buffer
+        if node[0] != "store" or node[1] == "DRAM":
+            continue
+        attrs = storage_attributes(arch, node[1])
+        ext = tile_extents(layer, [n for n in nest[:i] if n[0] != "store"])
+        words = sum(tile_values(layer, t, ext) for t in node[2])
+        capacity = attrs["depth"] * attrs["width"] // attrs["datawidth"] // attrs.get("multiple_buffering", 1)
+        if words > capacity:
+            raise _rejected(src, f"{node[1]}.size", f"layer {layer.name}: a {words}-word tile does not fit "
+                                                    f"{node[1]} ({capacity} words usable)")
+
+
+# ---------------------------------------------------------------------------- sparsity
+
+def sparse_optimizations_spec(arch: SpikeXArch) -> tuple[dict, list[str]]:
+    """Sparseloop skipping where SpikeX skips, and notes on what is approximated."""
+    sk = arch.extras.skipping
+    targets: list[dict] = []
+    notes: list[str] = []
+
+    def skip(level: str, tensor: str) -> None:
+        targets.append({"target": level, "action_optimization": [
+            {"type": "skipping", "options": [{"target": tensor, "condition_on": ["Inputs"]}]}]})
+
+    if sk.weight_tailoring:
+        skip("DRAM", "Weights")
+        skip("GLB", "Weights")
+        notes.append("SP-MB weight tailoring (weight kernels of silent channel x time blocks are not fetched) "
+                     "is declared as skipping Weights reads at DRAM and GLB conditioned on Inputs. Sparseloop "
+                     "tests the Inputs tile of a whole storage block (64 one-bit words there), which is almost "
+                     "never silent: expect dense weight traffic above L1, an upper bound of SpikeX's.")
+    if sk.zero_windows:
+        skip("L1", "Weights")
+        notes.append("Zero-window skipping (no weight load into a PE whose time window is silent) is declared as "
+                     "skipping Weights reads at L1 conditioned on Inputs. Sparseloop skips at the granularity of "
+                     "L1's storage block (64 one-bit words), whose Inputs are almost never all silent, and never "
+                     "per PE: expect dense L1 weight reads and weight-register fills, an upper bound of SpikeX's.")
+    if sk.zero_spikes:
+        skip("WReg", "Weights")
+        skip("Vmem", "Outputs")
+        targets.append({"target": "Accumulator", "compute_optimization": [{"type": "skipping"}]})
+        notes.append("Per-spike skipping (accumulate, weight-register read, Vmem read-modify-write only where a "
+                     "spike arrived) is expressed exactly: skipping Weights at WReg and Outputs at Vmem "
+                     "conditioned on Inputs, and skipped computes.")
+    if sk.zero_blocks:
+        notes.append("Zero time-block tags (silent spike blocks are not moved between buffers) have no Timeloop "
+                     "counterpart: Timeloop moves every spike tile, so its DRAM/GLB/L1 Inputs traffic is an "
+                     "upper bound of SpikeX's.")
+    return {"sparse_optimizations": {"version": VERSION, "targets": targets}}, notes
+
+
+# ---------------------------------------------------------------------------- energy tables
+
+def component_energy_pj(arch: SpikeXArch) -> dict[str, dict[str, float]]:
+    """Per instance and action, in pJ, with the actions Timeloop looks up: update = write,
+    gated/skipped actions cost nothing (SpikeX does not perform them), leak per cycle."""
+    table: dict[str, dict[str, float]] = {}
+    for (comp, action), joules in arch.energy.items():
+        table.setdefault(str(comp), {})[str(action)] = float(joules) * 1e12
+    for comp, acts in table.items():
+        kind = CLASSES.get(comp, ("logic",))[0]
+        if kind in ("DRAM", "storage"):
+            acts.setdefault("update", acts["write"])
+            acts.update({f"{k}_{a}": 0.0 for k in ("gated", "skipped") for a in ("read", "write", "update")})
+        elif kind == "compute":
+            acts.update({"compute_gated": 0.0, "compute_skipped": 0.0})
+        acts["leak"] = arch.leak_w.get(comp, 0.0) / _instances(arch, comp) / arch.clock_hz * 1e12
+    return table
+
+
+def area_um2(arch: SpikeXArch) -> dict[str, float]:
+    return {str(c): float(a) / _instances(arch, c) * 1e12 for c, a in arch.area.items()}
+
+
+def _flat_name(arch: SpikeXArch, comp: str) -> str:
+    return f"{SYSTEM}_top_level.{comp}[1..{_instances(arch, comp)}]"
+
+
+def ert_spec(arch: SpikeXArch) -> dict:
+    return {"ERT": {"version": str(VERSION), "tables": [
+        {"name": _flat_name(arch, comp), "actions": [{"name": a, "arguments": {}, "energy": float(e)}
+                                                     for a, e in acts.items()]}
+        for comp, acts in component_energy_pj(arch).items()]}}
+
+
+def art_spec(arch: SpikeXArch) -> dict:
+    return {"ART": {"version": str(VERSION), "tables": [
+        {"name": _flat_name(arch, comp), "area": float(a)} for comp, a in area_um2(arch).items()]}}
+
+
+def _table_class_and_attributes(arch: SpikeXArch, comp: str, technology: str) -> tuple[str, dict]:
+    """Accelergy primitive class and the attributes that select a row of its table."""
+    if comp in CLASSES:
+        kind, cls = CLASSES[comp]
+        if kind == "compute":
+            return cls, {"technology": technology, "width": arch.vmem_bits}
+        attrs = storage_attributes(arch, comp)
+        keys = ("width", "datawidth") if comp == "DRAM" else ("width", "depth", "datawidth")
+        return cls, {"technology": technology, **{k: attrs[k] for k in keys}}
+    part = next((p for p in arch.extras.pe_logic if p.name == comp), None)
+    if part is None:
+        raise _unsupported(arch.path, f"arch.{comp}", "component without a class")
+    return part.component_class, {"technology": technology, **part.attributes}
+
+
+def energy_tables(arch: SpikeXArch, technology: str) -> dict[str, str]:
+    """{file name: text} of an Accelergy table-based plug-in: one CSV per primitive class
+    (attribute columns, action, energy in pJ, area in um^2) and the identifier file."""
+    energies, areas = component_energy_pj(arch), area_um2(arch)
+    rows: dict[str, dict[tuple, tuple[float, float]]] = {}
+    columns: dict[str, list[str]] = {}
+    for comp, acts in energies.items():
+        cls, attrs = _table_class_and_attributes(arch, comp, technology)
+        cols = columns.setdefault(cls, [])
+        cols += [k for k in attrs if k not in cols]
+        for action, e in acts.items():
+            key = (tuple(sorted(attrs.items())), action)
+            value = (e, areas.get(comp, 0.0))
+            if rows.setdefault(cls, {}).setdefault(key, value) != value:
+                raise _unsupported(arch.path, f"arch.{comp}", f"two components of class {cls} with the same "
+                                                              f"attributes {attrs} have different costs")
+    files = {"spikex.table.yaml": dump_yaml({"name": f"spikex_{arch.name}", "technology": technology,
+                                             "accuracy": 100, "path_to_data_dir": "./data"})}
+    for cls, table in rows.items():
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(columns[cls] + ["action", "energy", "area"])
+        for (attrs, action), (e, a) in table.items():
+            d = dict(attrs)
+            w.writerow([d.get(c, "") for c in columns[cls]] + [action, repr(e), repr(a)])
+        files[f"data/{cls}.csv"] = buf.getvalue()
+    return files
+
+
+# ---------------------------------------------------------------------------- the export
+
+COMMON_NOTES = [
+    "Membrane recurrence (leak, threshold compare and reset once per time window, TWS membrane steps "
+    "when the receptive field fired, one decay step otherwise) has no Timeloop counterpart: Timeloop "
+    "counts only the accumulation data path. Our model's Comparator, TagLogic and PEController energy "
+    "and its membrane-update cycles are not in Timeloop's totals (their ERT entries are written for "
+    "reference; Timeloop ignores entries without a matching component).",
+    "Activity tags across a window (a PE's time window, an SP-MB = channel x time block) are not "
+    "Timeloop state: where SpikeX skips by tag, the export uses Sparseloop skipping conditioned on the "
+    "Inputs tile, whose emptiness Sparseloop derives from the density model, not from recorded tags.",
+    "Inputs density is the recorded firing rate times the share of kernel taps that read a real input "
+    "line (padding never spikes; 1 for unpadded layers), so Timeloop's effectual accumulations equal "
+    "ours; the distribution is hypergeometric (spikes at random positions, padding halo included). "
+    "Burstiness in the statistics (window occupancy above 1-(1-rate)^w) is not carried over.",
+    "Mixed word sizes: DRAM, GLB and L1 use 1-bit words, so spikes are exact but each weight counts as "
+    "one 1-bit word there: Timeloop's Weights capacity and access energy at those levels are 1/weight_bits "
+    "of SpikeX's (bandwidth is corrected with per_dataspace_bandwidth_consumption_scale).",
+    "The TWS choice set becomes an upper bound on the weight register's T factor; the two dispatch "
+    "modes become 'columns take T or Q' (Timeloop may mix them).",
+    "Column load imbalance (per weight step the slowest column, an expected maximum of per-window spike "
+    "counts) and systolic fill/drain are not modelled by Timeloop's cycle count.",
+]
+
+
+def export_timeloop(arch: str | SpikeXArch = "spikex", network: str | Network = "dvsg-medium",
+                    density: float | None = None, profile: str | None = None, *, out_dir: str | Path,
+                    workers: int = 2, **arch_params) -> dict:
+    """Map `network` with our mapper and write Timeloop v0.4 specs per weighted layer to `out_dir`.
+    Returns the index (also written as index.yaml). Nothing is written when any layer fails."""
+    from spikex_plugin.api import densities_for, run_map
+
+    arch = arch if isinstance(arch, SpikeXArch) else load_arch(arch, **arch_params)
+    network = network if isinstance(network, Network) else load_network(network)
+    weighted = [l for l in network.resolved if l.has_weights]
+    if not weighted:
+        raise SpikeXInputError(network.source, "layers", "nothing to export: the network has only pooling "
+                                                         "layers, and Timeloop has no OR-pool")
+    for layer in network.resolved:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", layer.name) or layer.name in RESERVED or layer.name.startswith("."):
+            raise SpikeXInputError(network.source, f"layers.{layer.name}.name",
+                                   "a layer name becomes a directory: use letters, digits, '_', '.', '-'")
+    dens, source = densities_for(network, density, profile)
+    try:
+        result = run_map(arch, network, density, profile, workers=workers)
+    except SpikeXInputError:
+        raise
+    except ValueError as e:
+        raise SpikeXInputError(arch.path, "mapping", str(e)) from None
+    technology = _technology(arch.path, tuple(sorted(dict(arch.params).items())))
+    sparse, sparse_notes = sparse_optimizations_spec(arch)
+    files: dict[str, str] = {}
+    index: dict = {"format": "spikex-timeloop-export/1", "network": network.name, "arch": arch.name,
+                   "density": source, "technology": technology, "layers": [], "skipped": []}
+    for layer, cost in zip(network.resolved, result.layers):
+        if not layer.has_weights:
+            index["skipped"].append({"name": layer.name, "type": layer.type,
+                                     "reason": "spike pooling is an OR over each window; Timeloop has no OR-pool"})
+            continue
+        m = cost.mapping
+        check_exportable(arch, layer, m)
+        rate = float(dens[layer.name].rate)
+        density = rate * layer.valid_tap_fraction  # padding never spikes: same effectual work as ours
+        specs = {"arch.yaml": arch_spec(arch, technology), "problem.yaml": problem_spec(layer, density),
+                 "sparse_optimizations.yaml": sparse, "mapper.yaml": mapper_spec(),
+                 "constraints.yaml": constraints_spec(arch, layer, m),
+                 "mapping.yaml": mapping_spec(layer, m, arch.path)}
+        for name, spec in specs.items():
+            files[f"{layer.name}/{name}"] = dump_yaml(spec)
+        index["layers"].append({"name": layer.name, "type": layer.type, "dir": layer.name,
+                                "firing_rate": rate, "input_density": density,
+                                "mapping": m.to_dict(), "summary": m.summary(),
+                                "spikex_energy_j": float(cost.energy_j), "spikex_cycles": float(cost.cycles),
+                                "dense_computes": int(layer.dense_synops)})
+    files["ERT.yaml"] = dump_yaml(ert_spec(arch))
+    files["ART.yaml"] = dump_yaml(art_spec(arch))
+    files.update({f"energy_tables/{k}": v for k, v in energy_tables(arch, technology).items()})
+    index["approximations"] = sparse_notes + COMMON_NOTES
+    files["index.yaml"] = dump_yaml(index)
+    files["README.md"] = _readme(index, arch)
+    with atomic_output_dir(out_dir) as staging:
+        for rel, text in files.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        out = Path(out_dir)
+        for item in staging.iterdir():  # directories from an earlier export are replaced whole
+            if (out / item.name).is_dir() and not (out / item.name).is_symlink():
+                shutil.rmtree(out / item.name)
+    return index
+
+
+def _readme(index: dict, arch: SpikeXArch) -> str:
+    lines = [f"# Timeloop v0.4 / Sparseloop export: {index['network']} on {index['arch']}", "",
+             f"Written by `spikex export-timeloop`; firing statistics: `{index['density']}`; "
+             f"technology {index['technology']}; {arch.rows}x{arch.cols} PEs at {arch.clock_hz / 1e6:g} MHz. "
+             "See docs/timeloop-export.md in spikex-plugin for the full story.", "",
+             "## Layers", "",
+             "| layer | type | directory | our mapping | Inputs density | our energy (J) | our cycles |",
+             "|---|---|---|---|---|---|---|"]
+    for l in index["layers"]:
+        lines.append(f"| {l['name']} | {l['type']} | `{l['dir']}/` | {l['summary']} | {l['input_density']:.6g} "
+                     f"| {l['spikex_energy_j']:.4g} | {l['spikex_cycles']:.4g} |")
+    for s in index["skipped"]:
+        lines.append(f"| {s['name']} | {s['type']} | not exported | {s['reason']} | | | |")
+    first = index["layers"][0]["dir"]
+    lines += ["", "## Run", "",
+              "With Timeloop's Python front end (`tl`, from timeloop-python / the accelergy-timeloop "
+              "Docker image), from a layer directory:", "", "```bash",
+              f"cd {first}",
+              "# evaluate exactly our mapping (energies from ../ERT.yaml and ../ART.yaml, no Accelergy call)",
+              "tl model arch.yaml problem.yaml sparse_optimizations.yaml mapping.yaml ../ERT.yaml ../ART.yaml -o model",
+              "# search Timeloop's own mapping in the SpikeX mapspace",
+              "tl mapper arch.yaml problem.yaml sparse_optimizations.yaml constraints.yaml mapper.yaml "
+              "../ERT.yaml ../ART.yaml -o mapper", "```", "",
+              "To let Accelergy price the components instead, drop ERT/ART and add `energy_tables/` as a "
+              "table-based plug-in root (`accelergyTables -r <out>/energy_tables`).", "",
+              "## What is approximated", ""]
+    lines += [f"- {n}" for n in index["approximations"]]
+    return "\n".join(lines) + "\n"

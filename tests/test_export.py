@@ -1,0 +1,301 @@
+"""`spikex export-timeloop`: the emitted Timeloop v0.4 / Sparseloop files against the v0.4
+vocabulary, the layers, our mapper's mappings, the firing statistics and our energy numbers."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import re
+import shutil
+
+import pytest
+import yaml
+
+from spikex_plugin.cost_model.dense import dense_actions
+from spikex_plugin.cost_model.spikex import widths_of
+from spikex_plugin.errors import SpikeXInputError
+from spikex_plugin.export import timeloop as tlx
+from spikex_plugin.export.cli import add_export_parser
+from spikex_plugin.mapping.mapping import SpikeXMapping
+from spikex_plugin.sparsity.stats import FiringStats, layer_stats_from_rate
+from spikex_plugin.workload.network import Layer, load_network
+
+DIMS = set(tlx.DIMS)
+DATA_SPACES = {"Weights", "Inputs", "Outputs"}
+FILES = ("arch.yaml", "problem.yaml", "sparse_optimizations.yaml", "mapper.yaml", "constraints.yaml",
+         "mapping.yaml")
+BUFFER_CLASSES = ("DRAM", "SRAM", "regfile", "smartbuffer", "storage")  # timeloopfe's class keywords
+COMPUTE_CLASSES = ("mac", "intmac", "fpmac", "compute")
+
+
+class TaggedLoader(yaml.SafeLoader):
+    """Independent of the exporter: accepts any `!Tag` mapping and records the tag."""
+
+
+TaggedLoader.add_multi_constructor(
+    "!", lambda loader, suffix, node: {"__tag__": "!" + suffix, **loader.construct_mapping(node, deep=True)})
+
+
+def load(path):
+    return yaml.load(path.read_text(), Loader=TaggedLoader)
+
+
+def cli(argv: list[str]) -> int:
+    """What `spikex` main() does with the sub-command (wired in spikex_plugin/cli.py)."""
+    parser = argparse.ArgumentParser(prog="spikex")
+    add_export_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SpikeXInputError:
+        return 2
+
+
+@pytest.fixture(scope="module")
+def nmnist(tmp_path_factory, spikex_arch):
+    out = tmp_path_factory.mktemp("export") / "nmnist"
+    assert cli(["export-timeloop", "--network", "nmnist", "--density", "0.01", "--out", str(out),
+                "--workers", "1"]) == 0
+    return out, load_network("nmnist")
+
+
+@pytest.fixture(scope="module")
+def dvsg_profiled(tmp_path_factory, spikex_arch):
+    """dvsg-medium with a statistics file whose layers fire at different rates."""
+    net = load_network("dvsg-medium")
+    rates = {l.name: 0.001 * (i + 1) for i, l in enumerate(net.resolved)}
+    stats = FiringStats(network=net.name, layers={
+        l.name: layer_stats_from_rate(l.input_shape, l.T, rates[l.name], correlation=0.3) for l in net.resolved})
+    base = tmp_path_factory.mktemp("export")
+    stats.save(base / "stats.json")
+    index = tlx.export_timeloop(spikex_arch, net, profile=str(base / "stats.json"), out_dir=base / "dvsg")
+    return base / "dvsg", net, stats, index
+
+
+def layer_dirs(out):
+    index = load(out / "index.yaml")
+    return [(l, out / l["dir"]) for l in index["layers"]]
+
+
+def test_layout_index_and_readme(nmnist):
+    out, net = nmnist
+    index = load(out / "index.yaml")
+    assert [l["name"] for l in index["layers"]] == [l.name for l in net.weighted_layers]
+    assert [s["name"] for s in index["skipped"]] == ["pool1", "pool2"]
+    for _, d in layer_dirs(out):
+        assert sorted(p.name for p in d.iterdir()) == sorted(FILES)
+    readme = (out / "README.md").read_text()
+    assert "pool1" in readme and "OR-pool" in readme and "tl model" in readme and "Zero-window" in readme
+    assert (out / "energy_tables" / "spikex.table.yaml").is_file()
+
+
+def test_yaml_parses_and_uses_v04_tags(nmnist):
+    out, _ = nmnist
+    for _, d in layer_dirs(out):
+        for name in FILES:
+            text = (d / name).read_text()
+            ours, theirs = tlx.load_timeloop_yaml(d / name), yaml.load(text, Loader=TaggedLoader)
+            assert ours is not None and theirs is not None
+        with pytest.raises(yaml.constructor.ConstructorError):  # the tags really are there
+            yaml.safe_load((d / "arch.yaml").read_text())
+        nodes = tlx.load_timeloop_yaml(d / "arch.yaml")["architecture"]["nodes"]
+        assert {type(n).__name__ for n in nodes} == {"Container", "Component"}
+        assert yaml.load(tlx.dump_yaml(nodes), Loader=tlx.TimeloopLoader) == nodes  # dump/load round trip
+
+
+def test_vocabulary(nmnist, spikex_arch):
+    out, _ = nmnist
+    for _, d in layer_dirs(out):
+        arch = load(d / "arch.yaml")["architecture"]
+        assert arch["version"] == 0.4
+        names = set()
+        for node in arch["nodes"]:
+            assert node["__tag__"] in {"!Container", "!Component", "!Parallel", "!Hierarchical", "!Nothing"}
+            names.add(node["name"])
+            if node["__tag__"] == "!Container" and "spatial" in node:
+                assert node["spatial"] == {"meshX": spikex_arch.cols, "meshY": spikex_arch.rows}
+            if node["__tag__"] != "!Component":
+                continue
+            cls, attrs = node["class"], node["attributes"]
+            assert any(k in cls for k in BUFFER_CLASSES + COMPUTE_CLASSES), cls
+            if any(k in cls for k in BUFFER_CLASSES):
+                for key in ("depth", "width", "datawidth"):
+                    assert isinstance(attrs[key], int) and attrs[key] > 0, (node["name"], key)
+                assert attrs["width"] % attrs["datawidth"] == 0
+                assert any(k in attrs for k in ("read_bandwidth", "shared_bandwidth"))
+        assert node["class"] == "compute" and "mac" not in node.get("subclass", "")  # accumulate-only, last
+        tech = re.search(r'technology: "(\d+nm)"', (d / "arch.yaml").read_text())
+        assert tech, "technology must be quoted (timeloopfe evaluates bare attribute values)"
+
+        problem = load(d / "problem.yaml")["problem"]
+        assert problem["version"] == 0.4 and set(problem["shape"]["dimensions"]) == DIMS
+        assert {ds["name"] for ds in problem["shape"]["data_spaces"]} == DATA_SPACES
+        assert [ds.get("read_write", False) for ds in problem["shape"]["data_spaces"]] == [False, False, True]
+        for ds, dens in problem["instance"]["densities"].items():
+            assert ds in DATA_SPACES and dens["distribution"] in {"fixed_structured", "hypergeometric", "banded"}
+
+        sparse = load(d / "sparse_optimizations.yaml")["sparse_optimizations"]
+        assert sparse["version"] == 0.4
+        for t in sparse["targets"]:
+            assert t["target"] in names
+            for opt in t.get("action_optimization", []):
+                assert opt["type"] in {"gating", "skipping", "spatial_skipping"}
+                for o in opt["options"]:
+                    assert o["target"] in DATA_SPACES and set(o["condition_on"]) <= DATA_SPACES
+            for opt in t.get("compute_optimization", []):
+                assert opt["type"] in {"gating", "skipping"}
+        skipped = {(t["target"], o["target"]) for t in sparse["targets"]
+                   for a in t.get("action_optimization", []) for o in a["options"]}
+        assert {("WReg", "Weights"), ("Vmem", "Outputs"), ("L1", "Weights")} <= skipped
+
+        mapper = load(d / "mapper.yaml")["mapper"]
+        assert mapper["version"] == 0.4 and mapper["optimization_metrics"] == ["edp"]
+        assert mapper["algorithm"] in {"random", "exhaustive", "linear_pruned", "hybrid", "random_pruned"}
+
+        constraints = load(d / "constraints.yaml")["constraints"]
+        assert constraints["version"] == 0.4
+        for targets in (constraints["targets"], load(d / "mapping.yaml")["mapping"]):
+            for t in targets:
+                assert t["target"] in names and t["type"] in {"temporal", "spatial", "dataspace"}
+                if t["type"] == "dataspace":
+                    assert set(t["keep"]) | set(t["bypass"]) == DATA_SPACES
+                    assert not set(t["keep"]) & set(t["bypass"])
+                else:
+                    assert sorted(t["permutation"]) == sorted(DIMS)
+                    for f in t["factors"]:
+                        assert re.fullmatch(r"[A-Z](=|<=|>=)\d+", f) and f[0] in DIMS, f
+                if t["type"] == "spatial":
+                    assert 0 <= t["split"] <= len(DIMS)
+
+
+def _extent(rank: list, sizes: dict, coefs: dict) -> int:
+    """A rank's extent: 1 + sum of coefficient * (dimension size - 1) over its terms."""
+    return 1 + sum((coefs[term[1]] if len(term) > 1 else 1) * (sizes[term[0]] - 1) for term in rank)
+
+
+def test_projections_match_layers(nmnist, dvsg_profiled):
+    for out, net in (nmnist, dvsg_profiled[:2]):
+        for entry, d in layer_dirs(out):
+            layer = net.layer(entry["name"])
+            problem = load(d / "problem.yaml")["problem"]
+            inst = problem["instance"]
+            coefs = {c["name"]: inst.get(c["name"], c["default"]) for c in problem["shape"]["coefficients"]}
+            assert coefs == {"Hstride": layer.stride, "Wstride": layer.stride}
+            ext = {ds["name"]: [_extent(r, inst, coefs) for r in ds["projection"]]
+                   for ds in problem["shape"]["data_spaces"]}
+            assert ext["Weights"] == [layer.M, layer.C, layer.R, layer.S]
+            assert ext["Inputs"] == [1, layer.T, layer.C, layer.H, layer.W]
+            assert ext["Outputs"] == [1, layer.T, layer.M, layer.P, layer.Q]
+            assert math.prod(ext["Inputs"]) == layer.T * layer.C * layer.H * layer.W
+
+
+def test_mapping_factors_multiply_out_to_the_layer(nmnist, dvsg_profiled):
+    for out, net in (nmnist, dvsg_profiled[:2]):
+        for entry, d in layer_dirs(out):
+            layer, m = net.layer(entry["name"]), SpikeXMapping(**entry["mapping"])
+            inst = load(d / "problem.yaml")["problem"]["instance"]
+            want = {"N": 1, "T": layer.T, "C": layer.C, "M": layer.M, "P": layer.P, "Q": layer.Q,
+                    "R": layer.R, "S": layer.S}
+            assert {k: inst[k] for k in want} == want
+            product = dict.fromkeys(want, 1)
+            factors = {}
+            for t in load(d / "mapping.yaml")["mapping"]:
+                for f in t.get("factors", []):
+                    dim, n = f.split("=")
+                    product[dim] *= int(n)
+                    factors[(t["target"], t["type"], dim)] = int(n)
+            assert product == want
+            # the mapping is ours: rows <- M, columns <- T windows or Q, one window in the register
+            assert factors[("PE", "spatial", "M")] == m.rows
+            assert factors[("PE", "spatial", "T" if m.mode == "temporal" else "Q")] == m.cols
+            assert factors[("WReg", "temporal", "T")] == m.tws
+            assert factors[("Vmem", "temporal", "C")] == m.c_l1
+
+
+def test_densities_equal_statistics(dvsg_profiled):
+    out, net, stats, index = dvsg_profiled
+    assert {l["name"] for l in index["layers"]} == {l.name for l in net.weighted_layers}
+    for entry, d in layer_dirs(out):
+        layer, rate = net.layer(entry["name"]), stats.layers[entry["name"]].rate
+        dens = load(d / "problem.yaml")["problem"]["instance"]["densities"]
+        assert dens["Inputs"]["distribution"] == "hypergeometric"
+        assert entry["firing_rate"] == rate
+        # padding never spikes: the rate over the taps that read real lines (exactly the rate unpadded)
+        assert dens["Inputs"]["density"] == pytest.approx(rate * layer.valid_tap_fraction, rel=1e-12)
+        if layer.padding == 0:
+            assert dens["Inputs"]["density"] == rate
+        assert dens["Weights"]["density"] == dens["Outputs"]["density"] == 1.0
+    assert any(net.layer(l["name"]).padding for l in index["layers"])  # both cases covered
+
+
+def test_dense_compute_count_equals_dense_accumulates(nmnist, dvsg_profiled, spikex_arch):
+    for out, net in (nmnist, dvsg_profiled[:2]):
+        for entry, d in layer_dirs(out):
+            layer, m = net.layer(entry["name"]), SpikeXMapping(**entry["mapping"])
+            inst = load(d / "problem.yaml")["problem"]["instance"]
+            computes = math.prod(inst[k] for k in tlx.DIMS)
+            assert computes == dense_actions(layer, m, widths_of(spikex_arch))[("Accumulator", "None", "compute")]
+
+
+def test_energy_tables_carry_our_numbers(nmnist, spikex_arch):
+    out, _ = nmnist
+    ert = {t["name"]: {a["name"]: a["energy"] for a in t["actions"]}
+           for t in load(out / "ERT.yaml")["ERT"]["tables"]}
+    art = {t["name"]: t["area"] for t in load(out / "ART.yaml")["ART"]["tables"]}
+    pes = spikex_arch.rows * spikex_arch.cols
+    for (comp, action), joules in spikex_arch.energy.items():
+        n = pes if comp not in ("DRAM", "GLB", "L1") else 1
+        key = f"system_top_level.{comp}[1..{n}]"
+        assert ert[key][action] == pytest.approx(joules * 1e12, rel=1e-12)
+        assert art[key] * n == pytest.approx(spikex_arch.area[comp] * 1e12, rel=1e-12)
+    assert ert["system_top_level.Accumulator[1..64]"]["compute_skipped"] == 0.0  # skipping is free
+    assert ert["system_top_level.Vmem[1..64]"]["update"] == ert["system_top_level.Vmem[1..64]"]["write"]
+    ident = yaml.safe_load((out / "energy_tables" / "spikex.table.yaml").read_text())
+    assert {"name", "technology", "accuracy", "path_to_data_dir"} <= set(ident)
+    with open(out / "energy_tables" / "data" / "spikex_sram.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"technology", "width", "depth", "action", "energy", "area"} <= set(rows[0])
+    glb_read = [r for r in rows if r["action"] == "read" and int(r["depth"]) * int(r["width"]) ==
+                spikex_arch.sizes_bits["GLB"]]
+    assert float(glb_read[0]["energy"]) == pytest.approx(spikex_arch.energy[("GLB", "read")] * 1e12)
+    assert all(r["technology"] == ident["technology"] for r in rows)
+
+
+def test_pooling_only_network_has_nothing_to_export(tmp_path):
+    net = tmp_path / "pool.yaml"
+    net.write_text("name: p\nT: 4\ninput: {channels: 2, height: 8, width: 8}\n"
+                   "layers:\n  - {name: p1, type: pool, kernel: 2}\n")
+    out = tmp_path / "out"
+    with pytest.raises(SpikeXInputError, match="nothing to export"):
+        tlx.export_timeloop("spikex", str(net), out_dir=out)
+    assert cli(["export-timeloop", "--network", str(net), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_unsupported_mappings_raise(spikex_arch, monkeypatch):
+    layer = Layer(name="c", type="conv", T=32, C=2, M=8, H=10, W=10, R=3, S=3, P=8, Q=8)
+    with pytest.raises(SpikeXInputError, match="Vmem"):  # one partial sum per window step
+        tlx.check_exportable(spikex_arch, layer, SpikeXMapping("spatial", 32, 8, 8, 2, 32, 8, 8))
+    with pytest.raises(SpikeXInputError, match="array is 8x8"):
+        tlx.check_exportable(spikex_arch, layer, SpikeXMapping("spatial", 4, 16, 8, 2, 32, 16, 8))
+    big = Layer(name="b", type="conv", T=128, C=64, M=8, H=10, W=10, R=3, S=3, P=8, Q=8)
+    with pytest.raises(SpikeXInputError, match="does not fit L1"):  # spike + weight tile, double-buffered
+        tlx.check_exportable(spikex_arch, big, SpikeXMapping("spatial", 16, 8, 8, 64, 16, 8, 1))
+    ok = SpikeXMapping("temporal", 4, 8, 8, 2, 32, 8, 8)
+    tlx.check_exportable(spikex_arch, layer, ok)
+    real = tlx.loop_nest
+    # a loop between the PE fanout and a PE buffer has no Timeloop counterpart
+    monkeypatch.setattr(tlx, "loop_nest", lambda l, m: [*real(l, m)[:13], ("temporal", "c", 1, 1),
+                                                        *real(l, m)[13:]])
+    with pytest.raises(SpikeXInputError, match="no Timeloop counterpart"):
+        tlx.mapping_spec(layer, ok)
+
+
+def test_failed_export_leaves_earlier_output_alone(tmp_path, nmnist):
+    out = tmp_path / "out"
+    shutil.copytree(nmnist[0], out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert cli(["export-timeloop", "--network", "nmnist", "--density", "1.5", "--out", str(out)]) == 2
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert load(out / "index.yaml")["density"] == "uniform:0.01"
