@@ -110,7 +110,7 @@ class Layer(BaseModel):
             return 0
         return self.T * self.M * self.P * self.Q * self.C * self.R * self.S
 
-    @property
+    @cached_property
     def valid_tap_fraction(self) -> float:
         """Share of (output position, kernel tap) pairs that read a real input line rather
         than zero padding (padding never spikes)."""
