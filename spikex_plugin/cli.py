@@ -1,12 +1,14 @@
-"""`spikex` command line: map, components (and train/profile with the [train] extra)."""
+"""`spikex` command line: map, sweep, components, cosearch, report, export-timeloop
+(train/profile with the [train] extra)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from spikex_plugin.errors import SpikeXInputError
+from spikex_plugin.cosearch.cli import add_cosearch_parser, add_report_parser
+from spikex_plugin.export.cli import add_export_parser
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -33,7 +35,7 @@ def cmd_map(args) -> int:
     from spikex_plugin.util import atomic_output_dir, write_json
 
     result = run_map(args.arch, args.network, args.density, args.profile, args.objective,
-                     workers=args.workers, tws=args.tws, progress=True, **_parse_set(args.set))
+                     workers=args.workers, tws=args.tws, progress=True, engine=args.engine, **_parse_set(args.set))
     data = result.to_json()
     print_layer_table(data)
     title = f"{result.network.name} on {result.arch.name} ({result.density_source})"
@@ -88,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--density", type=float, help="uniform firing rate in [0, 1] (default 0.005)")
     g.add_argument("--profile", help="firing-statistics file (JSON/YAML)")
     m.add_argument("--objective", choices=["edp", "energy", "latency"], default="edp")
+    m.add_argument("--engine", choices=["spikex", "accelforge"], default="spikex",
+                   help="spikex: fast sparse-aware mapper (default); accelforge: AccelForge's own "
+                        "mapper and dense model in the SpikeX mapspace (slow: minutes per conv layer)")
     m.add_argument("--tws", type=int, help="fix one time-window size for every layer")
     m.add_argument("--set", action="append", metavar="NAME=VALUE", help="override an arch parameter")
     m.add_argument("--workers", type=int, default=2)
@@ -106,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--arch", default="spikex")
     c.add_argument("--set", action="append", metavar="NAME=VALUE")
     c.set_defaults(func=cmd_components)
+    add_export_parser(sub)
+    add_cosearch_parser(sub)
+    add_report_parser(sub)
     _add_training_commands(sub)
     return p
 

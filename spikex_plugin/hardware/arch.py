@@ -16,13 +16,15 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from spikex_plugin.errors import SpikeXInputError, from_validation_error
 
 LEVELS = ("DRAM", "GLB", "L1", "Vmem", "WReg")
 BUNDLED_ARCHS = ("spikex", "ptb", "dense")
+FinitePositive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class PELogic(BaseModel):
@@ -42,8 +44,8 @@ class Skipping(BaseModel):
 
 class SpikeXExtras(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    clock_hz: PositiveFloat
-    dram_bytes_per_s: PositiveFloat
+    clock_hz: FinitePositive
+    dram_bytes_per_s: FinitePositive
     weight_bits: PositiveInt
     skipping: Skipping = Skipping()
     dispatch_modes: list[str] = Field(default=["temporal", "spatial"], min_length=1)
@@ -124,9 +126,27 @@ def accelforge_spec(path: str | Path, params: dict, *extra_yaml: str):
     except ValidationError as e:
         raise from_validation_error(str(path), e) from None
     except Exception as e:  # AccelForge reports YAML/Jinja/field problems as plain exceptions
-        raise SpikeXInputError(path, "arch", str(e).splitlines()[0][:500]) from None
+        raise _spec_error(path, e) from None
     spec.config.add_component_models(_component_models_module())
     return spec
+
+
+def _spec_error(path: str | Path, e: Exception) -> SpikeXInputError:
+    """The field (or line) at fault in an error AccelForge passes through from its YAML
+    parser (ruamel), Jinja or its expression evaluator."""
+    import jinja2
+    from accelforge.util.exceptions import EvaluationError
+
+    mark = getattr(e, "problem_mark", None)
+    if mark is not None:
+        return SpikeXInputError(path, f"line {mark.line + 1}", f"malformed YAML: {getattr(e, 'problem', e)}")
+    if isinstance(e, jinja2.TemplateSyntaxError):
+        return SpikeXInputError(path, f"line {e.lineno}", f"Jinja: {e.message}")
+    if isinstance(e, EvaluationError) and e._fields:  # fields innermost first; arch ones lack a prefix
+        where = ".".join(map(str, e._fields[::-1]))
+        where = where.removeprefix("Spec().") if where.startswith("Spec().") else f"arch.{where}"
+        return SpikeXInputError(path, where, str(e.message).splitlines()[0][:400])
+    return SpikeXInputError(path, "arch", str(e).splitlines()[0][:500])
 
 
 def _component_models_module():
@@ -151,13 +171,18 @@ def _load_arch(path: str, params: tuple) -> SpikeXArch:
         missing = [n for n in (*LEVELS, "PEArray", "Accumulator") if n not in nodes]
         if missing:
             raise SpikeXInputError(path, "arch.nodes", f"SpikeX needs components named {missing}")
-        fan = {s.name: s.fanout for s in nodes["PEArray"].spatial}
-        if set(fan) != {"rows", "cols"}:
+        if {s.name for s in nodes["PEArray"].spatial} != {"rows", "cols"}:
             raise SpikeXInputError(path, "arch.nodes.PEArray.spatial", "needs exactly 'rows' and 'cols' fanouts")
+        try:
+            spec = spec._spec_eval_expressions(einsum_name="probe")
+        except Exception as e:
+            raise _spec_error(path, e) from None
+        _check_values(spec, path, dict(params))
+        fan = {s.name: int(s.fanout) for s in spec.arch.find("PEArray").spatial}
         try:
             costed = spec.calculate_component_costs()
         except Exception as e:
-            raise SpikeXInputError(path, "arch", f"pricing components failed: {str(e).splitlines()[0][:400]}") from None
+            raise _pricing_error(spec, path, e) from None
         energy, area, leak, bpa, sizes = {}, {}, {}, {}, {}
         for node in costed.arch.nodes:
             if not hasattr(node, "actions"):
@@ -173,19 +198,58 @@ def _load_arch(path: str, params: tuple) -> SpikeXArch:
                 sizes[node.name] = float(node.size)
         vmem_bits = int(dict(nodes["Vmem"].bits_per_value).get("Sout", 16))
         _price_pe_logic(extras, energy, area, leak, fan["rows"] * fan["cols"], spec, path)
-    for key, value in energy.items():
+    for (comp, action), value in energy.items():
         if not math.isfinite(value) or value < 0:
-            raise SpikeXInputError(path, f"arch.{key[0]}.actions.{key[1]}", f"energy {value} is not a finite non-negative number")
+            where = f"arch.nodes.{comp}" if comp in nodes else f"variables.spikex.pe_logic.{comp}"
+            raise SpikeXInputError(path, f"{where}.actions.{action}.energy", f"{value} J is not a finite non-negative number")
     return SpikeXArch(name=Path(path).stem, path=path, params=params, rows=int(fan["rows"]), cols=int(fan["cols"]),
                       sizes_bits=sizes, bits_per_action=bpa, vmem_bits=vmem_bits, extras=extras,
                       energy=energy, area=area, leak_w=leak)
+
+
+def _check_values(spec, path: str, params: dict) -> None:
+    """Reject values AccelForge accepts silently but SpikeX cannot use: a buffer of zero or
+    negative size (CACTI then fails obscurely or prices a negative area), an array
+    dimension below 1, a non-positive port width or technology node."""
+    def bad(field: str, what: str, value) -> SpikeXInputError:
+        hint = f" (parameters: {', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else ""
+        return SpikeXInputError(path, field, f"{what}, got {value}{hint}")
+
+    def positive(x) -> bool:
+        return isinstance(x, (int, float)) and x > 0 and not math.isnan(x)
+
+    for name in LEVELS:
+        node = spec.arch.find(name)
+        if not hasattr(node, "size"):
+            raise SpikeXInputError(path, f"arch.nodes.{name}", "must be a !Memory (it holds tensors)")
+        if not positive(node.size) or (name != "DRAM" and math.isinf(node.size)):
+            raise bad(f"arch.nodes.{name}.size", "must be a positive number of bits" + ("" if name == "DRAM" else ", finite"), node.size)
+        for a in node.actions:
+            if not positive(a.bits_per_action) or math.isinf(a.bits_per_action):
+                raise bad(f"arch.nodes.{name}.actions.{a.name}.bits_per_action", "must be a positive number of bits", a.bits_per_action)
+    for dim in spec.arch.find("PEArray").spatial:
+        if not positive(dim.fanout) or dim.fanout != int(dim.fanout):
+            raise bad(f"arch.nodes.PEArray.spatial.{dim.name}.fanout", "must be a whole number >= 1", dim.fanout)
+    tech = dict(spec.arch.extra_attributes_for_all_component_models).get("tech_node")
+    if tech is not None and (not positive(tech) or math.isinf(tech)):
+        raise bad("arch.extra_attributes_for_all_component_models.tech_node", "must be a positive length in metres", tech)
+
+
+def _pricing_error(spec, path: str, e: Exception) -> SpikeXInputError:
+    """Name the node whose component class has no HWComponents model, when that is the cause."""
+    msg = str(e).splitlines()[0]
+    for node in spec.arch.nodes:
+        cls = getattr(node, "component_class", None)
+        if cls and f"Component {cls} is not supported" in msg:
+            return SpikeXInputError(path, f"arch.nodes.{node.name}.component_class",
+                                    f"no HWComponents model for component class '{cls}'")
+    return SpikeXInputError(path, "arch", f"pricing components failed: {msg[:400]}")
 
 
 def _price_pe_logic(extras: SpikeXExtras, energy: dict, area: dict, leak: dict, pes: int, spec,
                     spec_source: str) -> None:
     import hwcomponents as hwc
 
-    from spikex_plugin.hardware import components
     from spikex_plugin.hardware import components
     models = hwc.get_models(*components.MODELS, include_installed=False, _return_wrappers=True)
     tech = dict(spec.arch.extra_attributes_for_all_component_models).get("tech_node")

@@ -21,7 +21,8 @@ def print_layer_table(data: dict) -> None:
     for l in data["layers"]:
         m = l["mapping"]
         summary = (f"{m['rows']}x{m['cols']} c{m['c_l1']} GLB[m{m['m_glb']} p{m['p_glb']} t{m['tb_glb']}]"
-                   if m else "OR-pool in tag logic")
+                   if m else "OR-pool in tag logic" if l["type"] == "pool"
+                   else "AccelForge mapping (outside the template)")
         print(f"{l['name']:<8} {l['mode'] or '-':<8} {l['tws'] or '-':>4} {summary:<40} "
               f"{_eng(l['energy_j'], 'J'):>12} {l['cycles']:12.4g} {l['edp_js']:13.4g}")
     t = data["total"]
