@@ -16,7 +16,6 @@ Semantics (the same the analytic model approximates):
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

@@ -7,7 +7,7 @@ import pytest
 
 from spikex_plugin.api import densities_for, run_map
 from spikex_plugin.cosearch import search
-from spikex_plugin.cosearch.cli import main
+from spikex_plugin.cli import main
 from spikex_plugin.cosearch.fastmap import FastMapper
 from spikex_plugin.cosearch.space import ArchPoint, ComponentPrices, SearchSpace
 from spikex_plugin.hardware.arch import load_arch

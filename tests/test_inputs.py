@@ -5,7 +5,6 @@ import json
 import pytest
 
 from spikex_plugin.cli import main
-from spikex_plugin.sparsity.stats import layer_stats_from_rate, FiringStats
 
 
 def run_cli(args, capsys):

@@ -131,23 +131,3 @@ def add_report_parser(subparsers) -> Callable:
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=cmd_report)
     return cmd_report
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (the main `spikex` CLI registers the same parsers)."""
-    import sys
-
-    parser = argparse.ArgumentParser(prog="spikex")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_cosearch_parser(sub)
-    add_report_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except SpikeXInputError as e:
-        print(f"spikex: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,9 +6,7 @@ ImportError when they are not installed so the main CLI leaves the commands out.
 
 from __future__ import annotations
 
-import argparse
 from importlib.util import find_spec
-from pathlib import Path
 from typing import Callable
 
 from spikex_plugin.errors import SpikeXInputError
@@ -91,13 +89,3 @@ def add_profile_parser(subparsers) -> Callable:
     p.add_argument("--out", default="stats.json", help="statistics file to write (JSON)")
     p.set_defaults(func=cmd_profile)
     return cmd_profile
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (the main `spikex` CLI registers the same parsers)."""
-    parser = argparse.ArgumentParser(prog="spikex")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_train_parser(sub)
-    add_profile_parser(sub)
-    args = parser.parse_args(argv)
-    return args.func(args)
