@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 
 from spikex_plugin.sparsity.stats import layer_stats_from_spikes, sample_bursty_trace
 
