@@ -34,8 +34,8 @@ from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch, load_arch
 from spikex_plugin.mapping.mapper import map_layer
 from spikex_plugin.sparsity.density import ActualDataDensity
-from spikex_plugin.training.loss import PiecewiseLinear, window_occupancy
-from spikex_plugin.training.recorder import SpikeRecorder, as_time_major, recorded_modules
+from spikex_plugin.training.loss import InputOccupancyHooks, PiecewiseLinear, window_occupancy
+from spikex_plugin.training.recorder import SpikeRecorder, recorded_modules
 from spikex_plugin.training.shapes import network_from_model
 from spikex_plugin.training.train import TrainConfig, build_model, datasets, evaluate, fit
 from spikex_plugin.workload.network import Layer, Network
@@ -70,7 +70,7 @@ def tws_curves(layers: list[Layer], arch: SpikeXArch) -> tuple[list[int], dict[s
     return tws, {l.name: [PiecewiseLinear(KNOTS, edp_curve(l, arch, np.array(KNOTS), t)) for t in tws] for l in layers}
 
 
-class RelaxedTWS(nn.Module):
+class RelaxedTWS(InputOccupancyHooks):
     """alpha (layers x TWS candidates, starting uniform) over the EDP curves; inside `with`,
     forward pre-hooks record each layer's input occupancy at every candidate window."""
 
@@ -84,18 +84,8 @@ class RelaxedTWS(nn.Module):
         self._handles: list = []
         self.occupancy: dict[str, list[torch.Tensor]] = {}
 
-    def __enter__(self) -> "RelaxedTWS":
-        for name, mod in self._mods.items():
-            def hook(m, args, name=name):
-                x = as_time_major(args[0], m, self.T)
-                self.occupancy[name] = [window_occupancy(x, t) for t in self.tws]
-            self._handles.append(mod.register_forward_pre_hook(hook))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+    def measure(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [window_occupancy(x, t) for t in self.tws]
 
     def pop(self) -> dict[str, list[torch.Tensor]]:
         occ, self.occupancy = self.occupancy, {}

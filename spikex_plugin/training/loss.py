@@ -80,7 +80,30 @@ class PiecewiseLinear(nn.Module):
         return cls([0.0, 1.0], [0.0, float(slope)])
 
 
-class HardwareLoss(nn.Module):
+class InputOccupancyHooks(nn.Module):
+    """Context manager: forward pre-hooks store `self.measure(x)` of each hooked layer's
+    input x ([T, N, ...]) in `self.occupancy[name]` on every forward pass."""
+
+    _mods: dict[str, nn.Module]
+    T: int
+
+    def measure(self, x: torch.Tensor):
+        raise NotImplementedError
+
+    def __enter__(self):
+        for name, mod in self._mods.items():
+            def hook(m, args, name=name):
+                self.occupancy[name] = self.measure(as_time_major(args[0], m, self.T))
+            self._handles.append(mod.register_forward_pre_hook(hook))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+
+class HardwareLoss(InputOccupancyHooks):
     """Collects, during each forward of `model`, the window occupancy of the inputs of the
     layers in `curves` (a {layer name: c_l} map; names as the recorder's) and returns
     L_hw = sum_l c_l(occ_l) / reference. Use as a context manager around training."""
@@ -98,17 +121,8 @@ class HardwareLoss(nn.Module):
         self._handles: list = []
         self.occupancy: dict[str, torch.Tensor] = {}
 
-    def __enter__(self) -> "HardwareLoss":
-        for name, mod in self._mods.items():
-            def hook(m, args, name=name):
-                self.occupancy[name] = window_occupancy(as_time_major(args[0], m, self.T), self.window)
-            self._handles.append(mod.register_forward_pre_hook(hook))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
+    def measure(self, x: torch.Tensor) -> torch.Tensor:
+        return window_occupancy(x, self.window)
 
     def edp(self, occupancy: dict[str, torch.Tensor | float] | None = None) -> torch.Tensor:
         """sum_l c_l(occ_l) for the last forward (or given occupancies)."""
