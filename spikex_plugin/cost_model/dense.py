@@ -67,7 +67,8 @@ def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths) -> 
                 holders[t].append((node[1], i))
     for tensor, levels in holders.items():
         for (parent, pi), (child, ci) in zip(levels, levels[1:]):
-            _add_transfers(acts, layer, nest, tensor, parent, pi, child, ci, widths)
+            _add_transfers(acts, layer, nest, tensor, parent, pi, child, ci, widths,
+                           next_to_compute=(child, ci) == levels[-1])
         innermost = levels[-1][0]
         below = [n for n in nest[levels[-1][1]:] if n[0] == "spatial" and n[1] not in RELEVANT[tensor]]
         per_compute = widths.value_bits(innermost, tensor) / widths.bits_per_action[innermost]
@@ -80,7 +81,7 @@ def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths) -> 
 
 
 def _add_transfers(acts, layer: Layer, nest: list[tuple], tensor: str, parent: str, pi: int,
-                   child: str, ci: int, widths: LevelWidths) -> None:
+                   child: str, ci: int, widths: LevelWidths, next_to_compute: bool) -> None:
     """Traffic between two consecutive levels holding `tensor`."""
     above = [n for n in nest[:ci] if n[0] != "store"]
     between = [n for n in nest[pi:ci] if n[0] == "spatial"]
@@ -100,6 +101,6 @@ def _add_transfers(acts, layer: Layer, nest: list[tuple], tensor: str, parent: s
     acts[(parent, tensor, "write")] += fills * instances * parent_actions
     acts[(parent, tensor, "read")] += (fills - distinct) * instances * parent_actions
     # The level next to the accumulator folds its last partial read into the final update.
-    sent = fills - distinct if child == "Vmem" else fills
+    sent = fills - distinct if next_to_compute else fills
     acts[(child, tensor, "read")] += sent * instances * child_actions
     acts[(child, tensor, "write")] += (fills - distinct) * instances * child_actions

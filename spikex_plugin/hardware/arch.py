@@ -10,7 +10,6 @@ HWComponents models (CACTI for SRAMs, `hwcomponents_spikex` for the PE parts).
 from __future__ import annotations
 
 import functools
-import json
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -270,7 +269,3 @@ def arch_summary(arch: SpikeXArch) -> dict:
     return {"name": arch.name, "rows": arch.rows, "cols": arch.cols,
             "glb_kb": arch.sizes_bits["GLB"] / 8192, "l1_kb": arch.sizes_bits["L1"] / 8192,
             "clock_hz": arch.clock_hz, "params": dict(arch.params), "area_mm2": arch.total_area * 1e6}
-
-
-def arch_json(arch: SpikeXArch) -> str:
-    return json.dumps(arch_summary(arch))

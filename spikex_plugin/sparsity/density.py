@@ -110,7 +110,3 @@ class ActualDataDensity(DensityModel):
         g = max((g for g in self._groups if g <= max(channels, 1)), default=1)
         p = self._curve_at(self._groups[g], steps)
         return 1 - (1 - p) ** (max(channels, 1) / g)
-
-
-def density_from_stats(stats: LayerFiringStats) -> DensityModel:
-    return ActualDataDensity(stats)
