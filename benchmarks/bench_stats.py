@@ -91,7 +91,7 @@ def bench_training_step(task: str, steps: int, reps: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rates", type=float, nargs="+", default=[0.005, 0.02, 0.05])
+    p.add_argument("--rates", type=float, nargs="+", default=[0.005, 0.02, 0.05, 0.2, 0.5])
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--steps", type=int, default=8, help="training steps per timed epoch")
     p.add_argument("--tasks", nargs="*", default=["digits", "events"])

@@ -1,10 +1,11 @@
 """The analytic SpikeX model against the trace-driven reference (tests/reference_sim.py).
 
 Targets (issue 3): energy within 5 %, cycles within 10 %, densities 1e-4 .. 0.5, uniform and
-bursty traces, TWS 1 .. 16, both dispatch modes. The one documented exception: bursty traces
-at 1e-4, where a rare active SP-MB makes a single inference port-bound; the model predicts
-the cycles of the average inference (max of means) while the reference averages per-inference
-maxima, so cycles are held to 20 % there.
+bursty traces, TWS 1 .. 16, both dispatch modes, averaged over inferences. At 1e-4, 8
+inferences of the FC layer hold about 3 spike events, and the sliding-window statistics of
+so few events can differ from the aligned windows the hardware sees by chance (a spike at
+the last step lies in 1 of 49 sliding windows of 16 steps but in 1 of 4 aligned ones), so
+that density averages 32 inferences.
 """
 
 import numpy as np
@@ -21,6 +22,7 @@ from spikex_plugin.workload.network import Layer
 CONV = Layer(name="conv", type="conv", T=64, C=8, M=8, H=18, W=18, R=3, S=3, P=16, Q=16, padding=1)
 FC = Layer(name="fc", type="fc", T=64, C=256, M=16, H=1, W=1, R=1, S=1, P=1, Q=1)
 SAMPLES = 8
+RARE_SAMPLES = 32  # at density 1e-4
 
 
 def test_reference_hand_computed_fc(spikex_arch):
@@ -45,19 +47,26 @@ def _grid():
                 yield layer, corr, rate
 
 
+def model_vs_reference(arch, layer: Layer, corr: float, rate: float, seed: int = 7):
+    """(mode, tws, relative energy error, relative cycle error) of the analytic model against
+    the mean of the reference over sampled inferences, for each mode and TWS 1..16 (mapping:
+    the mapper's best for that mode and TWS)."""
+    samples = RARE_SAMPLES if rate <= 1e-4 else SAMPLES
+    trace = sample_bursty_trace(layer.input_shape, layer.T, rate, corr if rate < 0.5 else 0.0,
+                                samples=samples, seed=seed)
+    density = ActualDataDensity(layer_stats_from_spikes(trace))
+    for mode in ("temporal", "spatial"):
+        for tws in (1, 2, 4, 8, 16):
+            m = map_layer(layer, arch, density, "edp", [tws], [mode]).cost.mapping
+            model = evaluate_layer(layer, m, arch, density)
+            refs = [simulate(layer, m, arch, trace[:, i]) for i in range(samples)]
+            yield (mode, tws, model.energy_j / np.mean([r.energy_j for r in refs]) - 1,
+                   model.cycles / np.mean([r.cycles for r in refs]) - 1)
+
+
 @pytest.mark.parametrize("layer,corr,rate", list(_grid()),
                          ids=[f"{l.name}-c{c}-r{r}" for l, c, r in _grid()])
 def test_analytic_model_tracks_reference(spikex_arch, layer, corr, rate):
-    trace = sample_bursty_trace(layer.input_shape, layer.T, rate, corr if rate < 0.5 else 0.0,
-                                samples=SAMPLES, seed=7)
-    density = ActualDataDensity(layer_stats_from_spikes(trace))
-    cycle_tol = 0.20 if (corr > 0 and rate <= 1e-4) else 0.10
-    for mode in ("temporal", "spatial"):
-        for tws in (1, 2, 4, 8, 16):
-            m = map_layer(layer, spikex_arch, density, "edp", [tws], [mode]).cost.mapping
-            model = evaluate_layer(layer, m, spikex_arch, density)
-            refs = [simulate(layer, m, spikex_arch, trace[:, i]) for i in range(SAMPLES)]
-            energy = np.mean([r.energy_j for r in refs])
-            cycles = np.mean([r.cycles for r in refs])
-            assert model.energy_j == pytest.approx(energy, rel=0.05), (mode, tws)
-            assert model.cycles == pytest.approx(cycles, rel=cycle_tol), (mode, tws)
+    for mode, tws, energy_err, cycle_err in model_vs_reference(spikex_arch, layer, corr, rate):
+        assert abs(energy_err) <= 0.05, (mode, tws, energy_err)
+        assert abs(cycle_err) <= 0.10, (mode, tws, cycle_err)

@@ -14,6 +14,28 @@ def test_sliding_occupancy_brute_force():
     assert np.allclose(sliding_occupancy(a), ref, atol=1e-15)
 
 
+@pytest.mark.parametrize("shape,T,rate", [((3, 5, 7), 23, 0.1), ((6,), 9, 0.5), ((4, 3, 3), 40, 0.02)])
+def test_layer_stats_brute_force(shape, T, rate):
+    """Every field of the statistics against enumeration of the trace (widths that are not
+    whole 64-bit words included)."""
+    tr = sample_bursty_trace(shape, T, rate, 0.4, samples=3, seed=5)
+    s = layer_stats_from_spikes(tr.astype(np.float32))
+    lines = tr.reshape(T, -1)
+    assert np.array_equal(s.spikes_per_step, lines.sum(1) / 3)
+    per_channel = tr.reshape(T, 3, shape[0], -1).any(axis=3)
+    for w in range(1, T + 1):
+        windows = [lines[t:t + w].any(axis=0) for t in range(T - w + 1)]
+        assert s.window_occupancy[w - 1] == pytest.approx(np.mean(windows), abs=1e-12)
+        for g, curve in s.channel_block_occupancy.items():
+            groups = per_channel[:, :, : shape[0] // g * g].reshape(T, 3, -1, g).any(axis=3)
+            ref = np.mean([groups[t:t + w].any(axis=0) for t in range(T - w + 1)])
+            assert curve[w - 1] == pytest.approx(ref, abs=1e-12)
+    totals = lines.sum(axis=0)
+    edges = s.line_spike_histogram.edges
+    ref = [np.mean((totals >= lo) & (totals < hi)) for lo, hi in zip(edges[:-1], edges[1:])]
+    assert s.line_spike_histogram.fractions == pytest.approx(ref, abs=1e-12)
+
+
 @pytest.mark.parametrize("corr", [0.0, 0.7])
 def test_analytic_stats_match_sampled_traces(corr):
     an = layer_stats_from_rate((4, 6, 6), 64, 0.03, corr)

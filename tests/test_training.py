@@ -91,7 +91,7 @@ def test_stats_over_batches_equal_concatenated_trace(net):
 
 @pytest.mark.parametrize("shape,T", [((6, 5, 5), 20), ((12,), 37), ((3, 4, 4), 70)])
 def test_recorder_paths_match_trace_statistics(shape, T):
-    """Packed 16-step words (T <= 64, several words per line) and the per-spike path (T > 64)."""
+    """Float32 batches streamed through the recorder equal the bool trace's statistics."""
     from spikex_plugin.sparsity.stats import sample_bursty_trace
 
     rec = SpikeRecorder(nn.Identity(), T)

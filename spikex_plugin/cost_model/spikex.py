@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import gammaln
 
 from spikex_plugin.cost_model.dense import LevelWidths, dense_actions
 from spikex_plugin.hardware.arch import SpikeXArch
@@ -97,6 +98,7 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Sin", "write"): "sin_glb",
     ("DRAM", "Sin", "read"): "sin_glb",
 }
+_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb")
 
 
 def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> LayerCost:
@@ -110,11 +112,15 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     def add(comp: str, action: str, count: float) -> None:
         actions[(comp, action)] = actions.get((comp, action), 0.0) + count
 
+    block_driven: dict[str, float] = {}  # per component: actions that move with active SP-MBs
     for (comp, tensor, action), count in dense.items():
+        factor = _DENSE_SCALE.get((comp, tensor, action), "")
         if (comp, tensor) == ("Vmem", "Sout"):  # operand read-modify-writes thin with the spikes
             count = count - computes + computes * f["rate"]
         else:
-            count *= f.get(_DENSE_SCALE.get((comp, tensor, action), ""), 1.0)
+            count *= f.get(factor, 1.0)
+        if factor in _BLOCK_FACTORS:
+            block_driven[comp] = block_driven.get(comp, 0.0) + count
         add(comp, action, count)
     # SpikeX-only actions (no AccelForge counterpart).
     neurons_windows = layer.output_neurons * math.ceil(layer.T / m.tws)
@@ -126,7 +132,7 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     weight_slots = dense[("WReg", "Wt", "write")]
     add("TagLogic", "check", weight_slots)
     add("TagLogic", "update", l1_tile_count(layer, m) * m.c_l1)  # one SP-MB tag per channel per L1 tile
-    cycles, parts = layer_cycles(layer, m, arch, d, actions, f)
+    cycles, parts = layer_cycles(layer, m, arch, d, actions, f, block_driven)
     return _priced(layer.name, m, arch, actions, cycles, parts)
 
 
@@ -142,9 +148,10 @@ def _priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts:
 
 
 def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
-                 actions: dict, f: dict) -> tuple[float, dict[str, float]]:
+                 actions: dict, f: dict, block_driven: dict[str, float]) -> tuple[float, dict[str, float]]:
     """Cycles: array work (per weight step, the slowest column) + membrane updates + systolic
-    fill/drain, overlapped (double buffering) with each buffer's port and the DRAM bandwidth."""
+    fill/drain, overlapped (double buffering) with each buffer's port and the DRAM bandwidth;
+    the slowest of these per inference, averaged over how many SP-MBs an inference wakes."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
     if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
         # Busiest column given the step is active: the independent-window shape, scaled to
@@ -163,13 +170,39 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     membrane = windows * (m.tws * rf + (1 - rf))
     fill = l1_tile_count(layer, m) * (m.rows + m.cols - 1)
     array = compute + membrane + fill
-    dram_bits = sum(c for (comp, _), c in actions.items() if comp == "DRAM") * arch.bits_per_action["DRAM"]
-    dram = dram_bits / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
-    glb = sum(c for (comp, _), c in actions.items() if comp == "GLB")
-    l1 = sum(c for (comp, _), c in actions.items() if comp == "L1")
-    parts = {"array": array, "accumulate": compute, "membrane": membrane, "fill_drain": fill,
-             "dram": dram, "glb_port": glb, "l1_port": l1}
-    return max(array, dram, glb, l1), parts
+    per_dram_action = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+    ports = {"dram": ("DRAM", per_dram_action), "glb_port": ("GLB", 1.0), "l1_port": ("L1", 1.0)}
+    loads = {name: sum(c for (comp, _), c in actions.items() if comp == level) * scale
+             for name, (level, scale) in ports.items()}
+    varying = {name: block_driven.get(level, 0.0) * scale for name, (level, scale) in ports.items()}
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
+    # The array's spike-driven part (accumulations, membrane steps beyond one per window)
+    # rises and falls with the same activity.
+    loads["array"], varying["array"] = array, compute + membrane - windows
+    cycles = expected_slowest(loads, varying, sp_mbs, f["sin_l1"])
+    parts = {"array": array, "accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads}
+    return cycles, parts
+
+
+def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int, p: float) -> float:
+    """E[max of the loads] over inferences (array and ports run overlapped; the slowest sets
+    the time). The activity-driven part `varying` of each load scales with the number of
+    active SP-MBs an inference has, taken as Binomial(n, p) (independent blocks). When
+    activity is rare, single inferences can be port-bound even if the average one is not,
+    so the max of the means would underestimate the mean."""
+    mean_bound = max(loads.values())
+    # No gap without variation; none worth computing when the activity's sd is under 5 % of
+    # its mean, or when it is so rare that the varying parts (all ~ p) vanish.
+    if not 1e-9 < p < 1 or n * p * (1 - p) > 400:
+        return mean_bound
+    sd = math.sqrt(n * p * (1 - p))
+    k = np.arange(max(0, math.floor(n * p - 8 * sd)), min(n, math.ceil(n * p + 8 * sd)) + 1)
+    log_pmf = (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p))
+    pmf = np.exp(log_pmf)
+    scale = k / (n * p)
+    slowest = np.max([load + varying[name] * (scale - 1) for name, load in loads.items()], axis=0)
+    return float(np.sum(pmf * slowest) / np.sum(pmf))
 
 
 def l1_tile_count(layer: Layer, m: SpikeXMapping) -> float:

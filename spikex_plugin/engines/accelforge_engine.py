@@ -3,12 +3,15 @@
 AccelForge has no sparsity and no membrane recurrence, so this engine reports what
 AccelForge sees: dense action counts, its energy and its latency for the mapping its
 mapper picks in the SpikeX mapspace (`mappings/spikex_constraints.yaml`). It is slow
-(minutes on a conv layer, see ../../shared/ecosystem.md); the SpikeX engine is the fast,
-sparse-aware one, and both agree on dense counts for the same mapping.
+(tens of seconds to minutes on a conv layer, see ../../shared/ecosystem.md); the SpikeX
+engine is the fast, sparse-aware one, and both agree on dense counts for the same mapping.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import importlib
 import tempfile
 import warnings
 from importlib import resources
@@ -27,6 +30,23 @@ from spikex_plugin.workload.network import Layer
 
 DEFAULT_CONSTRAINTS = Path(str(resources.files("spikex_plugin") / "data" / "mappings" / "spikex_constraints.yaml"))
 AFObjective = Literal["edp", "energy", "latency"]
+LOOP_NESTS = ("spikex_template", "free")  # the constraints file's `loop_nest:` values
+
+
+def _overlay(layer: Layer, arch: SpikeXArch, constraints: str | Path) -> dict:
+    """The constraints file rendered for one layer (Jinja: rank sizes and array shape)."""
+    dims = {"T": layer.T, "M": layer.M, "C": layer.C, "P": layer.P, "Q": layer.Q, "R": layer.R,
+            "S": layer.S, "ROWS": arch.rows, "COLS": arch.cols}
+    try:
+        text = jinja2.Template(Path(constraints).read_text(), undefined=jinja2.StrictUndefined).render(**dims)
+        overlay = yaml.safe_load(text)
+    except (OSError, jinja2.TemplateError, yaml.YAMLError) as e:
+        raise SpikeXInputError(constraints, "constraints", f"cannot read the overlay: {e}") from None
+    if not isinstance(overlay, dict) or not isinstance(overlay.get("constraints"), dict):
+        raise SpikeXInputError(constraints, "constraints", "cannot read the overlay: no `constraints:` mapping")
+    if overlay.get("loop_nest", "free") not in LOOP_NESTS:
+        raise SpikeXInputError(constraints, "loop_nest", f"must be one of {', '.join(LOOP_NESTS)}")
+    return overlay
 
 
 def constrained_spec(layer: Layer, arch: SpikeXArch, workload_path: str | Path,
@@ -35,35 +55,95 @@ def constrained_spec(layer: Layer, arch: SpikeXArch, workload_path: str | Path,
 
     AccelForge keeps only the first of repeated top-level keys across YAML files, so the
     constraints cannot be a second `arch:` file; each field of the overlay replaces the
-    same field of the arch node of the same name, validated by AccelForge's own models."""
+    same field of the arch node of the same name, validated by AccelForge's own models.
+    `double_buffered: true` on a memory halves the capacity the mapper sees (the SpikeX
+    mapper requires double-buffered tiles); its energy model keeps the real size."""
     spec = accelforge_spec(arch.path, dict(arch.params), str(workload_path))
-    dims = {"T": layer.T, "M": layer.M, "C": layer.C, "P": layer.P, "Q": layer.Q, "R": layer.R,
-            "S": layer.S, "ROWS": arch.rows, "COLS": arch.cols}
-    try:
-        text = jinja2.Template(Path(constraints).read_text(), undefined=jinja2.StrictUndefined).render(**dims)
-        overlay = yaml.safe_load(text)["constraints"]
-    except (OSError, jinja2.TemplateError, yaml.YAMLError, KeyError, TypeError) as e:
-        raise SpikeXInputError(constraints, "constraints", f"cannot read the overlay: {e}") from None
+    overlay = _overlay(layer, arch, constraints)["constraints"]
     nodes = {n.name: n for n in spec.arch.nodes}
     for name, fields in overlay.items():
         if name not in nodes:
             raise SpikeXInputError(constraints, f"constraints.{name}", f"no arch node {name} in {arch.path}")
         node = nodes[name]
         try:
+            unknown = set(fields) - {"tensors", "spatial", "double_buffered"}
+            if unknown:
+                raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
             if "tensors" in fields:
                 node.tensors = type(node.tensors).model_validate({**node.tensors.model_dump(), **fields["tensors"]})
             for dim_name, dim_fields in fields.get("spatial", {}).items():
                 i = next(i for i, d in enumerate(node.spatial) if d.name == dim_name)
                 node.spatial[i] = type(node.spatial[i]).model_validate({**node.spatial[i].model_dump(), **dim_fields})
-        except (StopIteration, ValueError) as e:
+            if fields.get("double_buffered"):
+                if not hasattr(node, "size"):
+                    raise ValueError(f"{name} has no size to double-buffer")
+                # The component model (CACTI) is handed `size` too: keep it the real one.
+                setattr(node.extra_attributes_for_component_model, "size", node.size)
+                node.size = f"({node.size}) / 2"
+        except (StopIteration, ValueError, TypeError, AttributeError) as e:
             raise SpikeXInputError(constraints, f"constraints.{name}", str(e).splitlines()[0]) from None
     return spec
+
+
+_FFM_TEMPLATES = "accelforge.mapper.FFM._make_pmappings.make_pmapping_templates.make_pmapping_templates"
+
+
+@contextlib.contextmanager
+def spikex_template_nests(layer: Layer, modes: list[str]):
+    """Make FFM explore the SpikeX loop nest (`mapping.loop_nest`) only, one pmapping
+    template per dispatch mode, instead of the loop-order templates it enumerates itself.
+
+    AccelForge's constraint language cannot pin its templates to ours (see the constraints
+    file), so this swaps FFM's template generator for the duration of the call: FFM still
+    checks the overlay's constraints, picks every loop bound (tile shape, 1 included) and
+    checks buffer capacity, evaluates and prunes, but only in the template's nest. Its own
+    generator still builds the storage and spatial nodes from the keep-sets and array, so
+    the template uses AccelForge's own node objects. Storage nodes are not lowered: each
+    level holds its whole tile at its place in the nest, as the SpikeX mapper assumes.
+    Template generation runs in the calling process for a one-Einsum workload (FFM
+    parallelises it over Einsums only); `accelforge_choice` checks the result anyway."""
+    from accelforge.frontend.mapping import Spatial, Temporal, TensorHolder
+    from accelforge.model._looptree.reuse.symbolic import label_fused_loops
+
+    module = importlib.import_module(_FFM_TEMPLATES)
+    own = module.iterate_mappings_no_constraints
+
+    def templates(spec, einsum_name, flattened_arch, rank_variable_bounds, job):
+        first = next(iter(own(spec, einsum_name, flattened_arch, rank_variable_bounds, job)), None)
+        if first is None:
+            return
+        nodes, symbol_table, compute, _ = first
+        holders = {(n.component, n.tensors[0]): n for n in nodes if isinstance(n, TensorHolder)}
+        spatials = {(n.name, n.rank_variable): n for n in nodes if isinstance(n, Spatial)}
+        for mode in modes:
+            nest = []
+            for node in loop_nest(layer, SpikeXMapping(mode, 1, 1, 1, 1, 1, 1, 1)):  # the shape; FFM sizes it
+                if node[0] == "store":
+                    for tensor in node[2]:
+                        holder = copy.deepcopy(holders[(node[1], tensor)])
+                        holder._lower = False
+                        nest.append(holder)
+                elif node[0] == "temporal":
+                    nest.append(Temporal(rank_variable=node[1]))
+                else:
+                    nest.append(copy.deepcopy(spatials[(node[4], node[1])]))
+            label_fused_loops(nest, job.fusable_tensors)
+            yield nest, symbol_table, compute, 1
+
+    module.iterate_mappings_no_constraints = templates
+    try:
+        yield
+    finally:
+        module.iterate_mappings_no_constraints = own
 
 
 def accelforge_choice(layer: Layer, arch: SpikeXArch, objective: AFObjective = "edp",
                       constraints: str | Path = DEFAULT_CONSTRAINTS):
     """The mapping AccelForge's mapper picks for one weighted layer (an AccelForge `Mapping`).
 
+    With `loop_nest: spikex_template` in the constraints file FFM searches the SpikeX
+    template's nest only (`spikex_template_nests`), so its choice is a template mapping;
+    with `loop_nest: free` it enumerates its own templates under the constraints.
     The mapper's detailed re-evaluation (`eval_in_detail`) is skipped: it only renders
     `mapping.svg` into the working directory (needing graphviz) and repeats what
     `accelforge_cost` does."""
@@ -71,17 +151,23 @@ def accelforge_choice(layer: Layer, arch: SpikeXArch, objective: AFObjective = "
     from accelforge.mapper.FFM.main import map_workload_to_arch
 
     metrics = {"edp": Metrics.ENERGY_DELAY_PRODUCT, "energy": Metrics.ENERGY, "latency": Metrics.LATENCY}
+    template_only = _overlay(layer, arch, constraints).get("loop_nest", "free") == "spikex_template"
     with tempfile.TemporaryDirectory() as tmp:
         wl = Path(tmp) / "workload.yaml"
         wl.write_text(workload_yaml(layer, arch.weight_bits))
         spec = constrained_spec(layer, arch, wl, constraints)
     spec.mapper.metrics = metrics[objective]
-    with warnings.catch_warnings():  # pandas deprecation notices from inside AccelForge
+    nests = spikex_template_nests(layer, arch.extras.dispatch_modes) if template_only else contextlib.nullcontext()
+    with warnings.catch_warnings(), nests:  # pandas deprecation notices from inside AccelForge
         warnings.simplefilter("ignore", DeprecationWarning)
         found = map_workload_to_arch(spec, eval_in_detail=False, print_progress=False)
     if len(found.data) == 0:
         raise ValueError(f"layer {layer.name}: AccelForge found no mapping in the constrained space")
-    return found.data.iloc[0]["Total<SEP>mapping"](_for_model=True)
+    chosen = found.data.iloc[0]["Total<SEP>mapping"](_for_model=True)
+    if template_only and template_mapping(layer, chosen) is None:
+        raise RuntimeError(f"layer {layer.name}: AccelForge's choice is no SpikeX template mapping, so its "
+                           f"template generator was not replaced: {chosen.compact_str()}")
+    return chosen
 
 
 def accelforge_cost(layer: Layer, arch: SpikeXArch, mapping) -> LayerCost:

@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from spikex_plugin.errors import SpikeXInputError, from_validation_error
+from spikex_plugin.sparsity.scan import channel_block_runs, scan_trace, zero_runs
 from spikex_plugin.util import load_yaml_file
 
 FORMAT_VERSION = "spikex-firing-stats/1"
@@ -148,13 +149,13 @@ def _group_sizes(channels: int) -> list[int]:
 
 
 def sliding_occupancy(active: np.ndarray) -> np.ndarray:
-    """Occupancy curve for w = 1..T of a boolean trace [T, lines].
+    """Occupancy curve for w = 1..T of a trace [T, lines] (nonzero = spike).
 
     A zero run of length L holds max(L - w + 1, 0) empty windows of size w, so the whole
     curve follows from the histogram of zero-run lengths, found in one pass over the trace.
     """
     T, lines = active.shape
-    return occupancy_from_runs(_run_histogram(np.flatnonzero(active), T, lines), T, lines)
+    return occupancy_from_runs(zero_runs(active), T, lines)
 
 
 def occupancy_from_runs(hist: np.ndarray, T: int, lines: int) -> np.ndarray:
@@ -166,51 +167,6 @@ def occupancy_from_runs(hist: np.ndarray, T: int, lines: int) -> np.ndarray:
     suffix_l = np.cumsum((hist * np.arange(hist.size))[::-1])[::-1]
     empty = suffix_l[w] - (w - 1) * suffix_n[w]
     return 1.0 - empty / ((T - w + 1) * lines)
-
-
-# Event lists above this size use the per-step scan; smaller ones a sort (no Python loop).
-_SCAN_MIN_EVENTS = 1 << 15
-
-
-def _run_histogram(flat: np.ndarray, T: int, lines: int, t: np.ndarray | None = None,
-                   j: np.ndarray | None = None) -> np.ndarray:
-    """Zero-run-length histogram [T + 1] of a trace [T, lines] given by its spikes: `flat`,
-    the sorted flat indices t * lines + j (or t, j directly, sorted by (t, j)).
-
-    Work is O(spikes + lines): the trace is never transposed or padded. Large event lists
-    are scanned step by step keeping each line's last spike time (sequential access); small
-    ones are sorted by line.
-    """
-    if t is None:
-        bounds = np.searchsorted(flat, np.arange(T + 1) * lines)
-        t = np.repeat(np.arange(T), np.diff(bounds))
-        j = flat - t * lines
-    n = t.size
-    if n >= _SCAN_MIN_EVENTS:
-        small = np.int16 if T < (1 << 15) else np.int64  # a small `last` stays in cache
-        bounds = np.searchsorted(t, np.arange(T + 1))
-        last = np.full(lines, -1, dtype=small)
-        prev = np.empty(n, dtype=small)
-        for step in range(T):
-            s, e = bounds[step], bounds[step + 1]
-            if s < e:
-                jj = j[s:e]
-                prev[s:e] = last[jj]
-                last[jj] = step
-        gaps = t.astype(small) - prev
-        gaps -= 1
-        tails = (T - 1) - last
-    else:
-        order = np.argsort(j * T + t)
-        js, ts = j[order], t[order]
-        same = js[1:] == js[:-1]
-        first = np.ones(n, dtype=bool)
-        first[1:] = ~same
-        final = np.ones(n, dtype=bool)
-        final[:-1] = ~same
-        gaps = np.concatenate([ts[1:][same] - ts[:-1][same] - 1, ts[first]])
-        tails = np.concatenate([T - 1 - ts[final], np.full(lines - int(first.sum()), T)])
-    return np.bincount(gaps, minlength=T + 1) + np.bincount(tails, minlength=T + 1)
 
 
 def _histogram_edges(T: int) -> np.ndarray:
@@ -230,11 +186,8 @@ class FiringAccumulator:
     spikes per step and spikes per line. Every count is additive over samples, so the result
     over many batches equals the statistics of the concatenated trace exactly.
 
-    `add` scans the steps once: each step's spikes (`np.flatnonzero` of a cache-resident
-    row) update their lines' last spike time, so the trace is never transposed or padded
-    and the work is ~ spikes + T. Channel blocks are ORed on the small [T, samples, C]
-    array. `add_counts` takes the same counts computed elsewhere (the recorder computes
-    them from torch tensors, see training/recorder.py).
+    `add` reads each batch once (`scan.scan_trace`); channel blocks are then ORed on the
+    per-channel step bits (`scan.channel_block_runs`).
     """
 
     def __init__(self, shape: tuple[int, ...], T: int):
@@ -248,53 +201,15 @@ class FiringAccumulator:
         self.block_runs = {g: np.zeros(self.T + 1, dtype=np.int64) for g in _group_sizes(self.channels)}
 
     def add(self, spikes: np.ndarray) -> None:
-        """Add a trace [T, samples, *shape] (any dtype, nonzero = spike; non-bool traces, e.g.
-        a float32 view of a torch tensor, are converted step by step, never copied whole)."""
+        """Add a trace [T, samples, *shape] (nonzero = spike; bool is read without a copy)."""
         spikes = np.asarray(spikes)
         if spikes.ndim < 2 or spikes.shape[0] != self.T or tuple(spikes.shape[2:]) != self.shape:
             raise ValueError(f"trace shape {spikes.shape} does not match [T={self.T}, samples, *{self.shape}]")
-        samples = spikes.shape[1]
-        active = spikes.reshape(self.T, -1)
-        T, (width, C) = self.T, (active.shape[1], self.channels)
-        per_channel = self.lines // C
-        small = np.int16 if T < (1 << 15) else np.int64  # small per-line state stays in cache
-        last = np.full(width, -1, dtype=small)
-        count = np.zeros(width, dtype=small)
-        blocks = np.zeros((T, samples * C), dtype=bool)
-        prev, steps = [], np.zeros(T, dtype=np.int64)
-        row = None if active.dtype == bool else np.empty(width, dtype=bool)  # cache-resident
-        for t in range(T):
-            jj = np.flatnonzero(active[t] if row is None else np.not_equal(active[t], 0, out=row))
-            steps[t] = jj.size
-            prev.append(last[jj])
-            last[jj] = t
-            count[jj] += 1
-            blocks[t, jj // per_channel] = True
-        # Zero runs end at each spike (t - previous spike - 1) and at the end (T - 1 - last).
-        gaps = np.repeat(np.arange(T, dtype=small), steps)
-        gaps -= np.concatenate(prev)
-        gaps -= 1
-        runs = np.bincount(gaps, minlength=T + 1) + np.bincount((T - 1) - last, minlength=T + 1)
-        self.add_counts(samples, steps, runs, np.bincount(count, minlength=T + 1), blocks=blocks)
-
-    def add_counts(self, samples: int, steps: np.ndarray, line_runs: np.ndarray, count_hist: np.ndarray,
-                   block_runs: dict[int, np.ndarray] | None = None, blocks: np.ndarray | None = None) -> None:
-        """Add one batch's integer counts: spikes per step [T], zero-run histogram [T + 1],
-        histogram of spikes per line [T + 1], and either each block size's zero-run histogram
-        or `blocks`, each channel's per-step OR [T, samples * C]."""
-        T, C = self.T, self.channels
-        if block_runs is None:
-            block_runs, grouped = {}, blocks.reshape(T, samples, C)
-            for g in self.block_runs:
-                if g > 1:  # OR channel pairs of the previous level (groups truncate as C // g)
-                    groups = C // g
-                    grouped = grouped[:, :, 0:2 * groups:2] | grouped[:, :, 1:2 * groups:2]
-                block_runs[g] = line_runs if g == 1 and self.lines == C else \
-                    _run_histogram(np.flatnonzero(grouped), T, samples * grouped.shape[2])
-        if set(block_runs) != set(self.block_runs):
-            raise ValueError(f"block sizes {sorted(block_runs)} do not match {sorted(self.block_runs)}")
-        for g, runs in block_runs.items():
-            self.block_runs[g] += runs
+        T, samples, C = self.T, spikes.shape[1], self.channels
+        steps, line_runs, count_hist, blocks = scan_trace(spikes.reshape(T, -1), self.lines // C)
+        block_runs = channel_block_runs(blocks.reshape(samples, C, -1), T, len(self.block_runs))
+        for runs, level in zip(self.block_runs.values(), block_runs):
+            runs += level
         self.steps += steps
         self.line_runs += line_runs
         self.count_hist += count_hist
