@@ -1,12 +1,14 @@
 """AccelForge's mapper (FFM) vs the SpikeX mapper on one dvsg-sized conv layer.
 
 Run: .venv/bin/python benchmarks/bench_mapper_vs_accelforge.py [--t 16] [--objective edp] [--timeout 3600]
+     [--constraints FILE]
 
 Layer: dvsg-medium conv3 (32 -> 32 channels, 16x16 outputs, 3x3 kernel) with T cut from 300
 to 16 by default, so that AccelForge finishes in minutes rather than hours. Both mappers
-search the SpikeX mapspace: ours its template, AccelForge the same template expressed as
-constraints (mappings/spikex_constraints.yaml; AccelForge's space ends up somewhat wider,
-see that file). Ours runs at density 1 (`UniformDensity(1.0)`, i.e. dense). Both choices are
+search the SpikeX mapspace: ours its template, AccelForge's FFM the same template's loop
+nests with double-buffered GLB and L1 (mappings/spikex_constraints.yaml, which says what
+differs; `--constraints` takes another overlay, e.g. one with `loop_nest: free` for FFM's
+own, wider space). Ours runs at density 1 (`UniformDensity(1.0)`, i.e. dense). Both choices are
 then evaluated by the same dense model, AccelForge's `evaluate_mapping`, and the script
 prints each search time, their ratio and each choice's AccelForge energy, latency and EDP,
 plus the lowest dynamic energy anywhere in the SpikeX template by AccelForge's per-action
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from spikex_plugin.cost_model.dense import dense_actions
 from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer, widths_of
-from spikex_plugin.engines.accelforge_engine import accelforge_choice, accelforge_cost
+from spikex_plugin.engines.accelforge_engine import DEFAULT_CONSTRAINTS, accelforge_choice, accelforge_cost
 from spikex_plugin.hardware.arch import SpikeXArch, load_arch
 from spikex_plugin.mapping.mapper import candidate_mappings, map_layer
 from spikex_plugin.mapping.mapping import SpikeXMapping
@@ -41,11 +43,11 @@ def bench_layer(t: int) -> Layer:
     return load_network("dvsg-medium").layer("conv3").model_copy(update={"T": t})
 
 
-def run_accelforge(t: int, objective: str, out: str) -> None:
+def run_accelforge(t: int, objective: str, constraints: str, out: str) -> None:
     """Child process: AccelForge's search and its evaluation of the choice, as JSON."""
     layer, arch = bench_layer(t), load_arch("spikex")
     start = time.perf_counter()
-    chosen = accelforge_choice(layer, arch, objective)
+    chosen = accelforge_choice(layer, arch, objective, constraints)
     seconds = time.perf_counter() - start
     cost = accelforge_cost(layer, arch, chosen)
     Path(out).write_text(json.dumps({
@@ -74,10 +76,12 @@ def main() -> None:
     ap.add_argument("--t", type=int, default=16, help="time steps of the layer (dvsg-medium has 300)")
     ap.add_argument("--objective", choices=["edp", "energy", "latency"], default="edp")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds AccelForge's mapper may take")
+    ap.add_argument("--constraints", default=str(DEFAULT_CONSTRAINTS),
+                    help="constraint overlay for AccelForge's mapper (default: the SpikeX template)")
     ap.add_argument("--accelforge-child", metavar="OUT", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.accelforge_child:
-        run_accelforge(args.t, args.objective, args.accelforge_child)
+        run_accelforge(args.t, args.objective, args.constraints, args.accelforge_child)
         return
 
     layer, arch = bench_layer(args.t), load_arch("spikex")
@@ -93,7 +97,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "af.json"
-        cmd = [sys.executable, __file__, "--t", str(args.t), "--objective", args.objective, "--accelforge-child", str(out)]
+        cmd = [sys.executable, __file__, "--t", str(args.t), "--objective", args.objective,
+               "--constraints", args.constraints, "--accelforge-child", str(out)]
         child = subprocess.Popen(cmd, start_new_session=True)
         try:
             if child.wait(timeout=args.timeout):

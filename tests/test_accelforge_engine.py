@@ -67,3 +67,29 @@ def test_fixed_tws_needs_spikex_engine(tmp_path, capsys):
     code = main(["map", "--engine", "accelforge", "--tws", "4", "--out", str(tmp_path / "o")])
     assert code == 2 and "--tws" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_double_buffered_halves_mapper_capacity_only(tmp_path, spikex_arch):
+    """The mapper sees half of GLB and L1 (the SpikeX mapper's double-buffered fit); the
+    energy model is still handed the real size."""
+    layer = load_network("nmnist").layer("fc1")
+    (tmp_path / "w.yaml").write_text(workload_yaml(layer))
+    spec = constrained_spec(layer, spikex_arch, tmp_path / "w.yaml")
+    nodes = {n.name: n for n in spec.arch.nodes}
+    for level in ("GLB", "L1"):
+        assert eval(str(nodes[level].size)) == spikex_arch.sizes_bits[level] / 2
+        assert eval(str(nodes[level].extra_attributes_for_component_model.size)) == spikex_arch.sizes_bits[level]
+    assert eval(str(nodes["Vmem"].size)) == spikex_arch.sizes_bits["Vmem"]
+
+
+@pytest.mark.parametrize("text,field", [
+    ("loop_nest: mine\nconstraints: {}\n", "loop_nest"),
+    ("constraints:\n  GLB: {size: 3}\n", "constraints.GLB"),
+    ("loop_nest: free\n", "constraints"),
+])
+def test_bad_overlay(tmp_path, spikex_arch, text, field):
+    layer = load_network("nmnist").layer("fc1")
+    (tmp_path / "w.yaml").write_text(workload_yaml(layer))
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(SpikeXInputError, match=field):
+        constrained_spec(layer, spikex_arch, tmp_path / "w.yaml", tmp_path / "c.yaml")

@@ -89,6 +89,18 @@ def test_stats_over_batches_equal_concatenated_trace(net):
     assert stats == tr.to_stats("net")
 
 
+def test_every_records_one_pass_in_k(net):
+    """every=2 over four batches gives exactly the statistics of batches 1 and 3."""
+    with SpikeRecorder(net, T, every=2) as sampled:
+        for seed in range(4):
+            run(net, batch(2, seed))
+    with SpikeRecorder(net, T) as chosen:
+        for seed in (0, 2):
+            run(net, batch(2, seed))
+    assert sampled.to_stats() == chosen.to_stats()
+    assert sampled.to_stats().layers["conv1"].samples == 4
+
+
 @pytest.mark.parametrize("shape,T", [((6, 5, 5), 20), ((12,), 37), ((3, 4, 4), 70)])
 def test_recorder_paths_match_trace_statistics(shape, T):
     """Float32 batches streamed through the recorder equal the bool trace's statistics."""

@@ -1,15 +1,17 @@
 """Compiled scans of spike traces (numba; AccelForge already depends on it).
 
-A trace is time-major [T, lines] (bool, or float32 as torch hands it over: no converted
-copy). The scan takes chunks of lines small enough to stay in cache. It first turns each
-line's T steps into bits of 64-step words (a vectorised pass over the rows, which also
-counts the spikes per step), then walks each line's set bits in time order: a zero run is
+A trace is time-major [T, lines] (bool, read eight lines per 64-bit word so that a silent
+stretch costs one test per word; or float32 as torch hands it over, with no converted copy).
+The scan takes chunks of lines small enough to stay in cache. It turns each line's T steps
+into bits of 64-step words, then walks each line's set bits in time order: a zero run is
 the distance between consecutive set bits. Work is one read of the trace plus a few
-register operations per spike; chunks run in parallel. Channel blocks are ORs of the
-lines' words, so SP-MB block statistics come from the same words.
+register operations per spike. Channel blocks are ORs of their lines' words, so the SP-MB
+statistics come from the same words.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
@@ -31,59 +33,81 @@ def scan_trace(active: np.ndarray, lines_per_block: int = 1):
     """
     if active.ndim != 2 or active.shape[1] % lines_per_block:
         raise ValueError(f"trace {active.shape}: need [T, width] with width a multiple of {lines_per_block}")
-    if active.dtype == np.bool_:
-        active = active.view(np.uint8)
-    elif active.dtype != np.float32:  # compiled for bytes and float32 only
-        active = (active != 0).view(np.uint8)
-    chunk = max(_CHUNK // lines_per_block, 1) * lines_per_block  # whole blocks: no shared writes
-    return _scan(np.ascontiguousarray(active), lines_per_block, chunk)
+    T, width = active.shape
+    if active.dtype not in (np.bool_, np.float32):  # compiled for bytes and float32 only
+        active = active != 0
+    lanes = 8 // active.itemsize  # lines per 64-bit word
+    if width % lanes:  # whole words per step: pad with silent lines, which the scan ignores
+        padded = np.zeros((T, width + lanes - width % lanes), dtype=active.dtype)
+        padded[:, :width] = active
+        active = padded
+    # Chunks of whole blocks and whole words: no two chunks write the same output.
+    unit = math.lcm(lines_per_block, 8)
+    chunk = max(_CHUNK // unit, 1) * unit
+    active = np.ascontiguousarray(active)
+    floats = active if lanes == 2 else np.empty((0, 0), np.float32)  # one compiled signature
+    return _scan(active.view(np.uint64), floats, lanes, width, lines_per_block, chunk)
 
 
 @njit(cache=True, nogil=True)
-def _scan(active, lines_per_block, chunk):
-    T, width = active.shape
+def _scan(words, floats, lanes, width, lines_per_block, chunk):
+    T = words.shape[0]
     n_words = (T + 63) // 64
-    n_chunks = (width + chunk - 1) // chunk
-    steps = np.zeros((n_chunks, T), np.int64)
-    runs = np.zeros((n_chunks, T + 1), np.int64)
-    counts = np.zeros((n_chunks, T + 1), np.int64)
+    steps = np.zeros(T, np.int64)
+    runs = np.zeros(T + 1, np.int64)
+    counts = np.zeros(T + 1, np.int64)
     block_bits = np.zeros((width // lines_per_block, n_words), np.uint64)
-    for c in range(n_chunks):
-        lo = c * chunk
+    for lo in range(0, width, chunk):
         n = min(width - lo, chunk)
-        bits = np.zeros((n_words, n), np.uint64)
+        bits = np.zeros((n_words, n + 8), np.uint64)  # + 8: padding lanes of the last word
         for t in range(T):
-            row = active[t, lo:lo + n]
+            row = words[t]
             word = bits[t // 64]
             bit = np.uint64(1) << np.uint64(t % 64)
             spikes = 0
-            for i in range(n):  # vectorised: no branch
-                spike = row[i] != 0
-                word[i] |= bit * np.uint64(spike)
-                spikes += spike
-            steps[c, t] = spikes
-        hist = np.zeros(T + 1, np.int64)
-        count = np.zeros(T + 1, np.int64)
-        for i in range(n):
-            prev, spikes = -1, 0
-            for k in range(n_words):
-                w = bits[k, i]
-                while w != 0:
-                    lowest = w & (~w + np.uint64(1))
-                    t = 64 * k + _BIT_INDEX[(lowest * _DE_BRUIJN) >> np.uint64(58)]
-                    hist[t - prev - 1] += 1
-                    prev = t
-                    spikes += 1
-                    w ^= lowest
-            hist[T - 1 - prev] += 1
-            count[spikes] += 1
-        runs[c] = hist
-        counts[c] = count
-        for i in range(n):
-            block = block_bits[(lo + i) // lines_per_block]
-            for k in range(n_words):
-                block[k] |= bits[k, i]
-    return steps.sum(axis=0), runs.sum(axis=0), counts.sum(axis=0), block_bits
+            if lanes == 2:  # float32, one compare per line (cheaper than word tests here)
+                values = floats[t]
+                for i in range(n):
+                    spike = values[lo + i] != 0
+                    word[i] |= bit * np.uint64(spike)
+                    spikes += spike
+            else:  # bytes holding 0 or 1, eight lines per word: silent words cost one test
+                for k in range(lo // 8, (lo + n + 7) // 8):
+                    w = row[k]
+                    if w == 0:
+                        continue
+                    base = 8 * k - lo
+                    for m in range(8):
+                        spike = (w >> np.uint64(8 * m)) & np.uint64(1)
+                        word[base + m] |= bit * spike
+                        spikes += spike
+            steps[t] += spikes
+        silent = 0
+        for b in range(n // lines_per_block):  # chunks hold whole blocks
+            block = block_bits[lo // lines_per_block + b]
+            for i in range(b * lines_per_block, (b + 1) * lines_per_block):
+                any_spike = np.uint64(0)
+                for k in range(n_words):
+                    any_spike |= bits[k, i]
+                if any_spike == 0:
+                    silent += 1
+                    continue
+                prev, spikes = -1, 0
+                for k in range(n_words):
+                    w = bits[k, i]
+                    block[k] |= w
+                    while w != 0:
+                        lowest = w & (~w + np.uint64(1))
+                        t = 64 * k + _BIT_INDEX[(lowest * _DE_BRUIJN) >> np.uint64(58)]
+                        runs[t - prev - 1] += 1
+                        prev = t
+                        spikes += 1
+                        w ^= lowest
+                runs[T - 1 - prev] += 1
+                counts[spikes] += 1
+        runs[T] += silent
+        counts[0] += silent
+    return steps, runs, counts, block_bits
 
 
 def zero_runs(active: np.ndarray) -> np.ndarray:

@@ -59,13 +59,19 @@ class SpikeRecorder:
     mode="stats" streams `FiringAccumulator`s (constant memory over any number of batches);
     mode="trace" keeps bool traces [T, samples, *shape] in `traces`. Any nonzero input value
     counts as a spike. Disable temporarily with `enabled = False` (e.g. for a warm-up pass).
+    `every=k` records one forward pass of the model in k (all layers of that pass): the
+    statistics are then those of a 1/k sample of the batches, for 1/k of the cost, which is
+    how to profile alongside training cheaply (benchmarks/bench_stats.py).
     """
 
     def __init__(self, model: nn.Module, T: int, mode: Literal["stats", "trace"] = "stats",
-                 names: dict[str, str] | None = None):
+                 names: dict[str, str] | None = None, every: int = 1):
         if mode not in ("stats", "trace"):
             raise ValueError(f"mode must be 'stats' or 'trace', not {mode!r}")
-        self.model, self.T, self.mode = model, int(T), mode
+        if every < 1:
+            raise ValueError(f"every must be a positive number of forward passes, not {every}")
+        self.model, self.T, self.mode, self.every = model, int(T), mode, int(every)
+        self._passes = 0
         self.modules = recorded_modules(model, names)
         self.accumulators: dict[str, FiringAccumulator] = {}
         self.traces: dict[str, list[np.ndarray]] = {}
@@ -73,6 +79,7 @@ class SpikeRecorder:
         self._handles: list = []
 
     def __enter__(self) -> "SpikeRecorder":
+        self._handles.append(self.model.register_forward_pre_hook(self._count_pass))
         for name, mod in self.modules.items():
             self._handles.append(mod.register_forward_pre_hook(self._hook(name, mod)))
         return self
@@ -82,9 +89,12 @@ class SpikeRecorder:
             h.remove()
         self._handles.clear()
 
+    def _count_pass(self, _model, _args) -> None:
+        self._passes += 1
+
     def _hook(self, name: str, mod: nn.Module):
         def hook(_mod, args):
-            if self.enabled:
+            if self.enabled and (self._passes - 1) % self.every == 0:
                 self.record(name, as_time_major(args[0], mod, self.T))
         return hook
 
