@@ -6,17 +6,22 @@ The scan takes chunks of lines small enough to stay in cache. It turns each line
 into bits of 64-step words, then walks each line's set bits in time order: a zero run is
 the distance between consecutive set bits. Work is one read of the trace plus a few
 register operations per spike. Channel blocks are ORs of their lines' words, so the SP-MB
-statistics come from the same words.
+statistics come from the same words. Large traces are split across threads by chunks.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
 _CHUNK = 4096  # about this many lines per chunk: their words stay in L1/L2
+_WORKERS = min(len(os.sched_getaffinity(0)), 4)
+_PARALLEL_MIN = 1 << 20  # trace elements below which one thread is quicker
 _DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
 # Index of the single set bit of x: _BIT_INDEX[(x * _DE_BRUIJN) >> 58].
 _BIT_INDEX = np.zeros(64, np.int64)
@@ -46,19 +51,35 @@ def scan_trace(active: np.ndarray, lines_per_block: int = 1):
     chunk = max(_CHUNK // unit, 1) * unit
     active = np.ascontiguousarray(active)
     floats = active if lanes == 2 else np.empty((0, 0), np.float32)  # one compiled signature
-    return _scan(active.view(np.uint64), floats, lanes, width, lines_per_block, chunk)
+    args = (active.view(np.uint64), floats, lanes, width, lines_per_block, chunk)
+    # Threads (the kernel releases the GIL) each take a contiguous run of chunks; Python
+    # threads rather than numba's pool, whose spinning workers fight torch's.
+    chunks = -(-width // chunk)
+    parts = min(_WORKERS, chunks) if T * width >= _PARALLEL_MIN else 1
+    bounds = [chunks * i // parts * chunk for i in range(parts)] + [width]
+    if parts == 1:
+        return _scan(*args, 0, width)
+    results = list(_pool().map(lambda i: _scan(*args, bounds[i], bounds[i + 1]), range(parts)))
+    return (sum(r[0] for r in results), sum(r[1] for r in results), sum(r[2] for r in results),
+            np.concatenate([r[3] for r in results]))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_WORKERS, thread_name_prefix="spikex-scan")
 
 
 @njit(cache=True, nogil=True)
-def _scan(words, floats, lanes, width, lines_per_block, chunk):
+def _scan(words, floats, lanes, width, lines_per_block, chunk, start, stop):
+    """Lines [start, stop) of the trace; blocks from start // lines_per_block on."""
     T = words.shape[0]
     n_words = (T + 63) // 64
     steps = np.zeros(T, np.int64)
     runs = np.zeros(T + 1, np.int64)
     counts = np.zeros(T + 1, np.int64)
-    block_bits = np.zeros((width // lines_per_block, n_words), np.uint64)
-    for lo in range(0, width, chunk):
-        n = min(width - lo, chunk)
+    block_bits = np.zeros(((stop - start) // lines_per_block, n_words), np.uint64)
+    for lo in range(start, stop, chunk):
+        n = min(stop - lo, chunk)
         bits = np.zeros((n_words, n + 8), np.uint64)  # + 8: padding lanes of the last word
         for t in range(T):
             row = words[t]
@@ -84,7 +105,7 @@ def _scan(words, floats, lanes, width, lines_per_block, chunk):
             steps[t] += spikes
         silent = 0
         for b in range(n // lines_per_block):  # chunks hold whole blocks
-            block = block_bits[lo // lines_per_block + b]
+            block = block_bits[(lo - start) // lines_per_block + b]
             for i in range(b * lines_per_block, (b + 1) * lines_per_block):
                 any_spike = np.uint64(0)
                 for k in range(n_words):
