@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 _CHUNK = 4096  # about this many lines per chunk: their words stay in L1/L2
-_WORKERS = min(len(os.sched_getaffinity(0)), 4)
+_WORKERS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
 _PARALLEL_MIN = 1 << 20  # trace elements below which one thread is quicker
 _DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
 # Index of the single set bit of x: _BIT_INDEX[(x * _DE_BRUIJN) >> 58].
@@ -69,6 +69,24 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(_WORKERS, thread_name_prefix="spikex-scan")
 
 
+@njit(inline="always")
+def _add_runs(words, T, hist):
+    """Add the zero runs of one line, its T steps as bits `words`, to `hist`; return its
+    spike count. Visits the set bits in time order (lowest first)."""
+    prev, spikes = -1, 0
+    for k in range(words.size):
+        w = words[k]
+        while w != 0:
+            lowest = w & (~w + np.uint64(1))
+            t = 64 * k + _BIT_INDEX[(lowest * _DE_BRUIJN) >> np.uint64(58)]
+            hist[t - prev - 1] += 1
+            prev = t
+            spikes += 1
+            w ^= lowest
+    hist[T - 1 - prev] += 1
+    return spikes
+
+
 @njit(cache=True, nogil=True)
 def _scan(words, floats, lanes, width, lines_per_block, chunk, start, stop):
     """Lines [start, stop) of the trace; blocks from start // lines_per_block on."""
@@ -113,19 +131,9 @@ def _scan(words, floats, lanes, width, lines_per_block, chunk, start, stop):
                 if any_spike == 0:
                     silent += 1
                     continue
-                prev, spikes = -1, 0
                 for k in range(n_words):
-                    w = bits[k, i]
-                    block[k] |= w
-                    while w != 0:
-                        lowest = w & (~w + np.uint64(1))
-                        t = 64 * k + _BIT_INDEX[(lowest * _DE_BRUIJN) >> np.uint64(58)]
-                        runs[t - prev - 1] += 1
-                        prev = t
-                        spikes += 1
-                        w ^= lowest
-                runs[T - 1 - prev] += 1
-                counts[spikes] += 1
+                    block[k] |= bits[k, i]
+                counts[_add_runs(bits[:, i], T, runs)] += 1
         runs[T] += silent
         counts[0] += silent
     return steps, runs, counts, block_bits
@@ -152,14 +160,5 @@ def channel_block_runs(block_bits: np.ndarray, T: int, levels: int) -> np.ndarra
                 if lv:  # in place: group b only reads 2b and 2b + 1 >= b
                     for k in range(n_words):
                         level[b, k] = level[2 * b, k] | level[2 * b + 1, k]
-                prev = -1
-                for k in range(n_words):
-                    w = level[b, k]
-                    while w != 0:
-                        lowest = w & (~w + np.uint64(1))
-                        t = 64 * k + _BIT_INDEX[(lowest * _DE_BRUIJN) >> np.uint64(58)]
-                        out[lv, t - prev - 1] += 1
-                        prev = t
-                        w ^= lowest
-                out[lv, T - 1 - prev] += 1
+                _add_runs(level[b], T, out[lv])
     return out
