@@ -181,7 +181,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # rises and falls with the same activity.
     loads["array"], varying["array"] = array, compute + membrane - windows
     cycles = expected_slowest(loads, varying, sp_mbs, f["sin_l1"])
-    parts = {"array": array, "accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads}
+    parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads}
     return cycles, parts
 
 

@@ -145,10 +145,11 @@ def zero_runs(active: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def channel_block_runs(block_bits: np.ndarray, T: int, levels: int) -> np.ndarray:
+def channel_block_runs(block_bits: np.ndarray, T: int, levels: int, skip_first: bool) -> np.ndarray:
     """Zero-run-length histograms [levels, T + 1] of channel blocks: level l ORs groups of
     2^l channels (C // 2^l groups, the last channels left over), from each channel's step
-    bits [samples, C, words] (`scan_trace`'s blocks). Each level ORs pairs of the one below."""
+    bits [samples, C, words] (`scan_trace`'s blocks). Each level ORs pairs of the one below.
+    `skip_first` leaves level 0 empty, for callers that have it already (one line per channel)."""
     samples, C, n_words = block_bits.shape
     out = np.zeros((levels, T + 1), np.int64)
     level = np.empty((C, n_words), np.uint64)
@@ -160,5 +161,6 @@ def channel_block_runs(block_bits: np.ndarray, T: int, levels: int) -> np.ndarra
                 if lv:  # in place: group b only reads 2b and 2b + 1 >= b
                     for k in range(n_words):
                         level[b, k] = level[2 * b, k] | level[2 * b + 1, k]
-                _add_runs(level[b], T, out[lv])
+                if lv or not skip_first:
+                    _add_runs(level[b], T, out[lv])
     return out
