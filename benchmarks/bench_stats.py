@@ -3,12 +3,18 @@ tensors, and the recorder's overhead on a training step. Issue targets: <= 3x, <
 
     python benchmarks/bench_stats.py [--rates 0.005 0.02 0.05 0.2 0.5] [--reps 5]
 
-All timings are best-of-reps, interleaved, in this one run (the machine may be shared).
+Every timing is taken in this one run, in rounds that run each variant once in a shuffled
+order, so a load change on a shared machine hits all variants alike. Batch statistics
+report the best round. Training steps report the best round and the median over rounds of
+the ratio to the recorder-off step of the same round, beside a second recorder-off variant
+whose ratio is the noise floor of the measurement.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+import statistics
 import time
 
 
@@ -18,15 +24,21 @@ SHAPE, T, N = (16, 64, 64), 300, 4
 EVERY = (1, 2, 4)  # SpikeRecorder(every=k)
 
 
-def best(fns: dict, reps: int) -> dict:
-    """Best time (s) of each callable, rounds interleaved so load changes hit all alike."""
-    out = {k: float("inf") for k in fns}
+def rounds(fns: dict, reps: int) -> dict[str, list[float]]:
+    """Times (s) of each callable in each of `reps` rounds; each round runs them all once,
+    in a shuffled order."""
+    out, order, rng = {k: [] for k in fns}, list(fns), random.Random(0)
     for _ in range(reps):
-        for k, f in fns.items():
+        rng.shuffle(order)
+        for k in order:
             t = time.perf_counter()
-            f()
-            out[k] = min(out[k], time.perf_counter() - t)
+            fns[k]()
+            out[k].append(time.perf_counter() - t)
     return out
+
+
+def best(fns: dict, reps: int) -> dict[str, float]:
+    return {k: min(v) for k, v in rounds(fns, reps).items()}
 
 
 def bench_batch(rate: float, reps: int) -> None:
@@ -94,15 +106,22 @@ def bench_training_step(task: str, steps: int, reps: int) -> None:
     epoch()  # warm-up, the recorder's compiled kernels included
     recorded(1)()
     hook_s.update({k: 0.0 for k in EVERY})
-    t = best({"off": epoch, **{k: recorded(k) for k in EVERY}}, reps)
+    times = rounds({"off": epoch, "off again": epoch, **{k: recorded(k) for k in EVERY}}, reps)
+    off = min(times["off"])
     c, h, w = data.input_shape
     steps = len(batches)
     print(f"training step, {task} (ConvSNN, input {c}x{h}x{w}, T={data.T}, batch {cfg.batch_size}, {steps} steps), "
-          f"recorder off {1e3 * t['off'] / steps:.1f} ms/step; recording one forward pass in k:")
+          f"recorder off {1e3 * off / steps:.1f} ms/step; wall change as best of {reps} rounds / median over rounds:")
+
+    def wall(arm) -> str:
+        median = statistics.median(t / o for t, o in zip(times[arm], times["off"]))
+        return f"{100 * (min(times[arm]) / off - 1):+.1f} % / {100 * (median - 1):+.1f} % wall"
+
+    print(f"  off again (noise floor): {wall('off again')}")
     for k in EVERY:
         inside = hook_s[k] / (reps * steps)
-        print(f"  k={k}: {1e3 * t[k] / steps:.1f} ms/step ({100 * (t[k] / t['off'] - 1):+.1f} % wall, best of {reps}); "
-              f"inside the recorder {1e3 * inside:.2f} ms/step = {100 * inside / (t['off'] / steps):.1f} % of a step")
+        print(f"  k={k}: {1e3 * min(times[k]) / steps:.1f} ms/step, {wall(k)}; "
+              f"inside the recorder {1e3 * inside:.2f} ms/step = {100 * inside / (off / steps):.1f} % of a step")
 
 
 def main() -> None:

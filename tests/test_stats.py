@@ -14,12 +14,17 @@ def test_sliding_occupancy_brute_force():
     assert np.allclose(sliding_occupancy(a), ref, atol=1e-15)
 
 
-@pytest.mark.parametrize("shape,T,rate", [((3, 5, 7), 23, 0.1), ((6,), 9, 0.5), ((4, 3, 3), 40, 0.02)])
-def test_layer_stats_brute_force(shape, T, rate):
-    """Every field of the statistics against enumeration of the trace (widths that are not
-    whole 64-bit words included)."""
+@pytest.mark.parametrize("shape,T,rate", [((3, 5, 7), 23, 0.1), ((6,), 9, 0.5), ((4, 3, 3), 40, 0.02),
+                                          ((12, 2, 1), 8, 0.3), ((5,), 1, 0.5), ((7, 3), 17, 0.6),
+                                          ((7,), 17, 0.05), ((6, 2, 2), 10, 0.02)])
+@pytest.mark.parametrize("dtype", ["float32", "bool", "int64"])
+def test_layer_stats_brute_force(shape, T, rate, dtype):
+    """Every field of the statistics against enumeration of the trace: widths that are not
+    whole 8-line words, T around whole bytes of steps, channel counts that are not powers of
+    two, and input that is not 0/1 (after average pooling any nonzero value is a spike)."""
     tr = sample_bursty_trace(shape, T, rate, 0.4, samples=3, seed=5)
-    s = layer_stats_from_spikes(tr.astype(np.float32))
+    values = np.random.default_rng(1).uniform(1.0, 3.0, tr.shape) * tr  # nonzero exactly at spikes
+    s = layer_stats_from_spikes(values.astype(dtype) if dtype != "bool" else tr)
     lines = tr.reshape(T, -1)
     assert np.array_equal(s.spikes_per_step, lines.sum(1) / 3)
     per_channel = tr.reshape(T, 3, shape[0], -1).any(axis=3)

@@ -1,12 +1,15 @@
 """Compiled scans of spike traces (numba; AccelForge already depends on it).
 
-A trace is time-major [T, lines] (bool, read eight lines per 64-bit word so that a silent
-stretch costs one test per word; or float32 as torch hands it over, with no converted copy).
-The scan takes chunks of lines small enough to stay in cache. It turns each line's T steps
-into bits of 64-step words, then walks each line's set bits in time order: a zero run is
-the distance between consecutive set bits. Work is one read of the trace plus a few
-register operations per spike. Channel blocks are ORs of their lines' words, so the SP-MB
-statistics come from the same words. Large traces are split across threads by chunks.
+A trace is time-major [T, lines]: bool, or float32 as torch hands it over (read in place,
+nonzero = spike). The scan takes chunks of lines small enough to stay in cache and packs
+each line's steps into bytes, eight steps per byte, reading eight rows at a time: that pass
+is a plain streaming read, about as fast as a sum. Zero runs then come from the bytes by
+table lookup, lines side by side, with per-line state (time of the last spike, spike
+count): a run that ends in a byte is counted from the byte's first spike, the runs inside
+a byte are counted by the byte's bit pattern and expanded once at the end, and silent
+bytes (eight at a time) cost one test. The work is thus per byte, not per spike, so dense
+layers cost little more than sparse ones. Channel blocks are ORs of their lines' bytes and
+go through the same walk. Large traces are split across threads by chunks.
 """
 
 from __future__ import annotations
@@ -19,13 +22,27 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-_CHUNK = 4096  # about this many lines per chunk: their words stay in L1/L2
+_CHUNK = 4096  # about this many lines per chunk: their bytes stay in L1/L2
 _WORKERS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
 _PARALLEL_MIN = 1 << 20  # trace elements below which one thread is quicker
-_DE_BRUIJN = np.uint64(0x03F79D71B4CB0A89)
-# Index of the single set bit of x: _BIT_INDEX[(x * _DE_BRUIJN) >> 58].
-_BIT_INDEX = np.zeros(64, np.int64)
-_BIT_INDEX[[((1 << i) * 0x03F79D71B4CB0A89 % (1 << 64)) >> 58 for i in range(64)]] = np.arange(64)
+_COPIES = 8  # histogram copies, one per line of an 8-byte word: repeated bins don't serialise
+
+
+def _byte_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per byte value (bit j = step j of the byte): spike count, first spike, last spike,
+    and how many zero runs of each length 0..6 lie between its spikes."""
+    first, last, pop = np.zeros(256, np.int64), np.zeros(256, np.int64), np.zeros(256, np.int64)
+    inner = np.zeros((256, 7), np.int64)
+    for b in range(1, 256):
+        bits = [j for j in range(8) if b >> j & 1]
+        pop[b], first[b], last[b] = len(bits), bits[0], bits[-1]
+        for lo, hi in zip(bits, bits[1:]):
+            inner[b, hi - lo - 1] += 1
+    return pop, first, last, inner
+
+
+_POP, _FIRST, _LAST, _INNER = _byte_tables()
+_BYTE = _FIRST | _LAST << 4 | _POP << 8  # one lookup per byte in the walk
 
 
 def scan_trace(active: np.ndarray, lines_per_block: int = 1):
@@ -34,24 +51,23 @@ def scan_trace(active: np.ndarray, lines_per_block: int = 1):
 
     Returns spikes per step [T], the zero-run-length histogram [T + 1] (runs between spike
     sentinels at t = -1 and t = T), the histogram of spikes per line [T + 1], and each
-    block's steps as bits [width // lines_per_block, ceil(T / 64)] (bit t % 64 of word t // 64).
+    block's steps as bytes [ceil(T / 8), width // lines_per_block] (bit t % 8 of byte t // 8).
     """
     if active.ndim != 2 or active.shape[1] % lines_per_block:
         raise ValueError(f"trace {active.shape}: need [T, width] with width a multiple of {lines_per_block}")
     T, width = active.shape
     if active.dtype not in (np.bool_, np.float32):  # compiled for bytes and float32 only
         active = active != 0
-    lanes = 8 // active.itemsize  # lines per 64-bit word
-    if width % lanes:  # whole words per step: pad with silent lines, which the scan ignores
-        padded = np.zeros((T, width + lanes - width % lanes), dtype=active.dtype)
-        padded[:, :width] = active
-        active = padded
-    # Chunks of whole blocks and whole words: no two chunks write the same output.
+    active = np.ascontiguousarray(active)
+    # One compiled signature: the unused source is an empty array.
+    if active.dtype == np.float32:
+        args = (np.empty((0, 0), np.uint8), active)
+    else:
+        args = (active.view(np.uint8), np.empty((0, 0), np.float32))
+    # Chunks of whole blocks and whole 8-line words: no two chunks write the same output.
     unit = math.lcm(lines_per_block, 8)
     chunk = max(_CHUNK // unit, 1) * unit
-    active = np.ascontiguousarray(active)
-    floats = active if lanes == 2 else np.empty((0, 0), np.float32)  # one compiled signature
-    args = (active.view(np.uint64), floats, lanes, width, lines_per_block, chunk)
+    args += (T, lines_per_block, chunk)
     # Threads (the kernel releases the GIL) each take a contiguous run of chunks; Python
     # threads rather than numba's pool, whose spinning workers fight torch's.
     chunks = -(-width // chunk)
@@ -61,7 +77,7 @@ def scan_trace(active: np.ndarray, lines_per_block: int = 1):
         return _scan(*args, 0, width)
     results = list(_pool().map(lambda i: _scan(*args, bounds[i], bounds[i + 1]), range(parts)))
     return (sum(r[0] for r in results), sum(r[1] for r in results), sum(r[2] for r in results),
-            np.concatenate([r[3] for r in results]))
+            np.concatenate([r[3] for r in results], axis=1))
 
 
 @functools.cache
@@ -70,73 +86,111 @@ def _pool() -> ThreadPoolExecutor:
 
 
 @njit(inline="always")
-def _add_runs(words, T, hist):
-    """Add the zero runs of one line, its T steps as bits `words`, to `hist`; return its
-    spike count. Visits the set bits in time order (lowest first)."""
-    prev, spikes = -1, 0
-    for k in range(words.size):
-        w = words[k]
-        while w != 0:
-            lowest = w & (~w + np.uint64(1))
-            t = 64 * k + _BIT_INDEX[(lowest * _DE_BRUIJN) >> np.uint64(58)]
-            hist[t - prev - 1] += 1
-            prev = t
-            spikes += 1
-            w ^= lowest
-    hist[T - 1 - prev] += 1
-    return spikes
+def _row(src, t, T, lo, n):
+    return src[min(t, T - 1), lo:lo + n]
+
+
+@njit(inline="always")
+def _pack(src, T, lo, n, packed, steps):
+    """Bytes packed[g, i] of lines lo..lo+n-1 (bit j: step 8g + j nonzero); adds the spikes
+    of each step to `steps`. Eight rows at a time, so each byte is written once; past T the
+    last row is read again and masked off, which keeps one vectorisable loop."""
+    for g in range(packed.shape[0]):
+        dst, t0 = packed[g], 8 * g
+        r0, r1, r2, r3 = _row(src, t0, T, lo, n), _row(src, t0 + 1, T, lo, n), _row(src, t0 + 2, T, lo, n), _row(src, t0 + 3, T, lo, n)
+        r4, r5, r6, r7 = _row(src, t0 + 4, T, lo, n), _row(src, t0 + 5, T, lo, n), _row(src, t0 + 6, T, lo, n), _row(src, t0 + 7, T, lo, n)
+        v0, v1, v2, v3 = np.int32(t0 < T), np.int32(t0 + 1 < T), np.int32(t0 + 2 < T), np.int32(t0 + 3 < T)
+        v4, v5, v6, v7 = np.int32(t0 + 4 < T), np.int32(t0 + 5 < T), np.int32(t0 + 6 < T), np.int32(t0 + 7 < T)
+        c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0
+        for i in range(n):
+            a0, a1, a2, a3 = np.int32(r0[i] != 0) & v0, np.int32(r1[i] != 0) & v1, np.int32(r2[i] != 0) & v2, np.int32(r3[i] != 0) & v3
+            a4, a5, a6, a7 = np.int32(r4[i] != 0) & v4, np.int32(r5[i] != 0) & v5, np.int32(r6[i] != 0) & v6, np.int32(r7[i] != 0) & v7
+            dst[i] = np.uint8(a0 | a1 << 1 | a2 << 2 | a3 << 3 | a4 << 4 | a5 << 5 | a6 << 6 | a7 << 7)
+            c0 += a0
+            c1 += a1
+            c2 += a2
+            c3 += a3
+            c4 += a4
+            c5 += a5
+            c6 += a6
+            c7 += a7
+        for j, c in enumerate((c0, c1, c2, c3, c4, c5, c6, c7)):
+            if t0 + j < T:
+                steps[t0 + j] += c
+
+
+@njit(inline="always")
+def _walk(packed, n, T, runs, inner, counts):
+    """Zero runs of lines 0..n-1 of `packed` [G, >= ceil8(n)] (bytes past n must be zero).
+    A run that ends at a byte's first spike goes to runs[copy, length], the byte's pattern
+    to inner[copy, byte] (expanded by `_expand`), each line's spike count to counts[copy]
+    (if it has room). Within a nonzero 8-byte word, silent bytes go branch-free to the
+    spare last column of `runs` (a mispredicted branch costs more than the store)."""
+    width = (n + 7) // 8 * 8
+    spare = runs.shape[1] - 1
+    after_last = np.zeros(width, np.int64)  # time of the line's last spike + 1
+    spikes = np.zeros(width, np.int64)
+    for g in range(packed.shape[0]):
+        row = packed[g, :width]
+        words = row.view(np.uint64)
+        for k in range(words.size):
+            if words[k] == 0:  # eight silent bytes
+                continue
+            for m in range(8):
+                i = 8 * k + m
+                b = row[i]
+                e, last, silent = _BYTE[b], after_last[i], b == 0
+                spikes[i] += e >> 8
+                inner[m, b] += 1
+                runs[m, spare if silent else 8 * g + (e & 15) - last] += 1
+                after_last[i] = last if silent else 8 * g + (e >> 4 & 15) + 1
+    for i in range(n):
+        runs[i & 7, T - after_last[i]] += 1
+        if counts.size:
+            counts[i & 7, spikes[i]] += 1
+
+
+@njit(inline="always")
+def _expand(runs, inner):
+    """Histogram [T + 1] from the per-copy run counts and byte patterns of `_walk`."""
+    out = runs[:, :-1].sum(axis=0)
+    for copy in range(inner.shape[0]):
+        for b in range(1, 256):
+            if inner[copy, b]:
+                for length in range(7):
+                    out[length] += inner[copy, b] * _INNER[b, length]
+    return out
 
 
 @njit(cache=True, nogil=True)
-def _scan(words, floats, lanes, width, lines_per_block, chunk, start, stop):
+def _scan(raw, floats, T, lines_per_block, chunk, start, stop):
     """Lines [start, stop) of the trace; blocks from start // lines_per_block on."""
-    T = words.shape[0]
-    n_words = (T + 63) // 64
+    G = (T + 7) // 8
     steps = np.zeros(T, np.int64)
-    runs = np.zeros(T + 1, np.int64)
-    counts = np.zeros(T + 1, np.int64)
-    block_bits = np.zeros(((stop - start) // lines_per_block, n_words), np.uint64)
+    runs = np.zeros((_COPIES, T + 2), np.int64)  # + 1: the spare column of `_walk`
+    inner = np.zeros((_COPIES, 256), np.int64)
+    counts = np.zeros((_COPIES, T + 1), np.int64)
+    blocks = np.zeros((G, (stop - start) // lines_per_block), np.uint8)
+    packed = np.zeros((G, chunk), np.uint8)
     for lo in range(start, stop, chunk):
         n = min(stop - lo, chunk)
-        bits = np.zeros((n_words, n + 8), np.uint64)  # + 8: padding lanes of the last word
-        for t in range(T):
-            row = words[t]
-            word = bits[t // 64]
-            bit = np.uint64(1) << np.uint64(t % 64)
-            spikes = 0
-            if lanes == 2:  # float32, one compare per line (cheaper than word tests here)
-                values = floats[t]
-                for i in range(n):
-                    spike = values[lo + i] != 0
-                    word[i] |= bit * np.uint64(spike)
-                    spikes += spike
-            else:  # bytes holding 0 or 1, eight lines per word: silent words cost one test
-                for k in range(lo // 8, (lo + n + 7) // 8):
-                    w = row[k]
-                    if w == 0:
-                        continue
-                    base = 8 * k - lo
-                    for m in range(8):
-                        spike = (w >> np.uint64(8 * m)) & np.uint64(1)
-                        word[base + m] |= bit * spike
-                        spikes += spike
-            steps[t] += spikes
-        silent = 0
-        for b in range(n // lines_per_block):  # chunks hold whole blocks
-            block = block_bits[(lo - start) // lines_per_block + b]
-            for i in range(b * lines_per_block, (b + 1) * lines_per_block):
-                any_spike = np.uint64(0)
-                for k in range(n_words):
-                    any_spike |= bits[k, i]
-                if any_spike == 0:
-                    silent += 1
-                    continue
-                for k in range(n_words):
-                    block[k] |= bits[k, i]
-                counts[_add_runs(bits[:, i], T, runs)] += 1
-        runs[T] += silent
-        counts[0] += silent
-    return steps, runs, counts, block_bits
+        if floats.size:
+            _pack(floats, T, lo, n, packed, steps)
+        else:
+            _pack(raw, T, lo, n, packed, steps)
+        packed[:, n:] = 0
+        _walk(packed, n, T, runs, inner, counts)
+        first_block = (lo - start) // lines_per_block
+        if lines_per_block == 1:
+            blocks[:, first_block:first_block + n] = packed[:, :n]
+            continue
+        for g in range(G):  # chunks hold whole blocks
+            for b in range(n // lines_per_block):
+                any_spike = np.uint8(0)
+                for i in range(b * lines_per_block, (b + 1) * lines_per_block):
+                    any_spike |= packed[g, i]
+                blocks[g, first_block + b] = any_spike
+    return steps, _expand(runs, inner), counts.sum(axis=0), blocks
 
 
 def zero_runs(active: np.ndarray) -> np.ndarray:
@@ -145,22 +199,31 @@ def zero_runs(active: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def channel_block_runs(block_bits: np.ndarray, T: int, levels: int, skip_first: bool) -> np.ndarray:
+def channel_block_runs(blocks: np.ndarray, T: int, samples: int, levels: int, skip_first: bool) -> np.ndarray:
     """Zero-run-length histograms [levels, T + 1] of channel blocks: level l ORs groups of
     2^l channels (C // 2^l groups, the last channels left over), from each channel's step
-    bits [samples, C, words] (`scan_trace`'s blocks). Each level ORs pairs of the one below.
-    `skip_first` leaves level 0 empty, for callers that have it already (one line per channel)."""
-    samples, C, n_words = block_bits.shape
+    bytes [ceil(T / 8), samples * C] (`scan_trace`'s blocks). Each level ORs pairs of the one
+    below. `skip_first` leaves level 0 empty, for callers that have it already."""
+    G, C = blocks.shape[0], blocks.shape[1] // samples
     out = np.zeros((levels, T + 1), np.int64)
-    level = np.empty((C, n_words), np.uint64)
-    for s in range(samples):
-        level[:, :] = block_bits[s]
-        for lv in range(levels):
-            groups = C >> lv
-            for b in range(groups):
-                if lv:  # in place: group b only reads 2b and 2b + 1 >= b
-                    for k in range(n_words):
-                        level[b, k] = level[2 * b, k] | level[2 * b + 1, k]
-                if lv or not skip_first:
-                    _add_runs(level[b], T, out[lv])
+    no_counts = np.zeros((0, 0), np.int64)
+    below = blocks
+    for lv in range(levels):
+        groups = C >> lv
+        width = samples * groups
+        level = np.zeros((G, (width + 7) // 8 * 8), np.uint8)  # whole 8-byte words for `_walk`
+        if lv:  # OR pairs of the level below, sample by sample
+            stride = C >> (lv - 1)
+            for g in range(G):
+                for s in range(samples):
+                    for b in range(groups):
+                        level[g, s * groups + b] = below[g, s * stride + 2 * b] | below[g, s * stride + 2 * b + 1]
+        else:
+            level[:, :width] = blocks
+        if lv or not skip_first:
+            runs = np.zeros((_COPIES, T + 2), np.int64)
+            inner = np.zeros((_COPIES, 256), np.int64)
+            _walk(level, width, T, runs, inner, no_counts)
+            out[lv] = _expand(runs, inner)
+        below = level
     return out

@@ -208,7 +208,7 @@ class FiringAccumulator:
         T, samples, C = self.T, spikes.shape[1], self.channels
         steps, line_runs, count_hist, blocks = scan_trace(spikes.reshape(T, -1), self.lines // C)
         line_per_channel = self.lines == C  # FC: level 0 is the lines themselves
-        block_runs = channel_block_runs(blocks.reshape(samples, C, -1), T, len(self.block_runs), line_per_channel)
+        block_runs = channel_block_runs(blocks, T, samples, len(self.block_runs), line_per_channel)
         if line_per_channel:
             block_runs[0] = line_runs
         for runs, level in zip(self.block_runs.values(), block_runs):
