@@ -41,14 +41,15 @@ def test_layer_stats_brute_force(shape, T, rate, dtype):
     assert s.line_spike_histogram.fractions == pytest.approx(ref, abs=1e-12)
 
 
-def test_threaded_scan_equals_per_sample_scans():
+def test_threaded_scan_equals_per_sample_scans(monkeypatch):
     """A trace big enough to be split across threads gives the statistics that its samples,
     each scanned alone in one thread and accumulated, give."""
-    from spikex_plugin.sparsity.scan import _PARALLEL_MIN
+    from spikex_plugin.sparsity import scan
     from spikex_plugin.sparsity.stats import FiringAccumulator
 
+    monkeypatch.setattr(scan, "_PARALLEL_MIN", 1 << 19)  # the default splits only far larger traces
     tr = sample_bursty_trace((8, 32, 32), 64, 0.05, 0.5, samples=4, seed=2)
-    assert tr.size >= 2 * _PARALLEL_MIN > tr[:, :1].size
+    assert tr.size >= 2 * scan._PARALLEL_MIN > tr[:, :1].size
     acc = FiringAccumulator((8, 32, 32), 64)
     for i in range(4):
         acc.add(tr[:, i:i + 1])

@@ -198,7 +198,8 @@ class FiringAccumulator:
         self.steps = np.zeros(self.T, dtype=np.int64)
         self.line_runs = np.zeros(self.T + 1, dtype=np.int64)
         self.count_hist = np.zeros(self.T + 1, dtype=np.int64)
-        self.block_runs = {g: np.zeros(self.T + 1, dtype=np.int64) for g in _group_sizes(self.channels)}
+        self.groups = _group_sizes(self.channels)
+        self.block_runs = np.zeros((len(self.groups), self.T + 1), dtype=np.int64)  # row l: groups[l]
 
     def add(self, spikes: np.ndarray) -> None:
         """Add a trace [T, samples, *shape] (nonzero = spike; bool is read without a copy)."""
@@ -208,11 +209,10 @@ class FiringAccumulator:
         T, samples, C = self.T, spikes.shape[1], self.channels
         steps, line_runs, count_hist, blocks = scan_trace(spikes.reshape(T, -1), self.lines // C)
         line_per_channel = self.lines == C  # FC: level 0 is the lines themselves
-        block_runs = channel_block_runs(blocks, T, samples, len(self.block_runs), line_per_channel)
+        block_runs = channel_block_runs(blocks, T, samples, len(self.groups), line_per_channel)
         if line_per_channel:
             block_runs[0] = line_runs
-        for runs, level in zip(self.block_runs.values(), block_runs):
-            runs += level
+        self.block_runs += block_runs
         self.steps += steps
         self.line_runs += line_runs
         self.count_hist += count_hist
@@ -226,7 +226,7 @@ class FiringAccumulator:
         bins = np.searchsorted(edges, np.arange(T + 1), side="right") - 1
         hist = np.bincount(bins, weights=self.count_hist, minlength=len(edges) - 1)[: len(edges) - 1]
         block = {g: occupancy_from_runs(runs, T, self.samples * (self.channels // g)).tolist()
-                 for g, runs in self.block_runs.items()}
+                 for g, runs in zip(self.groups, self.block_runs)}
         return LayerFiringStats(
             shape=list(self.shape), T=T, samples=self.samples,
             spikes_per_step=(self.steps / self.samples).tolist(),

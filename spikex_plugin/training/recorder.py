@@ -100,10 +100,7 @@ class SpikeRecorder:
 
     def record(self, name: str, x: torch.Tensor) -> None:
         """Add a time-major batch [T, N, *shape] for layer `name`."""
-        with torch.inference_mode():  # less dispatch overhead per op
-            self._record(name, x.detach())
-
-    def _record(self, name: str, x: torch.Tensor) -> None:
+        x = x.detach()  # nothing below is recorded by autograd
         if self.mode == "trace":
             self.traces.setdefault(name, []).append(x.ne(0).cpu().numpy())
             return
