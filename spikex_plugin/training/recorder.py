@@ -60,8 +60,8 @@ class SpikeRecorder:
     mode="trace" keeps bool traces [T, samples, *shape] in `traces`. Any nonzero input value
     counts as a spike. Disable temporarily with `enabled = False` (e.g. for a warm-up pass).
     `every=k` records one forward pass of the model in k (all layers of that pass): the
-    statistics are then those of a 1/k sample of the batches, for 1/k of the cost, which is
-    how to profile alongside training cheaply (benchmarks/bench_stats.py).
+    statistics are then those of a 1/k sample of the batches, for 1/k of the cost
+    (benchmarks/bench_stats.py measures the cost per training step).
     """
 
     def __init__(self, model: nn.Module, T: int, mode: Literal["stats", "trace"] = "stats",
