@@ -17,7 +17,6 @@ import random
 import statistics
 import time
 
-
 from spikex_plugin.sparsity.stats import layer_stats_from_spikes, sample_bursty_trace
 
 SHAPE, T, N = (16, 64, 64), 300, 4

@@ -31,21 +31,20 @@ _PARALLEL_MIN = 1 << 22
 _COPIES = 8  # histogram copies, one per line of an 8-byte word: repeated bins don't serialise
 
 
-def _byte_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per byte value (bit j = step j of the byte): spike count, first spike, last spike,
-    and how many zero runs of each length 0..6 lie between its spikes."""
-    first, last, pop = np.zeros(256, np.int64), np.zeros(256, np.int64), np.zeros(256, np.int64)
+def _byte_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per byte value (bit j = step j of the byte): first spike | last spike << 4 | spike
+    count << 8, and how many zero runs of each length 0..6 lie between its spikes."""
+    packed = np.zeros(256, np.uint64)
     inner = np.zeros((256, 7), np.int64)
     for b in range(1, 256):
         bits = [j for j in range(8) if b >> j & 1]
-        pop[b], first[b], last[b] = len(bits), bits[0], bits[-1]
+        packed[b] = bits[0] | bits[-1] << 4 | len(bits) << 8
         for lo, hi in zip(bits, bits[1:]):
             inner[b, hi - lo - 1] += 1
-    return pop, first, last, inner
+    return packed, inner
 
 
-_POP, _FIRST, _LAST, _INNER = _byte_tables()
-_BYTE = (_FIRST | _LAST << 4 | _POP << 8).astype(np.uint64)  # one lookup per byte in the walk
+_BYTE, _INNER = _byte_tables()  # one lookup per byte in the walk; runs inside it
 
 
 def scan_trace(active: np.ndarray, lines_per_block: int = 1):
@@ -205,11 +204,6 @@ def _scan(raw, floats, T, lines_per_block, chunk, start, stop):
                     any_spike |= packed[g, i]
                 blocks[g, first_block + b] = any_spike
     return steps, _expand(runs, inner), counts.sum(axis=0), blocks
-
-
-def zero_runs(active: np.ndarray) -> np.ndarray:
-    """Zero-run-length histogram [T + 1] of a trace [T, lines]."""
-    return scan_trace(active)[1]
 
 
 @njit(cache=True, nogil=True)

@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from spikex_plugin.errors import SpikeXInputError, from_validation_error
-from spikex_plugin.sparsity.scan import channel_block_runs, scan_trace, zero_runs
+from spikex_plugin.sparsity.scan import channel_block_runs, scan_trace
 from spikex_plugin.util import load_yaml_file
 
 FORMAT_VERSION = "spikex-firing-stats/1"
@@ -155,7 +155,7 @@ def sliding_occupancy(active: np.ndarray) -> np.ndarray:
     curve follows from the histogram of zero-run lengths, found in one pass over the trace.
     """
     T, lines = active.shape
-    return occupancy_from_runs(zero_runs(active), T, lines)
+    return occupancy_from_runs(scan_trace(active)[1], T, lines)
 
 
 def occupancy_from_runs(hist: np.ndarray, T: int, lines: int) -> np.ndarray:
