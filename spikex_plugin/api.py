@@ -115,8 +115,8 @@ def _best_global_tws(arch, network, dens, source, objective, workers) -> Network
     """PTB: one TWS for the whole network, the best by exhaustive search."""
     best = None
     for tws in arch.extras.tws_choices:
-        if any(l.T % tws for l in network.resolved):
-            continue
+        if arch.extras.model != "ptb" and any(l.T % tws for l in network.resolved):
+            continue  # SpikeX's template needs TWS | T; PTB pads the last window
         choices = map_network(network.resolved, arch, dens, objective, workers, tws)
         res = NetworkResult(network, arch, [c.cost for c in choices], source)
         key = {"energy": res.energy_j, "latency": res.cycles, "edp": res.edp_js}[objective]

@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from spikex_plugin.cost_model.ptb import PTBMapping
 from spikex_plugin.cost_model.spikex import evaluate_layer, evaluate_pool
 from spikex_plugin.hardware.arch import SpikeXArch
-from spikex_plugin.mapping.mapper import Objective, _l1_fits, _largest_glb_tile  # the mapper's own buffer rules
+from spikex_plugin.mapping.mapper import Objective, _l1_fits, _largest_glb_tile, map_layer  # the mapper's own buffer rules
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.workload.network import Layer
@@ -39,7 +40,7 @@ SIZE_KNOBS = ("ROWS", "COLS", "GLB_KB", "L1_KB")
 class LayerPick:
     """One layer's best mapping on one architecture."""
     name: str
-    mapping: SpikeXMapping | None   # None for pooling (OR in the tag logic)
+    mapping: SpikeXMapping | PTBMapping | None   # None for pooling (OR in the tag logic)
     energy_j: float
     cycles: float
 
@@ -191,7 +192,7 @@ class FastMapper:
         """Mappings `map(arch)` would still have to price, by table: (ids, mappings)."""
         out = {}
         for layer in self.layers:
-            if layer.has_weights:
+            if layer.has_weights and arch.extras.model != "ptb":
                 t = self._table(layer, arch)
                 ids = t.allowed(arch)
                 todo = ids[~t.priced[ids]]
@@ -216,7 +217,7 @@ class FastMapper:
         `run_map` applies it to a global-TWS spec. Returns (tws, picks)."""
         best = None
         for tws in arch.extras.tws_choices:
-            if any(l.T % tws for l in self.layers):
+            if arch.extras.model != "ptb" and any(l.T % tws for l in self.layers):
                 continue
             try:
                 picks = self.map(arch, tws)
@@ -238,6 +239,12 @@ class FastMapper:
         if not layer.has_weights:
             c = evaluate_pool(layer, arch, self.densities[layer.name])
             return LayerPick(layer.name, None, c.energy_j, c.cycles)
+        if arch.extras.model == "ptb":  # a few dozen candidates: the mapper prices them directly
+            try:
+                c = map_layer(layer, arch, self.densities[layer.name], self.objective, [tws] if tws else None).cost
+            except ValueError as e:
+                raise NoMapping(str(e)) from None
+            return LayerPick(layer.name, c.mapping, c.energy_j, c.cycles)
         t = self._table(layer, arch)
         ids = t.allowed(arch, tws)
         if not ids.size:

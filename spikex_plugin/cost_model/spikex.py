@@ -37,6 +37,7 @@ class LayerCost:
     clock_hz: float
     breakdown_j: dict[str, float] = field(default_factory=dict)
     cycle_parts: dict[str, float] = field(default_factory=dict)
+    bound: str = ""   # the resource that sets the cycles: array, dram, glb_port or l1_port
 
     @property
     def latency_s(self) -> float:
@@ -133,10 +134,16 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     add("TagLogic", "check", weight_slots)
     add("TagLogic", "update", l1_tile_count(layer, m) * m.c_l1)  # one SP-MB tag per channel per L1 tile
     cycles, parts = layer_cycles(layer, m, arch, d, actions, f, block_driven)
-    return _priced(layer.name, m, arch, actions, cycles, parts)
+    return priced(layer.name, m, arch, actions, cycles, parts, bound_of(parts))
 
 
-def _priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: dict) -> LayerCost:
+def bound_of(parts: dict[str, float]) -> str:
+    """The resource with the largest mean load (the others overlap with it)."""
+    return max(("array", "dram", "glb_port", "l1_port"), key=lambda k: parts.get(k, 0.0))
+
+
+def priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: dict, bound: str) -> LayerCost:
+    """A LayerCost: energy of the actions at the spec's prices plus leakage over the latency."""
     breakdown: dict[str, float] = {}
     for (comp, action), count in actions.items():
         breakdown[comp] = breakdown.get(comp, 0.0) + count * arch.energy[(comp, action)]
@@ -144,7 +151,7 @@ def _priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts:
     for comp, watts in arch.leak_w.items():
         if watts:
             breakdown[comp] = breakdown.get(comp, 0.0) + watts * latency
-    return LayerCost(name, m, actions, sum(breakdown.values()), cycles, arch.clock_hz, breakdown, parts)
+    return LayerCost(name, m, actions, sum(breakdown.values()), cycles, arch.clock_hz, breakdown, parts, bound)
 
 
 def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
@@ -170,11 +177,11 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     membrane = windows * (m.tws * rf + (1 - rf))
     fill = l1_tile_count(layer, m) * (m.rows + m.cols - 1)
     array = compute + membrane + fill
-    per_dram_action = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
-    ports = {"dram": ("DRAM", per_dram_action), "glb_port": ("GLB", 1.0), "l1_port": ("L1", 1.0)}
-    loads = {name: sum(c for (comp, _), c in actions.items() if comp == level) * scale
-             for name, (level, scale) in ports.items()}
-    varying = {name: block_driven.get(level, 0.0) * scale for name, (level, scale) in ports.items()}
+    loads = port_loads(actions, arch)
+    levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
+    # The block-driven share of each level's actions moves its port load in proportion.
+    varying = {name: loads[name] * block_driven.get(level, 0.0) / max(_level_actions(actions, level), 1e-300)
+               for name, level in levels.items()}
     group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
     sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
@@ -183,6 +190,19 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     cycles = expected_slowest(loads, varying, sp_mbs, f["sin_l1"])
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads}
     return cycles, parts
+
+
+def _level_actions(actions: dict, level: str) -> float:
+    return sum(c for (comp, _), c in actions.items() if comp == level)
+
+
+def port_loads(actions: dict[tuple[str, str], float], arch: SpikeXArch) -> dict[str, float]:
+    """Cycles each memory needs for its actions (double-buffered tiles: these overlap with
+    the array and each other): DRAM at its bandwidth, each SRAM through its ports."""
+    per_dram_action = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+    return {"dram": _level_actions(actions, "DRAM") * per_dram_action,
+            "glb_port": arch.port_cycles("GLB", actions.get(("GLB", "read"), 0.0), actions.get(("GLB", "write"), 0.0)),
+            "l1_port": arch.port_cycles("L1", actions.get(("L1", "read"), 0.0), actions.get(("L1", "write"), 0.0))}
 
 
 def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int, p: float) -> float:
@@ -217,5 +237,6 @@ def evaluate_pool(layer: Layer, arch: SpikeXArch, d: DensityModel) -> LayerCost:
     out_bits = layer.T * layer.M * layer.P * layer.Q
     actions = {("GLB", "read"): in_bits / bpa, ("GLB", "write"): out_bits / bpa,
                ("TagLogic", "update"): float(out_bits)}
-    cycles = max(out_bits / (arch.rows * arch.cols), (in_bits + out_bits) / bpa)
-    return _priced(layer.name, None, arch, actions, cycles, {"array": out_bits / (arch.rows * arch.cols)})
+    parts = {"array": out_bits / (arch.rows * arch.cols), "glb_port": arch.port_cycles("GLB", in_bits / bpa, out_bits / bpa)}
+    cycles = max(parts.values())
+    return priced(layer.name, None, arch, actions, cycles, parts, bound_of(parts))

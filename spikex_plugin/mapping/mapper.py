@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
+from spikex_plugin.cost_model.ptb import candidate_ptb_mappings, evaluate_ptb_layer
 from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer, evaluate_pool
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
@@ -88,13 +89,16 @@ class LayerChoice:
 
 def map_layer(layer: Layer, arch: SpikeXArch, density: DensityModel, objective: Objective = "edp",
               tws_choices: list[int] | None = None, modes: list[str] | None = None) -> LayerChoice:
-    """Best mapping of one layer under the sparse cost."""
+    """Best mapping of one layer under the sparse cost of the spec's model (SpikeX or PTB)."""
     if not layer.has_weights:
         return LayerChoice(evaluate_pool(layer, arch, density), 1)
-    cands = list(candidate_mappings(layer, arch, tws_choices, modes))
+    if arch.extras.model == "ptb":
+        cands, evaluate = candidate_ptb_mappings(layer, arch, tws_choices), evaluate_ptb_layer
+    else:
+        cands, evaluate = list(candidate_mappings(layer, arch, tws_choices, modes)), evaluate_layer
     if not cands:
-        raise ValueError(f"layer {layer.name}: no SpikeX mapping fits the buffers of arch {arch.name}")
-    costs = [evaluate_layer(layer, m, arch, density) for m in cands]
+        raise ValueError(f"layer {layer.name}: no {arch.extras.model} mapping fits the buffers of arch {arch.name}")
+    costs = [evaluate(layer, m, arch, density) for m in cands]
     return LayerChoice(min(costs, key=lambda c: objective_value(c, objective)), len(cands))
 
 
