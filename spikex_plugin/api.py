@@ -58,7 +58,8 @@ def _layer_json(l: LayerCost, layer_type: str) -> dict:
             "edp_js": l.edp_js, "tws": l.mapping.tws if l.mapping else None,
             "mode": l.mapping.mode if l.mapping else None,
             "mapping": l.mapping.to_dict() if l.mapping else None,
-            "breakdown_j": l.breakdown_j, "actions": actions, "cycle_parts": l.cycle_parts}
+            "breakdown_j": l.breakdown_j, "actions": actions, "cycle_parts": l.cycle_parts,
+            "bound": l.bound}
 
 
 def densities_for(network: Network, density: float | None = None, profile: str | None = None,

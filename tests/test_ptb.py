@@ -186,3 +186,10 @@ def test_ports_are_spec_parameters():
     dens = densities_for(load_network("nmnist"), 0.005)[0]
     assert dens["conv1"].p_line_silent(30) == pytest.approx((1 - 0.005) ** 30)
     assert UniformDensity(0.0).expected_packed_rows(100, 8, 4) == 0.0
+
+
+def test_ptb_16x8_picks_tw_8_at_t_300():
+    """`spikex map --arch ptb --density 0.02` on dvsg-medium (T = 300): TW 8, its paper's optimum."""
+    res = run_map("ptb", "dvsg-medium", density=0.02, workers=1)
+    assert {l.mapping.tws for l in res.layers if l.mapping} == {8}
+    assert "bound" in res.to_json()["layers"][0]

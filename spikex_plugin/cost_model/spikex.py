@@ -98,6 +98,11 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Sin", "read"): "sin_l1",
     ("GLB", "Sin", "write"): "sin_glb",
     ("DRAM", "Sin", "read"): "sin_glb",
+    # Output spikes leave the array per active block (tag-gated), like input blocks; the
+    # layer's input occupancy stands in for its output's (the next layer's statistics).
+    ("GLB", "Sout", "write"): "sin_glb",
+    ("GLB", "Sout", "read"): "sin_glb",
+    ("DRAM", "Sout", "write"): "sin_glb",
 }
 _BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb")
 
@@ -105,7 +110,7 @@ _BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb")
 def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> LayerCost:
     """Energy, cycles and per-action counts of one weighted layer under one mapping."""
     widths = widths_of(arch)
-    dense = dense_actions(layer, m, widths)
+    dense = dense_actions(layer, m, widths, psums_in_vmem=True)
     f = sparse_factors(layer, m, arch, d)
     computes = float(layer.dense_synops)
     actions: dict[tuple[str, str], float] = {}
@@ -175,7 +180,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     windows = layer.T / m.tws * layer.M / m.rows * layer.P * layer.Q / m.q_cols  # per row, in sequence
     rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
     membrane = windows * (m.tws * rf + (1 - rf))
-    fill = l1_tile_count(layer, m) * (m.rows + m.cols - 1)
+    fill = fill_drain_cycles(layer, m)
     array = compute + membrane + fill
     loads = port_loads(actions, arch)
     levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
@@ -223,6 +228,12 @@ def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int,
     scale = k / (n * p)
     slowest = np.max([load + varying[name] * (scale - 1) for name, load in loads.items()], axis=0)
     return float(np.sum(pmf * slowest) / np.sum(pmf))
+
+
+def fill_drain_cycles(layer: Layer, m: SpikeXMapping) -> float:
+    """Systolic fill and drain once per output tile: the channel chunks of one tile stream
+    back to back (their partial sums stay in Vmem), so they do not drain in between."""
+    return l1_tile_count(layer, m) * m.c_l1 / layer.C * (m.rows + m.cols - 1)
 
 
 def l1_tile_count(layer: Layer, m: SpikeXMapping) -> float:
