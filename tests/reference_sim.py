@@ -54,7 +54,7 @@ def simulate(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, trace: np.ndarray
     """Exact SpikeX counts, energy and cycles of one layer on one spike trace [T, *input_shape]."""
     widths = widths_of(arch)
     bpa = widths.bits_per_action
-    dense = dense_actions(layer, m, widths, psums_in_vmem=True)
+    dense = dense_actions(layer, m, widths, innermost_reuse=True)
     x = _padded(layer, trace)
     X = _window_counts(layer, x, m.tws)                       # [K, C, P, Q, R, S]
     K = X.shape[0]

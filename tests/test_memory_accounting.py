@@ -22,7 +22,7 @@ CHUNKED = SpikeXMapping("temporal", tws=4, rows=8, cols=4, c_l1=2, tb_glb=16, m_
 def test_partial_sums_stay_in_vmem(spikex_arch):
     widths = widths_of(spikex_arch)
     out_words = CONV.T * CONV.M * CONV.P * CONV.Q / widths.bits_per_action["GLB"]  # 1-bit spikes, once
-    kept = dense_actions(CONV, CHUNKED, widths, psums_in_vmem=True)
+    kept = dense_actions(CONV, CHUNKED, widths, innermost_reuse=True)
     assert kept[("GLB", "Sout", "write")] == pytest.approx(out_words)
     assert kept[("GLB", "Sout", "read")] == pytest.approx(out_words)        # once, on to DRAM
     spilled = dense_actions(CONV, CHUNKED, widths)

@@ -9,7 +9,7 @@ repeats:
 - a candidate is a key (mode, tws, rows, cols, c_l1), whose fit depends on the L1 size, plus
   the largest GLB tile that fits, a function of (time block, rows, GLB size).
 `FastMapper` lists the keys once per layer and weight width, asks the mapper's own
-`_l1_fits` once per L1 size and `_largest_glb_tile` once per GLB size, and prices each
+`_l1_fits` once per L1 size and `best_glb_tile` once per GLB size, and prices each
 distinct mapping once with `evaluate_layer` (`unpriced` + `fill` let a search price them in
 parallel, deduplicated); per architecture it only masks the keys the architecture allows
 and prices the survivors with one vectorised sum. It returns what `map_layer` returns (same
@@ -26,7 +26,7 @@ import numpy as np
 from spikex_plugin.cost_model.ptb import PTBMapping
 from spikex_plugin.cost_model.spikex import evaluate_layer, evaluate_pool
 from spikex_plugin.hardware.arch import SpikeXArch
-from spikex_plugin.mapping.mapper import Objective, _l1_fits, _largest_glb_tile, map_layer  # the mapper's own buffer rules
+from spikex_plugin.mapping.mapper import Objective, _l1_fits, best_glb_tile, map_layer  # the mapper's own buffer rules
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.workload.network import Layer
@@ -141,10 +141,10 @@ class _LayerTable:
             ids = np.full(len(self.keys), -1, dtype=int)
             for i, k in enumerate(self.keys):
                 if (k.tb, k.rows) not in tiles:
-                    tiles[(k.tb, k.rows)] = _largest_glb_tile(self.layer, arch, k.tb, k.rows)
+                    tiles[(k.tb, k.rows)] = best_glb_tile(self.layer, arch, k.tb, k.rows)
                 tile = tiles[(k.tb, k.rows)]
                 if tile is not None:
-                    ids[i] = self._id(replace(k, tb_glb=tile[0], m_glb=tile[1], p_glb=tile[2]))
+                    ids[i] = self._id(replace(k, tb_glb=tile[0], m_glb=tile[1], p_glb=tile[2], dram_order=tile[3]))
             self._cand[glb_bits] = ids
             extra = len(self.mappings) - len(self.cycles)
             self.counts = np.vstack([self.counts, np.zeros((extra, len(self.actions)))])

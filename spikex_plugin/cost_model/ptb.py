@@ -216,6 +216,9 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     out_bits = layer.output_neurons * layer.T
     l1_weights = active * shape.channel_groups * m.rows * arch.weight_bits
     l1_spikes = l1_spike_bits * shape.channel_groups
+    # stSAP needs to know which lines are live before reading them: a one-bit-per-line map
+    # of each pass's receptive field, read with the pass.
+    l1_spikes += shape.passes * layer.C * layer.R * layer.S
     w_dram, s_dram = dram_reads(layer, m, arch, d)
     actions = {
         ("Accumulator", "compute"): computes,

@@ -9,7 +9,9 @@ Skipping (see ../../shared/spikex-paper.md and docs in README):
   (channel x time block) and weight kernels of inactive SP-MBs are not fetched;
 - the membrane update runs TWS steps per window whose receptive field fired, one decay
   step otherwise.
-With every skip disabled, or density 1, the counts equal `dense.dense_actions`.
+With every skip disabled, or density 1, the counts equal `dense.dense_actions` with its
+`innermost_reuse` rule (partial sums stay in Vmem; the GLB keeps a tile across the innermost
+DRAM loops that do not index it).
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ _BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb")
 def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> LayerCost:
     """Energy, cycles and per-action counts of one weighted layer under one mapping."""
     widths = widths_of(arch)
-    dense = dense_actions(layer, m, widths, psums_in_vmem=True)
+    dense = dense_actions(layer, m, widths, innermost_reuse=True)
     f = sparse_factors(layer, m, arch, d)
     computes = float(layer.dense_synops)
     actions: dict[tuple[str, str], float] = {}

@@ -22,7 +22,8 @@ def print_layer_table(data: dict) -> None:
     for l in data["layers"]:
         m = l["mapping"]
         summary = (_ptb_summary(m) if m and m.get("mode") == "ptb"
-                   else f"{m['rows']}x{m['cols']} c{m['c_l1']} GLB[m{m['m_glb']} p{m['p_glb']} t{m['tb_glb']}]"
+                   else f"{m['rows']}x{m['cols']} c{m['c_l1']} GLB[m{m['m_glb']} p{m['p_glb']} t{m['tb_glb']}] "
+                        f"{m.get('dram_order', 'tmp')}"
                    if m else "OR-pool in tag logic" if l["type"] == "pool"
                    else "AccelForge mapping (outside the template)")
         print(f"{l['name']:<8} {l['mode'] or '-':<8} {l['tws'] or '-':>4} {summary:<44} "
