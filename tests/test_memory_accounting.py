@@ -56,3 +56,20 @@ def test_read_and_write_ports_overlap(spikex_arch, tmp_path):
     shared = evaluate_layer(CONV, CHUNKED, load_arch(spec), d)
     assert shared.cycle_parts["glb_port"] == pytest.approx(reads + writes)
     assert shared.cycle_parts["l1_port"] == pytest.approx(two.cycle_parts["l1_port"])  # L1 keeps its default
+
+
+@pytest.mark.parametrize("order,weight_reads,spike_reads", [
+    ("mtp", 1, 2),   # weights stationary: weights once, spikes once per weight tile (M / m_glb = 2)
+    ("tpm", 2, 1),   # spikes stationary: spikes once, weights once per spike tile (T/tb_glb x P/p_glb = 2)
+    ("tmp", 2, 2),   # weights kept across output-row tiles only
+])
+def test_dram_loop_order_sets_what_the_glb_keeps(spikex_arch, order, weight_reads, spike_reads):
+    m = SpikeXMapping("temporal", tws=4, rows=4, cols=2, c_l1=2, tb_glb=8, m_glb=4, p_glb=8, dram_order=order)
+    layer = CONV  # T 16, M 8, P 8: t tiles 2, m tiles 2, p tiles 1
+    m.check(layer)
+    acts = dense_actions(layer, m, widths_of(spikex_arch), innermost_reuse=True)
+    bpa = spikex_arch.bits_per_action["DRAM"]
+    weight_bits = layer.M * layer.C * layer.R * layer.S * spikex_arch.weight_bits
+    spike_bits = layer.T * layer.C * layer.H * layer.W  # padded input as stored
+    assert acts[("DRAM", "Wt", "read")] * bpa == pytest.approx(weight_reads * weight_bits)
+    assert acts[("DRAM", "Sin", "read")] * bpa == pytest.approx(spike_reads * spike_bits)
