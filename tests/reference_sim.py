@@ -7,7 +7,8 @@ Semantics (the same the analytic model approximates):
 - a PE (row = filter, column = window or output column) loads the weight of tap (c, r, s)
   iff its input line holds a spike in its window, then accumulates once per spike; a weight
   step of the array lasts as long as its busiest column (0 if no column has a spike);
-- a row's weight leaves L1 iff some column needs it;
+- a row's weight leaves L1 iff some column needs it; a window's spike bits leave L1 iff it
+  holds a spike (one tag bit per window of an active block is read instead);
 - spike tiles and weight kernels move between buffers only for active SP-MBs (input channel,
   or `fc_tag_group` FC lines, x the tile's time block);
 - each neuron runs tws membrane steps per window whose receptive field had a spike, else 1;
@@ -88,7 +89,9 @@ def simulate(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, trace: np.ndarray
     # Each L1/GLB tile carries every channel for every block equally often, so the moved
     # share of a tensor's dense traffic is the active (channel, block) fraction.
     share = {("L1", "Wt", "write"): l1_frac, ("GLB", "Wt", "read"): l1_frac,
-             ("L1", "Sin", "write"): l1_frac, ("L1", "Sin", "read"): l1_frac, ("GLB", "Sin", "read"): l1_frac,
+             ("L1", "Sin", "write"): l1_frac, ("GLB", "Sin", "read"): l1_frac,
+             # spike bits of windows with a spike, plus one tag bit per window of active blocks
+             ("L1", "Sin", "read"): min(float((X > 0).mean()) + l1_frac / m.tws, 1.0),
              ("GLB", "Wt", "write"): glb_frac, ("DRAM", "Wt", "read"): glb_frac,
              ("GLB", "Sin", "write"): glb_frac, ("DRAM", "Sin", "read"): glb_frac,
              ("GLB", "Sout", "write"): glb_frac, ("GLB", "Sout", "read"): glb_frac, ("DRAM", "Sout", "write"): glb_frac}

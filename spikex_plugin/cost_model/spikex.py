@@ -4,7 +4,8 @@ Skipping (see ../../shared/spikex-paper.md and docs in README):
 - zero spikes: accumulations, weight-register reads and Vmem read-modify-writes happen per
   input spike only;
 - zero time windows: a PE loads a weight for an (input line, window) pair only if the
-  window holds a spike; a row's weight leaves L1 only if some column needs it;
+  window holds a spike; a row's weight leaves L1 only if some column needs it; a window's
+  spike bits leave L1 only if its tag is set (the tag bits are read instead);
 - zero time blocks / weight tailoring: spike tiles move between buffers per active SP-MB
   (channel x time block) and weight kernels of inactive SP-MBs are not fetched;
 - the membrane update runs TWS steps per window whose receptive field fired, one decay
@@ -79,11 +80,15 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     l1_block = d.p_channels_nonempty(group, m.tb) if sk.weight_tailoring else 1.0
     glb_block = d.p_channels_nonempty(group, m.tb_glb) if sk.weight_tailoring else 1.0
     sin_l1 = d.p_channels_nonempty(group, m.tb) if sk.zero_blocks else 1.0
+    # The array reads a window's spike bits from L1 only if its tag is set; the tag bits
+    # themselves (one per window) are read for active blocks; never more than the bits.
+    sin_window = window + sin_l1 / m.tws if sk.zero_windows else sin_l1
     sin_glb = d.p_channels_nonempty(group, m.tb_glb) if sk.zero_blocks else 1.0
     fan_in = layer.C * layer.R * layer.S * valid
     rf_active = d.p_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
-            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "rf_active": rf_active}
+            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "rf_active": rf_active,
+            "sin_window": min(sin_window, 1.0)}
 
 
 _DENSE_SCALE = {  # (component, tensor, action) -> factor name
@@ -95,7 +100,7 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Wt", "read"): "l1_block",
     ("GLB", "Wt", "write"): "glb_block",
     ("DRAM", "Wt", "read"): "glb_block",
-    ("L1", "Sin", "read"): "sin_l1",
+    ("L1", "Sin", "read"): "sin_window",
     ("L1", "Sin", "write"): "sin_l1",
     ("GLB", "Sin", "read"): "sin_l1",
     ("GLB", "Sin", "write"): "sin_glb",
@@ -106,7 +111,7 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Sout", "read"): "sin_glb",
     ("DRAM", "Sout", "write"): "sin_glb",
 }
-_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb")
+_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sin_window")
 
 
 def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> LayerCost:
