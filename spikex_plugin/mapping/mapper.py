@@ -47,20 +47,21 @@ def _glb_bits(layer: Layer, arch: SpikeXArch, tb_glb: int, m_glb: int, p_glb: in
 
 
 DRAM_ORDERS = ("tmp", "mtp", "tpm", "mpt", "ptm", "pmt")
+# Per order, the DRAM loops (outer to inner) down to each tensor's innermost relevant one:
+# the GLB re-reads that tensor's tile once per iteration of these.
+_REFILL_LOOPS = {o: (o[:o.index("m") + 1], o[:max(o.index("t"), o.index("p")) + 1]) for o in DRAM_ORDERS}
 
 
-def dram_traffic_bits(layer: Layer, arch: SpikeXArch, tb_glb: int, m_glb: int, p_glb: int, order: str) -> float:
-    """Dense DRAM bits of a GLB tile and DRAM loop order: each tensor's tile is re-read for
-    every DRAM loop outside its innermost relevant one (the GLB keeps it across the rest)."""
+def dram_traffic_bits(layer: Layer, arch: SpikeXArch, tb_glb: int, m_glb: int, p_glb: int) -> dict[str, float]:
+    """Dense DRAM bits of a GLB tile under each DRAM loop order: each tensor's tile is re-read
+    for every DRAM loop outside its innermost relevant one (the GLB keeps it across the rest);
+    output spikes are written once."""
     bounds = {"t": layer.T // tb_glb, "m": layer.M // m_glb, "p": layer.P // p_glb}
-    h = (p_glb - 1) * layer.stride + layer.R
-    tiles = {"Wt": (m_glb * layer.C * layer.R * layer.S * arch.weight_bits, "m"),
-             "Sin": (tb_glb * layer.C * h * layer.W, "tp")}
-    bits = float(layer.T * layer.M * layer.P * layer.Q)  # output spikes, written once
-    for tile, relevant in tiles.values():
-        last = max(order.index(r) for r in relevant)
-        bits += tile * math.prod(bounds[r] for r in order[:last + 1])
-    return bits
+    weights = m_glb * layer.C * layer.R * layer.S * arch.weight_bits
+    spikes = tb_glb * layer.C * ((p_glb - 1) * layer.stride + layer.R) * layer.W
+    outputs = float(layer.T * layer.M * layer.P * layer.Q)
+    return {o: outputs + weights * math.prod(bounds[r] for r in w) + spikes * math.prod(bounds[r] for r in sp)
+            for o, (w, sp) in _REFILL_LOOPS.items()}
 
 
 def best_glb_tile(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> tuple[int, int, int, str] | None:
@@ -72,8 +73,8 @@ def best_glb_tile(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> tuple[i
             for p_glb in divisors(layer.P):
                 if 2 * _glb_bits(layer, arch, tb_glb, m_glb, p_glb) > arch.sizes_bits["GLB"]:
                     continue
-                for i, order in enumerate(DRAM_ORDERS):
-                    key = (dram_traffic_bits(layer, arch, tb_glb, m_glb, p_glb, order), -tb_glb * m_glb * p_glb, -p_glb, i)
+                for i, (order, bits) in enumerate(dram_traffic_bits(layer, arch, tb_glb, m_glb, p_glb).items()):
+                    key = (bits, -tb_glb * m_glb * p_glb, -p_glb, i)
                     if best_key is None or key < best_key:
                         best, best_key = (tb_glb, m_glb, p_glb, order), key
     return best
