@@ -62,23 +62,26 @@ def evaluate_unweighted(layer: Layer, arch: SpikeXArch, d: DensityModel) -> Laye
 def evaluate_elementwise(layer: Layer, arch: SpikeXArch, d: DensityModel) -> LayerCost:
     """Read every input value of an active block from the GLB, combine, write the output.
     add / sum: one accumulation per nonzero input value; and / iand: one tag-logic op per
-    output bit; concat / resampling: traffic only. A join that fires (spiking ResNet's add
-    before the neuron) also updates the membrane and compares once per output per step."""
+    output bit; gate: a statistics pass and a scaling pass over the input, one multiply
+    (priced as an accumulation) per nonzero value; concat / resampling: traffic only. A
+    neuron, and a join that fires (spiking ResNet's add before the neuron), also update the
+    membrane and compare once per output per step."""
     bpa = arch.bits_per_action["GLB"]
     active = d.p_channels_nonempty(1, layer.T) if arch.extras.skipping.zero_blocks else 1.0
     rate = d.rate if arch.extras.skipping.zero_spikes else 1.0
     outputs = layer.T * layer.M * layer.P * layer.Q
-    in_bits = layer.T * layer.in_elements * layer.in_bits * active
+    passes = 2 if layer.type == "gate" else 1
+    in_bits = passes * layer.T * layer.in_elements * layer.in_bits * active
     out_bits = outputs * layer.out_bits
     actions = {("GLB", "read"): in_bits / bpa, ("GLB", "write"): out_bits / bpa}
     ops = 0.0
-    if layer.type in ("add", "sum"):
+    if layer.type in ("add", "sum", "gate"):
         ops = layer.T * layer.in_elements * min(1.0, rate * layer.in_bits)
         actions[("Accumulator", "compute")] = ops
     elif layer.type in ("and", "iand"):
         ops = float(outputs)
         actions[("TagLogic", "update")] = ops
-    if layer.type == "add" and layer.out_bits == 1 and layer.in_bits > 1:
+    if layer.type == "neuron" or (layer.out_bits == 1 and layer.in_bits > 1 and layer.type in ("add", "gate")):
         vmem_actions = outputs * arch.vmem_bits / arch.bits_per_action["Vmem"]
         actions.update({("Comparator", "compare"): float(outputs), ("Vmem", "read"): vmem_actions,
                         ("Vmem", "write"): vmem_actions})

@@ -1,4 +1,4 @@
-"""Record the spikes each conv / linear / pooling layer of a SpikingJelly model READS.
+"""Record the spikes each conv / linear / (adaptive) pooling layer of a SpikingJelly model READS.
 
 Forward pre-hooks see a layer's input, which is what SpikeX fetches (after pooling it is
 denser than the neuron output). Multi-step models give [T, N, ...]; modules inside
@@ -16,8 +16,10 @@ from torch import nn
 
 from spikex_plugin.sparsity.stats import FiringAccumulator, FiringStats, layer_stats_from_spikes
 
-RECORDED = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d)
-_PER_SAMPLE_NDIM = {nn.Conv2d: 3, nn.Linear: 1, nn.MaxPool2d: 3, nn.AvgPool2d: 3}
+_PER_SAMPLE_NDIM = {nn.Conv2d: 3, nn.Conv1d: 2, nn.Linear: 1, nn.MaxPool2d: 3, nn.AvgPool2d: 3, nn.MaxPool1d: 2,
+                    nn.AvgPool1d: 2, nn.AdaptiveAvgPool2d: 3, nn.AdaptiveMaxPool2d: 3, nn.AdaptiveAvgPool1d: 2,
+                    nn.AdaptiveMaxPool1d: 2}
+RECORDED = tuple(_PER_SAMPLE_NDIM)
 
 
 def layer_name(qualified: str) -> str:
@@ -50,6 +52,8 @@ def as_time_major(x: torch.Tensor, mod: nn.Module, T: int) -> torch.Tensor:
         return x
     if x.dim() == nd + 1 and x.shape[0] % T == 0:
         return x.reshape(T, x.shape[0] // T, *x.shape[1:])
+    if isinstance(mod, nn.Linear) and x.dim() > 3:  # per-position linear on tokens [.., L, D]
+        return x if x.shape[0] == T else x.reshape(T, x.shape[0] // T, *x.shape[1:])
     raise ValueError(f"cannot read {tuple(x.shape)} as [T={T}, N, ...] (is the model in multi-step mode?)")
 
 

@@ -33,10 +33,10 @@ from spikex_plugin.errors import SpikeXInputError, from_validation_error
 from spikex_plugin.util import load_yaml_file
 
 LayerType = Literal["conv", "fc", "pool", "adaptive_pool", "matmul", "add", "and", "iand", "concat",
-                    "sum", "flatten", "reshape", "permute"]
+                    "sum", "neuron", "gate", "flatten", "reshape", "permute", "slice"]
 WEIGHTED = ("conv", "fc", "matmul")
 JOINS = ("add", "and", "iand")
-LAYOUT = ("flatten", "reshape", "permute")  # no data moves: not priced, not listed in `resolved`
+LAYOUT = ("flatten", "reshape", "permute", "slice")  # no data moves: not priced, not listed in `resolved`
 ACC_BITS = 16  # bits of a membrane current that feeds a join without a neuron in between
 INPUT = "input"
 Pair = PositiveInt | tuple[PositiveInt, PositiveInt]
@@ -81,7 +81,7 @@ class LayerSpec(BaseModel):
     per_position: bool = False               # fc on the last dim of each position ([N, D] tokens)
     fire: bool | None = None                 # a spiking neuron follows (output is 1-bit spikes)
     start: int = 0                           # flatten: first per-sample dim folded
-    shape: list[int] | None = None           # reshape target (one -1 allowed)
+    shape: list[int] | None = None           # reshape target (one -1 allowed); slice: the part kept
     dims: list[int] | None = None            # permute order
     axis: int = 0                            # concat / sum axis
 
@@ -95,8 +95,8 @@ class LayerSpec(BaseModel):
             raise ValueError("fc layer needs out_features")
         if self.type == "adaptive_pool" and self.output is None:
             raise ValueError("adaptive_pool layer needs output")
-        if self.type == "reshape" and self.shape is None:
-            raise ValueError("reshape layer needs shape")
+        if self.type in ("reshape", "slice") and self.shape is None:
+            raise ValueError(f"{self.type} layer needs shape")
         if self.type == "permute" and self.dims is None:
             raise ValueError("permute layer needs dims")
         if min(pair(self.padding, 0)) < 0:
@@ -228,6 +228,7 @@ class Network(BaseModel):
 class Tensor(BaseModel):
     shape: tuple[int, ...]
     bits: int = 1
+    replicated: int = 1  # each value held this many times (an upsampling adaptive pool)
 
 
 def _inputs_of(net: Network) -> dict[str, list[str]]:
@@ -337,7 +338,14 @@ def _resolve_layer(spec: LayerSpec, ins: list[Tensor], T: int) -> tuple[Layer | 
     x = _one_input(spec, ins)
     if kind == "sum":
         return _resolve_sum(spec, x, T)
-    return None, Tensor(shape=_layout_shape(spec, x.shape), bits=x.bits)
+    if kind == "gate":  # x * score(x): attention scores from the whole sequence of x
+        bits = _out_bits(spec, ACC_BITS)
+        return _elementwise_layer(spec, x.shape, x.bits, bits, T, math.prod(x.shape), x.shape), \
+            Tensor(shape=x.shape, bits=bits)
+    if kind == "neuron":
+        return _elementwise_layer(spec, x.shape, x.bits, 1, T, math.prod(x.shape), x.shape), Tensor(shape=x.shape)
+    shape = _layout_shape(spec, x.shape)
+    return None, Tensor(shape=shape, bits=x.bits, replicated=x.replicated if spec.type != "slice" else 1)
 
 
 def _out_bits(spec: LayerSpec, natural: int) -> int:
@@ -380,7 +388,9 @@ def _resolve_adaptive(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor
     c, h, w = _spatial(x, spec)
     oh, ow = (1, pair(spec.output)[0]) if one_d else pair(spec.output)
     bits = _out_bits(spec, x.bits if spec.mode == "max" else x.bits + math.ceil(math.log2(max(2, h * w // (oh * ow)))))
-    out = Tensor(shape=(c, ow) if one_d else (c, oh, ow), bits=bits)
+    upsampled = oh % h == 0 and ow % w == 0 and oh * ow > h * w  # each input copied to whole windows
+    out = Tensor(shape=(c, ow) if one_d else (c, oh, ow), bits=x.bits if upsampled else bits,
+                 replicated=oh * ow // (h * w) if upsampled else 1)
     if h % oh == 0 and w % ow == 0:
         kh, kw = h // oh, w // ow
         layer = Layer(name=spec.name, type="pool", T=T, C=c, M=c, H=h, W=w, R=kh, S=kw, P=oh, Q=ow,
@@ -400,8 +410,10 @@ def _resolve_fc(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor]:
                       R=1, S=1, P=1, Q=positions, in_bits=x.bits, out_bits=bits, in_shape=x.shape)
         return layer, Tensor(shape=(*x.shape[:-1], spec.out_features), bits=bits)
     n = math.prod(x.shape)  # a chain's fc flattens what it reads
-    layer = Layer(name=spec.name, type="fc", T=T, C=n, M=spec.out_features, H=1, W=1, R=1, S=1, P=1, Q=1,
-                  in_bits=x.bits, out_bits=bits, in_shape=(n,))
+    # An fc after an upsampling adaptive pool sums the copies of one input: its weights fold
+    # (like BatchNorm) into one per distinct input.
+    layer = Layer(name=spec.name, type="fc", T=T, C=n // x.replicated, M=spec.out_features, H=1, W=1, R=1, S=1,
+                  P=1, Q=1, in_bits=x.bits, out_bits=bits, in_shape=(n,))
     return layer, Tensor(shape=(spec.out_features,), bits=bits)
 
 
@@ -482,6 +494,10 @@ def _layout_shape(spec: LayerSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
         if sorted(spec.dims) != list(range(len(shape))):
             raise ShapeError("dims", f"{spec.dims} is no order of the {len(shape)} dims of {list(shape)}")
         return tuple(shape[d] for d in spec.dims)
+    if spec.type == "slice":  # a part of the input (chunk, split, indexing): addressing only
+        if len(spec.shape) > len(shape) + 1 or math.prod(spec.shape) > math.prod(shape) or min(spec.shape) < 1:
+            raise ShapeError("shape", f"{spec.shape} is no part of {list(shape)}")
+        return tuple(spec.shape)
     target, n = list(spec.shape), math.prod(shape)
     if target.count(-1) == 1:
         known = -math.prod(target)
