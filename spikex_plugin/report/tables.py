@@ -12,23 +12,30 @@ def _eng(x: float, unit: str) -> str:
     return f"{x:8.3g} {unit}"
 
 
+UNWEIGHTED = {"pool": "OR-pool in tag logic", "adaptive_pool": "resample: GLB traffic only",
+              "add": "element-wise add, GLB traffic", "and": "element-wise AND in tag logic",
+              "iand": "element-wise AND-NOT in tag logic", "concat": "concat: GLB traffic only",
+              "sum": "sum over an axis in accumulators", "neuron": "membrane update + compare",
+              "gate": "attention gate: 2 passes + scaling"}
+
+
 def print_layer_table(data: dict) -> None:
     print(f"{data['network']} on {data['arch']['name']} "
           f"({data['arch']['rows']}x{data['arch']['cols']}, {data['density']})")
-    head = f"{'layer':<8} {'mode':<8} {'tws':>4} {'mapping':<40} {'energy':>12} {'cycles':>12} {'EDP':>13}"
+    width = max([8] + [len(l["name"]) for l in data["layers"]])
+    head = f"{'layer':<{width}} {'mode':<8} {'tws':>4} {'mapping':<40} {'energy':>12} {'cycles':>12} {'EDP':>13}"
     print(head)
     print("-" * len(head))
     for l in data["layers"]:
         m = l["mapping"]
         summary = (f"{m['rows']}x{m['cols']} c{m['c_l1']} GLB[m{m['m_glb']} p{m['p_glb']} t{m['tb_glb']}]"
-                   if m else "OR-pool in tag logic" if l["type"] == "pool"
-                   else "AccelForge mapping (outside the template)")
-        print(f"{l['name']:<8} {l['mode'] or '-':<8} {l['tws'] or '-':>4} {summary:<40} "
+                   if m else UNWEIGHTED.get(l["type"], "AccelForge mapping (outside the template)"))
+        print(f"{l['name']:<{width}} {l['mode'] or '-':<8} {l['tws'] or '-':>4} {summary:<40} "
               f"{_eng(l['energy_j'], 'J'):>12} {l['cycles']:12.4g} {l['edp_js']:13.4g}")
     t = data["total"]
     print("-" * len(head))
-    print(f"{'total':<62} {_eng(t['energy_j'], 'J'):>12} {t['cycles']:12.4g} {t['edp_js']:13.4g}"
-          f"   latency {t['latency_s'] * 1e3:.3f} ms")
+    print(f"{'total (layers one after another)':<{width + 54}} {_eng(t['energy_j'], 'J'):>12} {t['cycles']:12.4g} "
+          f"{t['edp_js']:13.4g}   latency {t['latency_s'] * 1e3:.3f} ms")
 
 
 def print_components(arch: SpikeXArch) -> None:

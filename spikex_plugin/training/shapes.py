@@ -77,8 +77,19 @@ def network_from_model(model: nn.Module, input_shape: tuple[int, ...], T: int, n
     return net
 
 
-def write_network_yaml(net: dict, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(net, sort_keys=False))
+def network_yaml(net: dict, header: str = "") -> str:
+    """The network as YAML, one line per layer (as the bundled files are written)."""
+    head = {k: v for k, v in net.items() if k != "layers"}
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    lines.append(yaml.safe_dump(head, sort_keys=False, default_flow_style=None).rstrip())
+    lines.append("layers:")
+    lines += [f"  - {yaml.safe_dump(l, sort_keys=False, default_flow_style=True, width=10**6).strip()}"
+              for l in net["layers"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_network_yaml(net: dict, path: str | Path, header: str = "") -> None:
+    Path(path).write_text(network_yaml(net, header))
 
 
 def mean_fanout(layer: Layer) -> float:

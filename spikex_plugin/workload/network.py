@@ -229,6 +229,11 @@ class Tensor(BaseModel):
     shape: tuple[int, ...]
     bits: int = 1
     replicated: int = 1  # each value held this many times (an upsampling adaptive pool)
+    max_count: int | None = None  # largest value of an integer count (spikes: 1; SEW ADD sums)
+
+    @property
+    def count_max(self) -> int:
+        return self.max_count if self.max_count is not None else 2 ** self.bits - 1
 
 
 def _inputs_of(net: Network) -> dict[str, list[str]]:
@@ -345,7 +350,8 @@ def _resolve_layer(spec: LayerSpec, ins: list[Tensor], T: int) -> tuple[Layer | 
     if kind == "neuron":
         return _elementwise_layer(spec, x.shape, x.bits, 1, T, math.prod(x.shape), x.shape), Tensor(shape=x.shape)
     shape = _layout_shape(spec, x.shape)
-    return None, Tensor(shape=shape, bits=x.bits, replicated=x.replicated if spec.type != "slice" else 1)
+    return None, Tensor(shape=shape, bits=x.bits, replicated=x.replicated if spec.type != "slice" else 1,
+                        max_count=x.max_count)
 
 
 def _out_bits(spec: LayerSpec, natural: int) -> int:
@@ -470,13 +476,16 @@ def _resolve_join(spec: LayerSpec, ins: list[Tensor], T: int) -> tuple[Layer, Te
         out = broadcast(shapes)
         if out is None:
             raise ShapeError("inputs", f"input shapes {[list(s) for s in shapes]} do not match")
-        if spec.type == "add":
-            bits = _out_bits(spec, math.ceil(math.log2(sum(2 ** x.bits - 1 for x in ins) + 1)))
+        count = None
+        if spec.type == "add":  # an integer count up to the sum of the inputs' largest values
+            real = any(x.bits >= ACC_BITS for x in ins)  # membrane currents, not counts
+            count = None if spec.fire or real else sum(x.count_max for x in ins)
+            bits = 1 if spec.fire else ACC_BITS if real else math.ceil(math.log2(count + 1))
         else:
             bits = 1
     elements = sum(math.prod(s) for s in shapes)
     layer = _elementwise_layer(spec, out, max(x.bits for x in ins), bits, T, elements, shapes[0])
-    return layer, Tensor(shape=out, bits=bits)
+    return layer, Tensor(shape=out, bits=bits, max_count=count if spec.type == "add" else None)
 
 
 def _resolve_sum(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor]:
