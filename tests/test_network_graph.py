@@ -196,3 +196,25 @@ def test_graph_network_total_is_the_sum_of_its_layers():
     assert r.latency_s == pytest.approx(sum(l.latency_s for l in r.layers))
     kinds = {l.name: r.network.layer(l.name).type for l in r.layers}
     assert sum(k == "add" for k in kinds.values()) == 8 and sum(k == "conv" for k in kinds.values()) == 20
+
+
+def test_fast_mapper_agrees_with_the_mapper_on_graph_kinds(spikex_arch):
+    """The co-search's table mapper prices the lowered kinds as `spikex map` does."""
+    from spikex_plugin.api import densities_for
+    from spikex_plugin.cosearch.fastmap import FastMapper
+
+    n = network_from_dict({"name": "k", "T": 4, "input": {"channels": 8, "height": 8, "width": 8, "bits": 8},
+                           "layers": [
+        {"name": "dw", "type": "conv", "out_channels": 8, "kernel": 3, "padding": 1, "groups": 8},
+        {"name": "pw", "type": "conv", "out_channels": 8, "kernel": 1},
+        {"name": "sew", "type": "add", "inputs": ["dw", "pw"]},
+        {"name": "tok", "type": "reshape", "shape": [2, 4, 64]},
+        {"name": "kt", "type": "permute", "dims": [0, 2, 1]},
+        {"name": "qk", "type": "matmul", "inputs": ["tok", "kt"]}]})
+    dens = densities_for(n, 0.03)[0]
+    slow = run_map(spikex_arch, n, density=0.03, workers=1)
+    fast = FastMapper(n.resolved, dens).map(spikex_arch)
+    assert [p.name for p in fast] == ["dw", "pw", "sew", "qk"]
+    for pick, cost in zip(fast, slow.layers):
+        assert pick.energy_j == pytest.approx(cost.energy_j, rel=1e-9)
+        assert pick.cycles == pytest.approx(cost.cycles, rel=1e-9)

@@ -379,8 +379,10 @@ def _resolve_window(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor]:
     refused = None
     if (dh, dw) != (1, 1):
         refused = "dilated windows: the SpikeX L1 tile holds contiguous input rows only"
-    elif (sh, ph) != (sw, pw) and not one_d:
+    elif (sh, ph) != (sw, pw) and not one_d and not kind_is_pool:  # pooling prices extents only
         refused = f"stride {sh}x{sw} / padding {ph}x{pw}: the SpikeX template takes one stride and padding for both axes"
+    elif one_d and pw and not kind_is_pool:
+        refused = f"a 1-D conv with padding {pw}: the SpikeX template pads both axes alike"
     layer = Layer(name=spec.name, type=spec.type, T=T, C=c, M=m, H=h + 2 * ph, W=w + 2 * pw, R=kh, S=kw,
                   P=p, Q=q, stride=sw, padding=pw, groups=spec.groups, in_bits=x.bits, out_bits=bits,
                   in_shape=x.shape, refused=refused)
@@ -400,8 +402,7 @@ def _resolve_adaptive(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor
     if h % oh == 0 and w % ow == 0:
         kh, kw = h // oh, w // ow
         layer = Layer(name=spec.name, type="pool", T=T, C=c, M=c, H=h, W=w, R=kh, S=kw, P=oh, Q=ow,
-                      stride=kw, in_bits=x.bits, out_bits=bits, in_shape=x.shape,
-                      refused=None if kh == kw else f"uneven adaptive windows {kh}x{kw}")
+                      stride=kw, in_bits=x.bits, out_bits=bits, in_shape=x.shape)
     else:
         layer = Layer(name=spec.name, type="adaptive_pool", T=T, C=c, M=c, H=h, W=w, R=1, S=1, P=oh, Q=ow,
                       in_bits=x.bits, out_bits=bits, in_shape=x.shape, in_elements=c * h * w)
