@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from spikex_plugin.cost_model.elementwise import check_supported, evaluate_unweighted
+from spikex_plugin.cost_model.elementwise import check_supported, evaluate_unweighted, lowering
 from spikex_plugin.cost_model.spikex import LayerCost
 from spikex_plugin.hardware.arch import SpikeXArch, arch_summary, load_arch
 from spikex_plugin.mapping.mapper import Objective, map_network
@@ -111,6 +111,10 @@ def _map_with_accelforge(arch: SpikeXArch, network: Network, dens: dict[str, Den
 
     from spikex_plugin.engines.accelforge_engine import map_layer_accelforge
 
+    for layer in network.weighted_layers:
+        if lowering(layer):
+            raise SpikeXInputError(network.source, f"layers.{layer.name}", f"the accelforge engine maps plain "
+                                   f"conv/fc layers only; this one is lowered ({lowering(layer)}): use --engine spikex")
     print("spikex: warning: the accelforge engine runs AccelForge's mapper on every weighted layer; "
           "expect minutes per conv layer", file=sys.stderr)
     layers = tqdm(network.resolved, desc="AccelForge mapping layers", unit="layer", disable=not progress)

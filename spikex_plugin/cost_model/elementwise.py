@@ -32,6 +32,15 @@ def check_supported(network: Network) -> None:
                                    f"SpikeX cannot run layer '{layer.name}' ({layer.type}): {layer.refused}")
 
 
+def lowering(layer: Layer) -> str | None:
+    """How a weighted layer is lowered onto plain conv/fc work, or None when it is plain."""
+    parts = ([f"{layer.groups} groups" if layer.type != "matmul" else f"a matmul over {layer.groups} batches"]
+             if layer.groups > 1 or layer.type == "matmul" else [])
+    if layer.in_bits > 1:
+        parts.append(f"{layer.in_bits} input bit-planes")
+    return ", ".join(parts) or None
+
+
 def weighted_unit(layer: Layer, arch: SpikeXArch) -> tuple[Layer, SpikeXArch, int]:
     """(one group's conv/fc work, the arch it runs on, how many times it runs)."""
     groups = layer.groups
