@@ -103,3 +103,33 @@ def test_recorded_sew_resnet18_statistics_map_with_profile(tmp_path, capsys):
     assert result["density"].startswith("profile:") and "8 unrecorded layers" in result["density"]
     assert [l["name"] for l in result["layers"]] == [l.name for l in network.resolved]
     assert "layer4_1_add1" in capsys.readouterr().out
+
+
+def test_recorder_ops_records_every_graph_layer_by_name():
+    """ops=True: the joins, concat and matmuls get statistics under the traced names; an op
+    reading the same tensor as a module records the same statistics."""
+    torch.manual_seed(1)
+    model = multistep(Branchy())
+    network = network_from_dict(network_from_model(model, (2, 8, 8), T, "b"))
+    with SpikeRecorder(model, T, ops=True) as rec, torch.no_grad():
+        model((torch.rand(T, 5, 2, 8, 8) < 0.5).float())
+    stats = rec.to_stats("b")
+    check_stats_match_network(stats, network, "stats")
+    assert {l.name for l in network.resolved} <= set(stats.layers)
+    assert stats.layers["iand1"] == stats.layers["conv2"]  # both read conv1's spikes
+    assert stats.layers["iand1"].rate > 0
+
+
+def test_recorder_ops_on_spiking_self_attention():
+    from zoo_cases import CASES
+
+    case = CASES["Spikformer"]
+    model = case.build()
+    network = network_from_dict(network_from_model(model, case.input_shape, T, "sf", input_bits=8))
+    with SpikeRecorder(model, T, ops=True) as rec, torch.no_grad():
+        model(torch.rand(T, 3, *case.input_shape))
+    stats = rec.to_stats("sf")
+    check_stats_match_network(stats, network, "stats")
+    matmuls = [l for l in network.resolved if l.type == "matmul"]
+    assert len(matmuls) == 2 and all(l.name in stats.layers for l in matmuls)
+    assert {l.name for l in network.resolved} <= set(stats.layers)

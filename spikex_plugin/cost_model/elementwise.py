@@ -14,7 +14,6 @@ skipped), combine them in the PE logic and write the output, at each tensor's bi
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import replace
 
 from spikex_plugin.cost_model.spikex import LayerCost, _priced, evaluate_pool
@@ -48,7 +47,7 @@ def weighted_unit(layer: Layer, arch: SpikeXArch) -> tuple[Layer, SpikeXArch, in
         "type": "conv" if layer.type == "matmul" else layer.type, "C": layer.C // groups, "M": layer.M // groups,
         "groups": 1, "in_bits": 1, "in_shape": None if layer.type != "fc" else (layer.C // groups,)})
     if layer.weight_bits is not None and layer.weight_bits != arch.weight_bits:
-        arch = dataclasses.replace(arch, extras=arch.extras.model_copy(update={"weight_bits": layer.weight_bits}))
+        arch = replace(arch, extras=arch.extras.model_copy(update={"weight_bits": layer.weight_bits}))
     return unit, arch, groups * layer.in_bits
 
 

@@ -329,7 +329,7 @@ def check_stats_match_network(stats: FiringStats, network, source: str) -> None:
     """Every layer of the network needs statistics of the right shape and T."""
     for layer in network.resolved:
         if layer.name not in stats.layers and layer.type not in STATS_REQUIRED:
-            continue  # element-wise / matmul layers fall back to the mean recorded rate
+            continue  # ops between modules: recorded with SpikeRecorder(ops=True), else the mean rate
         if layer.name not in stats.layers:
             raise SpikeXInputError(source, f"layers.{layer.name}",
                                    f"no statistics for layer '{layer.name}' of network '{network.name}'")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
@@ -65,9 +66,11 @@ class Node:
 
 
 class GraphTracer(TorchFunctionMode):
-    def __init__(self, model: nn.Module, T: int, names: dict[str, str] | None):
+    def __init__(self, model: nn.Module, T: int, names: dict[str, str] | None, batch: int = BATCH,
+                 on_op: Callable[[str, str, list[torch.Tensor]], None] | None = None):
+        """`on_op(name, kind, inputs)` sees the input tensors of every op between modules."""
         super().__init__()
-        self.T, self.model = T, model
+        self.T, self.model, self.batch, self.on_op = T, model, batch, on_op
         self.qualified = {}
         for q, m in model.named_modules():
             self.qualified.setdefault(m, q)
@@ -80,16 +83,38 @@ class GraphTracer(TorchFunctionMode):
         self.leaf_depth = 0
         self.calls: Counter = Counter()
         self.op_counts: Counter = Counter()
-        self.readers: Counter = Counter()
+
+    def start(self, x: torch.Tensor, inside_root_call: bool = False) -> None:
+        """Trace from here on, `x` being the model input (from the model's own forward
+        pre-hook: `inside_root_call`, its scope is opened here)."""
+        self.hooks = [nn.modules.module.register_module_forward_pre_hook(self.pre_hook),
+                      nn.modules.module.register_module_forward_hook(self.post_hook)]
+        self.bind(x, "input")
+        if inside_root_call:
+            self.scope.append(layer_name(self.qualified[self.model]))
+        self.__enter__()
+
+    def stop(self) -> None:
+        self.__exit__(None, None, None)
+        for h in self.hooks:
+            h.remove()
 
     # --- shapes -----------------------------------------------------------------------
     def sample_shape(self, t: torch.Tensor) -> tuple[int, ...] | None:
-        s, T, N = tuple(t.shape), self.T, BATCH
+        s, T, N = tuple(t.shape), self.T, self.batch
         if len(s) >= 2 and s[:2] in ((T, N), (N, T)):
             return s[2:]
         if s and s[0] == T * N:
             return s[1:]
         return None
+
+    def time_major(self, t: torch.Tensor) -> torch.Tensor:
+        """[T, N, *per-sample shape] view of a traced tensor."""
+        if tuple(t.shape[:2]) == (self.T, self.batch):
+            return t
+        if tuple(t.shape[:2]) == (self.batch, self.T):
+            return t.transpose(0, 1)
+        return t.reshape(self.T, self.batch, *t.shape[1:])
 
     def bind(self, t: torch.Tensor, name: str) -> None:
         self.node_of[id(t)] = name
@@ -106,7 +131,6 @@ class GraphTracer(TorchFunctionMode):
             raise SpikeXInputError(type(self.model).__name__, name, f"cannot read {tuple(out.shape)} as "
                                    f"[T={self.T}, N, ...] (is the model in multi-step mode?)")
         self.nodes.append(Node(name, kind, inputs, shape, fields))
-        self.readers.update(inputs)
         self.bind(out, name)
         return name
 
@@ -169,10 +193,11 @@ class GraphTracer(TorchFunctionMode):
             shape = self.sample_shape(out)
             self.add_node(name, "adaptive_pool", [src], out, output=_ints(shape[1:]),
                           mode="avg" if "Avg" in type(mod).__name__ else "max")
-        elif is_neuron(mod):
-            self.add_node(name, "neuron", [src], out)
-        elif is_gate(mod):
-            self.add_node(name, "gate", [src], out)
+        elif is_neuron(mod) or is_gate(mod):
+            kind = "neuron" if is_neuron(mod) else "gate"
+            name = self.add_node(name, kind, [src], out)
+            if self.on_op is not None:
+                self.on_op(name, kind, [x])
         elif isinstance(mod, nn.Flatten):
             self.layout(src, x, out, name)
         elif self.sample_shape(out) == in_shape:
@@ -190,14 +215,10 @@ class GraphTracer(TorchFunctionMode):
             return out
         op = _OPS.get(getattr(func, "__name__", ""), "")
         flat = _tensors(args) + _tensors(list((kwargs or {}).values()))
-        srcs = [(t, self.source(t)) for t in flat]
-        traced = [(t, s) for t, s in srcs if s is not None]
+        traced = [(t, self.source(t)) for t in flat if self.source(t) is not None]
         if not traced:
             return out
-        try:
-            self.function_node(op, getattr(func, "__name__", str(func)), args, kwargs or {}, traced, out)
-        except SpikeXInputError:
-            raise
+        self.function_node(op, getattr(func, "__name__", str(func)), args, kwargs or {}, traced, out)
         return out
 
     def function_node(self, op: str, fname: str, args, kwargs: dict, traced, out) -> None:
@@ -211,7 +232,7 @@ class GraphTracer(TorchFunctionMode):
             self.keep.append(out)
             return
         if op == "mul" and negated and len(traced) == 1:
-            self.named_op("iand", [src, negated[0]], out, "iand")
+            self.named_op("iand", [src, negated[0]], out, "iand", [x])
             return
         if op in ("add", "mul", "sub") and len({s for _, s in traced}) >= 2 or op == "matmul" or op == "cat":
             kind = {"add": "add", "mul": "and", "sub": "add", "matmul": "matmul", "cat": "concat"}[op]
@@ -219,7 +240,7 @@ class GraphTracer(TorchFunctionMode):
             if op == "cat":
                 dim = _dim_arg(args, kwargs, 1, 0)
                 fields["axis"] = self.sample_axis(traced[0][0], dim)
-            self.named_op(kind, [s for _, s in traced], out, op, **fields)
+            self.named_op(kind, [s for _, s in traced], out, op, [t for t, _ in traced], **fields)
             return
         if op == "sum":
             dim = _dim_arg(args, kwargs, 1, None)
@@ -231,7 +252,7 @@ class GraphTracer(TorchFunctionMode):
             axis = self.sample_axis(x, dim if not isinstance(dim, (tuple, list)) else dim[0])
             kept = list(self.sample_shape(x))
             kept[axis] = 1
-            name = self.named_op("sum", [src], out, "sum", axis=axis, _shape=tuple(kept))
+            name = self.named_op("sum", [src], out, "sum", [x], axis=axis, _shape=tuple(kept))
             if self.sample_shape(out) != tuple(kept):  # keepdim=False: drop the summed dim
                 self.add_node(self.op_name("reshape"), "reshape", [name], out, shape=list(self.sample_shape(out)))
             return
@@ -246,8 +267,11 @@ class GraphTracer(TorchFunctionMode):
         lead = t.dim() - len(self.sample_shape(t))
         return (dim % t.dim()) - lead
 
-    def named_op(self, kind: str, inputs: list[str], out, op: str, **fields) -> str:
-        return self.add_node(self.op_name(op), kind, inputs, out, **fields)
+    def named_op(self, kind: str, inputs: list[str], out, op: str, tensors: list[torch.Tensor], **fields) -> str:
+        name = self.add_node(self.op_name(op), kind, inputs, out, **fields)
+        if self.on_op is not None:
+            self.on_op(name, kind, tensors)
+        return name
 
     def layout(self, src: str, x: torch.Tensor, out: torch.Tensor, name: str, fname: str = "", args=()) -> None:
         """A reshape, permute or slice between traced layers (per-sample shapes)."""
@@ -314,22 +338,19 @@ def trace_graph(model: nn.Module, input_shape: tuple[int, ...], T: int,
     from spikingjelly.activation_based import functional
 
     tracer = GraphTracer(model, T, names)
-    hooks = [nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook),
-             nn.modules.module.register_module_forward_hook(tracer.post_hook)]
     was_training = model.training
     p = next(model.parameters(), None)
     x = torch.zeros(T, BATCH, *input_shape, device=p.device if p is not None else "cpu")
-    tracer.bind(x, "input")
+    model.eval()
+    tracer.start(x)
     try:
-        model.eval()
-        with torch.no_grad(), tracer:
+        with torch.no_grad():
             model(x)
     except (RuntimeError, ValueError, TypeError, AssertionError) as e:
         raise SpikeXInputError(type(model).__name__, "forward", f"the model does not run on a multi-step input "
                                f"[T={T}, N, {', '.join(map(str, input_shape))}]: {e}") from None
     finally:
-        for h in hooks:
-            h.remove()
+        tracer.stop()
         functional.reset_net(model)
         model.train(was_training)
     return tracer.nodes

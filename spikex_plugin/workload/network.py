@@ -159,7 +159,12 @@ class Layer(BaseModel):
 
     @property
     def lines_per_channel(self) -> int:
-        return max(1, self.input_lines // self.input_shape[0])
+        """Input lines per channel (SP-MB) of the work: an fc's lines are its channels (the
+        copies of a folded upsampling are one line); a per-position fc or a matmul has its
+        channels last, so count by C, not by the first dim of what it reads."""
+        if self.type == "fc":
+            return 1
+        return max(1, self.input_lines // (self.C if self.has_weights else self.input_shape[0]))
 
     @property
     def weights(self) -> int:
@@ -505,7 +510,7 @@ def _layout_shape(spec: LayerSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
             raise ShapeError("dims", f"{spec.dims} is no order of the {len(shape)} dims of {list(shape)}")
         return tuple(shape[d] for d in spec.dims)
     if spec.type == "slice":  # a part of the input (chunk, split, indexing): addressing only
-        if len(spec.shape) > len(shape) + 1 or math.prod(spec.shape) > math.prod(shape) or min(spec.shape) < 1:
+        if math.prod(spec.shape) > math.prod(shape) or min(spec.shape) < 1:
             raise ShapeError("shape", f"{spec.shape} is no part of {list(shape)}")
         return tuple(spec.shape)
     target, n = list(spec.shape), math.prod(shape)
