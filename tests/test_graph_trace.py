@@ -133,3 +133,25 @@ def test_recorder_ops_on_spiking_self_attention():
     matmuls = [l for l in network.resolved if l.type == "matmul"]
     assert len(matmuls) == 2 and all(l.name in stats.layers for l in matmuls)
     assert {l.name for l in network.resolved} <= set(stats.layers)
+
+
+def test_head_after_a_time_mean_runs_per_step_and_is_recorded_with_ops():
+    """SDT's head reads x.mean(0): linear, so it is an fc over T steps of the spikes averaged;
+    ops=True records those spikes (the same as the neuron output the mean reads)."""
+    from zoo_cases import CASES
+
+    case = CASES["SpikeDrivenTransformer"]
+    model = case.build()
+    spec = network_from_model(model, case.input_shape, T, "sdt", input_bits=8)
+    network = network_from_dict(spec)
+    head = network.layer("head")
+    assert head.type == "fc" and head.T == T and head.C == 64
+    with pytest.raises(ValueError, match="ops=True"), SpikeRecorder(model, T), torch.no_grad():
+        model(torch.rand(T, 5, *case.input_shape))
+    functional.reset_net(model)
+    with SpikeRecorder(model, T, ops=True) as rec, torch.no_grad():
+        model(torch.rand(T, 5, *case.input_shape))
+    stats = rec.to_stats("sdt")
+    check_stats_match_network(stats, network, "stats")
+    assert {l.name for l in network.resolved} <= set(stats.layers)
+    assert 0 < stats.layers["head"].rate < 1

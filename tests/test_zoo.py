@@ -1,5 +1,6 @@
 """The SpikingJelly 2.0.0 model zoo as a test: every model class maps end to end (traced,
-written as network YAML, loaded, mapped on SpikeX) or is refused with its named reason.
+written as network YAML, loaded, mapped on SpikeX, its recorded statistics paired with every
+layer by name) or is refused with its named reason.
 
 Outcomes (README "Model zoo" table): run `pytest -q tests/test_zoo.py -rA` to list them.
 """
@@ -8,11 +9,13 @@ import math
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 pytest.importorskip("spikingjelly")
 
 from spikex_plugin.api import run_map  # noqa: E402
 from spikex_plugin.errors import SpikeXInputError  # noqa: E402
+from spikex_plugin.sparsity.stats import check_stats_match_network  # noqa: E402
+from spikex_plugin.training.recorder import SpikeRecorder  # noqa: E402
 from spikex_plugin.training.shapes import network_from_model, write_network_yaml  # noqa: E402
 from spikex_plugin.workload.network import load_network  # noqa: E402
 from zoo_cases import CASES  # noqa: E402
@@ -31,9 +34,17 @@ def outcome(name: str, tmp_path) -> str:
     except SpikeXInputError as e:
         return f"refused: {e}"
     write_network_yaml(spec, tmp_path / f"{name}.yaml")
-    result = run_map("spikex", load_network(tmp_path / f"{name}.yaml"), density=0.05, workers=1)
+    network = load_network(tmp_path / f"{name}.yaml")
+    result = run_map("spikex", network, density=0.05, workers=1)
     assert result.energy_j > 0 and math.isfinite(result.edp_js)
-    assert [l.name for l in result.layers] == [l.name for l in result.network.resolved]
+    assert [l.name for l in result.layers] == [l.name for l in network.resolved]
+    # statistics of a forward pass pair with every layer by name
+    model = case.build()
+    with SpikeRecorder(model, case.T, ops=True) as rec, torch.no_grad():
+        model(torch.rand(case.T, 2, *case.input_shape))
+    stats = rec.to_stats(name)
+    check_stats_match_network(stats, network, "stats")
+    assert {l.name for l in network.resolved} <= set(stats.layers)
     return "maps"
 
 
@@ -53,7 +64,6 @@ def test_zoo_covers_every_model_class():
     import inspect
     import pkgutil
 
-    import torch
     from spikingjelly.activation_based import model as zoo
 
     classes = set()

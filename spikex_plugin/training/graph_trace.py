@@ -2,7 +2,8 @@
 everything between them (residual adds, SEW AND/IAND, concat, attention matmuls, reshapes)
 by a torch function mode, both tied together by tensor identity.
 
-One forward pass on zeros [T, N=2, *input] (N = 2 tells [T, N, ...] from [T*N, ...]) gives
+One forward pass on zeros [T, N, *input] (N = 2 or 3, not T, tells [T, N, ...] from [N, T, ...]
+and [T*N, ...]) gives
 every op in call order. Ops inside a leaf module (a conv's own reshapes, a neuron's
 membrane arithmetic) are not traced. BatchNorm, dropout and scaling by constants are
 folded (passthrough). A neuron after a layer whose only reader it is becomes that layer's
@@ -24,7 +25,6 @@ from torch.overrides import TorchFunctionMode
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.training.recorder import layer_name
 
-BATCH = 2
 _OPS = {  # torch function name -> graph op
     **dict.fromkeys(("add", "__add__", "__radd__", "__iadd__", "add_"), "add"),
     **dict.fromkeys(("mul", "__mul__", "__rmul__", "__imul__", "mul_", "multiply"), "mul"),
@@ -36,6 +36,7 @@ _OPS = {  # torch function name -> graph op
     **dict.fromkeys(("chunk", "split", "unbind", "__getitem__", "narrow", "select", "tensor_split"), "slice"),
 }
 GATES = ("MultiDimensionalAttention", "TemporalWiseAttention")
+RECORDED_KINDS = (nn.Conv1d, nn.Conv2d, nn.Linear)
 _POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d)
 _ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)
 
@@ -66,7 +67,7 @@ class Node:
 
 
 class GraphTracer(TorchFunctionMode):
-    def __init__(self, model: nn.Module, T: int, names: dict[str, str] | None, batch: int = BATCH,
+    def __init__(self, model: nn.Module, T: int, names: dict[str, str] | None, batch: int,
                  on_op: Callable[[str, str, list[torch.Tensor]], None] | None = None):
         """`on_op(name, kind, inputs)` sees the input tensors of every op between modules."""
         super().__init__()
@@ -78,6 +79,8 @@ class GraphTracer(TorchFunctionMode):
         self.nodes: list[Node] = []
         self.node_of: dict[int, str] = {}   # id(tensor) -> node name
         self.negated: dict[int, str] = {}   # id(1 - x) -> node name of x
+        self.time_means: set[int] = set()   # ids of [N, ...] means over T (a head reads them)
+        self.before_mean: dict[int, torch.Tensor] = {}  # id(mean over T) -> the tensor averaged
         self.keep: list[torch.Tensor] = []  # keeps traced tensors alive, so ids stay unique
         self.scope: list[str] = []
         self.leaf_depth = 0
@@ -102,6 +105,8 @@ class GraphTracer(TorchFunctionMode):
     # --- shapes -----------------------------------------------------------------------
     def sample_shape(self, t: torch.Tensor) -> tuple[int, ...] | None:
         s, T, N = tuple(t.shape), self.T, self.batch
+        if id(t) in self.time_means:
+            return s[1:]
         if len(s) >= 2 and s[:2] in ((T, N), (N, T)):
             return s[2:]
         if s and s[0] == T * N:
@@ -160,9 +165,26 @@ class GraphTracer(TorchFunctionMode):
         self.leaf_depth = 0
         x = args[0] if args else None
         src = self.source(x)
+        if src is None and isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            q = self.qualified.get(mod, type(mod).__name__)
+            raise SpikeXInputError(type(self.model).__name__, self.names.get(q, layer_name(q)),
+                                   "reads a tensor the trace lost (an op over the time or batch dims before it?)")
         if src is None or not isinstance(out, torch.Tensor):
             return  # not on the traced data path (e.g. a side input)
+        if id(x) in self.time_means:
+            self.mark_time_mean(out)
+            if id(x) in self.before_mean and self.on_op is not None and isinstance(mod, RECORDED_KINDS):
+                q = self.qualified.get(mod, type(mod).__name__)  # record what the per-step layer reads
+                self.on_op(self.names.get(q, layer_name(q)), "time_mean", [self.before_mean[id(x)]])
+            elif id(x) in self.before_mean and self.sample_shape(out) == self.sample_shape(x):
+                self.before_mean[id(out)] = self.before_mean[id(x)]  # dropout and the like
         self.module_node(mod, src, x, out)
+
+    def mark_time_mean(self, t: torch.Tensor) -> None:
+        """`t` is [N, ...] without a time axis: a mean over T, or computed from one. A layer
+        reading it is linear in it, so it runs per step and the mean moves to its output."""
+        self.time_means.add(id(t))
+        self.keep.append(t)
 
     def module_node(self, mod: nn.Module, src: str, x: torch.Tensor, out: torch.Tensor) -> None:
         q = self.qualified.get(mod, type(mod).__name__)
@@ -226,6 +248,10 @@ class GraphTracer(TorchFunctionMode):
         if not outs:
             return
         x, src = traced[0]
+        if id(x) in self.time_means:
+            for o in outs:
+                if o.dim() and o.shape[0] == self.batch:
+                    self.mark_time_mean(o)
         negated = [self.negated[id(t)] for t in _tensors(args) if id(t) in self.negated]
         if op == "sub" and len(traced) == 1 and (fname in ("__rsub__", "rsub") or args[0] is not x):
             self.negated[id(out)] = src  # 1 - x: half of SEW's IAND
@@ -245,6 +271,14 @@ class GraphTracer(TorchFunctionMode):
         if op == "sum":
             dim = _dim_arg(args, kwargs, 1, None)
             dims = dim if isinstance(dim, (tuple, list)) else [dim]
+            lead = tuple(x.shape[:2])
+            time_dim = [] if id(x) in self.time_means else [0] if lead == (self.T, self.batch) else \
+                [1] if lead == (self.batch, self.T) else []
+            if dim is not None and [d % x.dim() for d in dims] == time_dim and not kwargs.get("keepdim"):
+                self.mark_time_mean(out)  # a mean over T before a head: the head runs per step
+                self.before_mean[id(out)] = x
+                self.bind(out, src)
+                return
             if dim is None or any(self.sample_axis(x, d) < 0 for d in dims):
                 return  # a reduction over time or batch: the read-out, not traced further
             if len(dims) > 1:
@@ -337,15 +371,17 @@ def trace_graph(model: nn.Module, input_shape: tuple[int, ...], T: int,
     """Every traced op of one forward pass (eval mode, no grad), in call order."""
     from spikingjelly.activation_based import functional
 
-    tracer = GraphTracer(model, T, names)
+    tracer = GraphTracer(model, T, names, batch=3 if T != 3 else 2)  # N != T tells the two apart
     was_training = model.training
     p = next(model.parameters(), None)
-    x = torch.zeros(T, BATCH, *input_shape, device=p.device if p is not None else "cpu")
+    x = torch.zeros(T, tracer.batch, *input_shape, device=p.device if p is not None else "cpu")
     model.eval()
     tracer.start(x)
     try:
         with torch.no_grad():
             model(x)
+    except SpikeXInputError:
+        raise
     except (RuntimeError, ValueError, TypeError, AssertionError) as e:
         raise SpikeXInputError(type(model).__name__, "forward", f"the model does not run on a multi-step input "
                                f"[T={T}, N, {', '.join(map(str, input_shape))}]: {e}") from None

@@ -113,8 +113,16 @@ class SpikeRecorder:
 
     def _hook(self, name: str, mod: nn.Module):
         def hook(_mod, args):
-            if self._recording():
-                self.record(name, as_time_major(args[0], mod, self.T))
+            if not self._recording():
+                return
+            if self._tracer is not None and id(args[0]) in self._tracer.time_means:
+                return  # a layer after a mean over T: the tracer records what it averaged
+            try:
+                x = as_time_major(args[0], mod, self.T)
+            except ValueError as e:
+                raise ValueError(f"layer {name}: {e}; a layer after a mean over T (a transformer's head) "
+                                 "is recorded with ops=True") from None
+            self.record(name, x)
         return hook
 
     def _start_ops(self, model, args) -> None:
