@@ -80,6 +80,7 @@ class GraphTracer(TorchFunctionMode):
         self.node_of: dict[int, str] = {}   # id(tensor) -> node name
         self.negated: dict[int, str] = {}   # id(1 - x) -> node name of x
         self.time_means: set[int] = set()   # ids of [N, ...] means over T (a head reads them)
+        self.spikes: set[int] = set()       # ids of neuron outputs and views of them
         self.before_mean: dict[int, torch.Tensor] = {}  # id(mean over T) -> the tensor averaged
         self.keep: list[torch.Tensor] = []  # keeps traced tensors alive, so ids stay unique
         self.scope: list[str] = []
@@ -218,6 +219,8 @@ class GraphTracer(TorchFunctionMode):
         elif is_neuron(mod) or is_gate(mod):
             kind = "neuron" if is_neuron(mod) else "gate"
             name = self.add_node(name, kind, [src], out)
+            if kind == "neuron":
+                self.spikes.add(id(out))
             if self.on_op is not None:
                 self.on_op(name, kind, [x])
         elif isinstance(mod, nn.Flatten):
@@ -241,6 +244,8 @@ class GraphTracer(TorchFunctionMode):
         if not traced:
             return out
         self.function_node(op, getattr(func, "__name__", str(func)), args, kwargs or {}, traced, out)
+        if id(traced[0][0]) in self.spikes and op in ("", "permute", "slice") and len(traced) == 1:
+            self.spikes.update(id(o) for o in _tensors(out if isinstance(out, (tuple, list)) else [out]))
         return out
 
     def function_node(self, op: str, fname: str, args, kwargs: dict, traced, out) -> None:

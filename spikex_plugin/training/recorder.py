@@ -57,10 +57,6 @@ def as_time_major(x: torch.Tensor, mod: nn.Module, T: int) -> torch.Tensor:
     raise ValueError(f"cannot read {tuple(x.shape)} as [T={T}, N, ...] (is the model in multi-step mode?)")
 
 
-def _binary(x: torch.Tensor) -> bool:
-    return bool(((x == 0) | (x == 1)).all())
-
-
 class SpikeRecorder:
     """Context manager recording the input spikes of every conv / linear / pool layer.
 
@@ -141,8 +137,8 @@ class SpikeRecorder:
             self._tracer = None
 
     def _record_op(self, name: str, kind: str, inputs: list[torch.Tensor]) -> None:
-        x = inputs[0]  # a join's inputs share a shape; a matmul's binary operand drives the work
-        if kind == "matmul" and not _binary(x) and _binary(inputs[1]):
+        x = inputs[0]  # a join's inputs share a shape; a matmul's spike operand drives the work
+        if kind == "matmul" and id(x) not in self._tracer.spikes and id(inputs[1]) in self._tracer.spikes:
             x = inputs[1]
         self.record(name, self._tracer.time_major(x))
 

@@ -67,7 +67,7 @@ class LayerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1)
     type: LayerType
-    inputs: list[str] | None = None
+    inputs: list[str] | None = Field(None, min_length=1)
     out_channels: PositiveInt | None = None
     out_features: PositiveInt | None = None
     kernel: Pair = 1
