@@ -359,6 +359,11 @@ def _resolve_layer(spec: LayerSpec, ins: list[Tensor], T: int) -> tuple[Layer | 
                         max_count=x.max_count)
 
 
+def count_bits(bits: int, n: int) -> int:
+    """Bits of a sum (or mean) of n values of `bits` bits; membrane currents stay currents."""
+    return min(ACC_BITS, bits + math.ceil(math.log2(n))) if bits < ACC_BITS else bits
+
+
 def _out_bits(spec: LayerSpec, natural: int) -> int:
     return 1 if spec.fire else natural
 
@@ -374,7 +379,7 @@ def _resolve_window(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor]:
     ceil = spec.ceil_mode and kind_is_pool
     p, q = conv_out(h, kh, sh, ph, dh, ceil), conv_out(w, kw, sw, pw, dw, ceil)
     if kind_is_pool:
-        m, bits = c, x.bits if spec.mode == "max" else x.bits + math.ceil(math.log2(kh * kw))
+        m, bits = c, x.bits if spec.mode == "max" else count_bits(x.bits, kh * kw)
         bits = _out_bits(spec, bits)
     else:
         m = spec.out_channels
@@ -400,7 +405,7 @@ def _resolve_adaptive(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor
     one_d = len(x.shape) == 2
     c, h, w = _spatial(x, spec)
     oh, ow = (1, pair(spec.output)[0]) if one_d else pair(spec.output)
-    bits = _out_bits(spec, x.bits if spec.mode == "max" else x.bits + math.ceil(math.log2(max(2, h * w // (oh * ow)))))
+    bits = _out_bits(spec, x.bits if spec.mode == "max" else count_bits(x.bits, max(1, h * w // (oh * ow))))
     upsampled = oh % h == 0 and ow % w == 0 and oh * ow > h * w  # each input copied to whole windows
     out = Tensor(shape=(c, ow) if one_d else (c, oh, ow), bits=x.bits if upsampled else bits,
                  replicated=oh * ow // (h * w) if upsampled else 1)
@@ -497,7 +502,7 @@ def _resolve_join(spec: LayerSpec, ins: list[Tensor], T: int) -> tuple[Layer, Te
 def _resolve_sum(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor]:
     axis = spec.axis % len(x.shape)
     out = x.shape[:axis] + (1,) + x.shape[axis + 1:]
-    bits = _out_bits(spec, x.bits + math.ceil(math.log2(max(2, x.shape[axis]))))
+    bits = _out_bits(spec, count_bits(x.bits, x.shape[axis]))
     return _elementwise_layer(spec, out, x.bits, bits, T, math.prod(x.shape), x.shape), Tensor(shape=out, bits=bits)
 
 
