@@ -245,9 +245,10 @@ class FastMapper:
         if not ids.size:
             raise NoMapping(f"layer {layer.name}: no SpikeX mapping fits the buffers of {arch.name} {dict(arch.params)}")
         t.price(ids)
-        cycles = t.cycles[ids] * weighted_unit(layer, arch)[2]
+        times = weighted_unit(layer, arch)[2]  # the table prices one group / bit-plane
+        cycles = t.cycles[ids] * times
         latency = cycles / arch.clock_hz
-        energy = (t.counts[ids] * prices).sum(axis=1) * weighted_unit(layer, arch)[2] + leak * latency
+        energy = (t.counts[ids] * prices).sum(axis=1) * times + leak * latency
         score = {"energy": energy, "latency": cycles, "edp": energy * latency}[self.objective]
         j = int(np.argmin(score))
         return LayerPick(layer.name, t.mappings[ids[j]], float(energy[j]), float(cycles[j]))
