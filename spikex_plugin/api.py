@@ -129,9 +129,14 @@ def _best_global_tws(arch, network, dens, source, objective, workers) -> Network
     for tws in arch.extras.tws_choices:
         if any(l.T % tws for l in network.resolved):
             continue
-        choices = map_network(network.resolved, arch, dens, objective, workers, tws)
+        try:
+            choices = map_network(network.resolved, arch, dens, objective, workers, tws)
+        except ValueError:  # some layer has no mapping with this TWS: try the next one
+            continue
         res = NetworkResult(network, arch, [c.cost for c in choices], source)
         key = {"energy": res.energy_j, "latency": res.cycles, "edp": res.edp_js}[objective]
         if best is None or key < best[0]:
             best = (key, res)
+    if best is None:
+        raise SpikeXInputError(arch.path, "tws_choices", f"no single TWS maps every layer of {network.name}")
     return best[1]
