@@ -126,6 +126,8 @@ BAD = [
       {"name": "b", "type": "concat", "inputs": ["a", "input"]}], "layers.1.inputs", "concatenate"),
     ([{"name": "m", "type": "matmul", "inputs": ["input", "input"]}], "layers.0.inputs", "multiply"),
     ([{"name": "r", "type": "reshape", "shape": [5, -1]}], "layers.0.shape", "reshape"),
+    ([{"name": "c", "type": "concat", "inputs": ["input", "input"], "axis": 3}], "layers.0.axis", "outside"),
+    ([{"name": "c", "type": "conv", "out_channels": 4, "inputs": ["c"]}], "layers.0.inputs", "cycle"),
     ([{"name": "input", "type": "pool", "kernel": 2}], "layers.0", "network input"),
 ]
 

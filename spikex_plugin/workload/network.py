@@ -477,7 +477,7 @@ def _resolve_join(spec: LayerSpec, ins: list[Tensor], T: int) -> tuple[Layer, Te
                                    f"inputs, not {len(ins)}")
     shapes = [x.shape for x in ins]
     if spec.type == "concat":
-        axis = spec.axis % len(shapes[0]) if shapes[0] else 0
+        axis = _axis(spec, shapes[0])
         rest = {s[:axis] + s[axis + 1:] for s in shapes}
         if len({len(s) for s in shapes}) > 1 or len(rest) > 1:
             raise ShapeError("inputs", f"cannot concatenate {[list(s) for s in shapes]} along axis {spec.axis}")
@@ -499,8 +499,14 @@ def _resolve_join(spec: LayerSpec, ins: list[Tensor], T: int) -> tuple[Layer, Te
     return layer, Tensor(shape=out, bits=bits, max_count=count if spec.type == "add" else None)
 
 
+def _axis(spec: LayerSpec, shape: tuple[int, ...]) -> int:
+    if not -len(shape) <= spec.axis < len(shape):
+        raise ShapeError("axis", f"axis {spec.axis} is outside the {len(shape)} dims of {list(shape)}")
+    return spec.axis % len(shape)
+
+
 def _resolve_sum(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor]:
-    axis = spec.axis % len(x.shape)
+    axis = _axis(spec, x.shape)
     out = x.shape[:axis] + (1,) + x.shape[axis + 1:]
     bits = _out_bits(spec, count_bits(x.bits, x.shape[axis]))
     return _elementwise_layer(spec, out, x.bits, bits, T, math.prod(x.shape), x.shape), Tensor(shape=out, bits=bits)
@@ -508,7 +514,9 @@ def _resolve_sum(spec: LayerSpec, x: Tensor, T: int) -> tuple[Layer, Tensor]:
 
 def _layout_shape(spec: LayerSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
     if spec.type == "flatten":
-        start = spec.start % len(shape) if shape else 0
+        if not -len(shape) <= spec.start < len(shape):
+            raise ShapeError("start", f"dim {spec.start} is outside the {len(shape)} dims of {list(shape)}")
+        start = spec.start % len(shape)
         return shape[:start] + (math.prod(shape[start:]),)
     if spec.type == "permute":
         if sorted(spec.dims) != list(range(len(shape))):
