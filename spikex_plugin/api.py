@@ -6,7 +6,8 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from spikex_plugin.cost_model.spikex import LayerCost, evaluate_pool
+from spikex_plugin.cost_model.elementwise import check_supported, evaluate_unweighted, lowering
+from spikex_plugin.cost_model.spikex import LayerCost
 from spikex_plugin.hardware.arch import SpikeXArch, arch_summary, load_arch
 from spikex_plugin.mapping.mapper import Objective, map_network
 from spikex_plugin.sparsity.density import ActualDataDensity, DensityModel, UniformDensity
@@ -68,7 +69,13 @@ def densities_for(network: Network, density: float | None = None, profile: str |
     if profile is not None:
         stats = load_stats(profile)
         check_stats_match_network(stats, network, profile)
-        return {name: ActualDataDensity(s) for name, s in stats.layers.items()}, f"profile:{profile}"
+        dens: dict[str, DensityModel] = {name: ActualDataDensity(s) for name, s in stats.layers.items()}
+        missing = [l for l in network.resolved if l.name not in dens]
+        if not missing:
+            return dens, f"profile:{profile}"
+        mean = sum(d.rate for d in dens.values()) / len(dens)  # joins and matmuls have no module to hook
+        dens.update({l.name: UniformDensity(mean, l.lines_per_channel) for l in missing})
+        return dens, f"profile:{profile} ({len(missing)} unrecorded layers at the mean rate {mean:.4g})"
     d = DEFAULT_DENSITY if density is None else density
     if not (0.0 <= d <= 1.0) or d != d:
         raise SpikeXInputError("--density", "density", f"{d} is not a firing rate in [0, 1]")
@@ -84,6 +91,7 @@ def run_map(arch: str | SpikeXArch = "spikex", network: str | Network = "dvsg-me
     layer (`engines.accelforge_engine`), the density only pricing pooling."""
     arch = arch if isinstance(arch, SpikeXArch) else load_arch(arch, **arch_params)
     network = network if isinstance(network, Network) else load_network(network)
+    check_supported(network)
     dens, source = densities_for(network, density, profile)
     if engine == "accelforge":
         if tws is not None:
@@ -104,10 +112,14 @@ def _map_with_accelforge(arch: SpikeXArch, network: Network, dens: dict[str, Den
 
     from spikex_plugin.engines.accelforge_engine import map_layer_accelforge
 
+    for layer in network.weighted_layers:
+        if lowering(layer):
+            raise SpikeXInputError(network.source, f"layers.{layer.name}", f"the accelforge engine maps plain "
+                                   f"conv/fc layers only; this one is lowered ({lowering(layer)}): use --engine spikex")
     print("spikex: warning: the accelforge engine runs AccelForge's mapper on every weighted layer; "
           "expect minutes per conv layer", file=sys.stderr)
     layers = tqdm(network.resolved, desc="AccelForge mapping layers", unit="layer", disable=not progress)
-    costs = [map_layer_accelforge(l, arch, objective) if l.has_weights else evaluate_pool(l, arch, dens[l.name])
+    costs = [map_layer_accelforge(l, arch, objective) if l.has_weights else evaluate_unweighted(l, arch, dens[l.name])
              for l in layers]
     return NetworkResult(network, arch, costs, f"{source}; accelforge engine (dense)")
 
@@ -118,9 +130,14 @@ def _best_global_tws(arch, network, dens, source, objective, workers) -> Network
     for tws in arch.extras.tws_choices:
         if arch.extras.model != "ptb" and any(l.T % tws for l in network.resolved):
             continue  # SpikeX's template needs TWS | T; PTB pads the last window
-        choices = map_network(network.resolved, arch, dens, objective, workers, tws)
+        try:
+            choices = map_network(network.resolved, arch, dens, objective, workers, tws)
+        except ValueError:  # some layer has no mapping with this TWS: try the next one
+            continue
         res = NetworkResult(network, arch, [c.cost for c in choices], source)
         key = {"energy": res.energy_j, "latency": res.cycles, "edp": res.edp_js}[objective]
         if best is None or key < best[0]:
             best = (key, res)
+    if best is None:
+        raise SpikeXInputError(arch.path, "tws_choices", f"no single TWS maps every layer of {network.name}")
     return best[1]

@@ -15,7 +15,7 @@ def run_cli(args, capsys):
 @pytest.mark.parametrize("body,field", [
     ("name: n\nT: 8\ninput: {channels: 2, height: 8, width: 8}\nlayers:\n  - {name: c, type: conv, kernel: 3}\n", "layers"),
     ("name: n\nT: 0\ninput: {channels: 2, height: 8, width: 8}\nlayers:\n  - {name: f, type: fc, out_features: 4}\n", "T"),
-    ("name: n\nT: 8\ninput: {channels: 2, height: 7, width: 7}\nlayers:\n  - {name: p, type: pool, kernel: 2}\n", "layers.0 (p).stride"),
+    ("name: n\nT: 8\ninput: {channels: 2, height: 1, width: 1}\nlayers:\n  - {name: p, type: pool, kernel: 2}\n", "layers.0.kernel"),
     ("name: n\nT: 8\ninput: {channels: 2, height: 8, width: 8}\nlayers:\n  - {name: f, type: dense, out_features: 4}\n", "layers.0.type"),
     ("name: n\nT: 8\ninput: {channels: 2\n", "line"),
 ])

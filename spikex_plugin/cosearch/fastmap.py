@@ -23,8 +23,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from spikex_plugin.cost_model.elementwise import evaluate_unweighted, weighted_unit
 from spikex_plugin.cost_model.ptb import PTBMapping
-from spikex_plugin.cost_model.spikex import evaluate_layer, evaluate_pool
+from spikex_plugin.cost_model.spikex import evaluate_layer
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapper import Objective, _l1_fits, best_glb_tile, map_layer  # the mapper's own buffer rules
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
@@ -185,7 +186,8 @@ class FastMapper:
     def _table(self, layer: Layer, arch: SpikeXArch) -> _LayerTable:
         key = self.table_key(layer, arch)
         if key not in self._tables:
-            self._tables[key] = _LayerTable(layer, arch, self.densities[layer.name], sorted(arch.energy))
+            unit, unit_arch, _ = weighted_unit(layer, arch)
+            self._tables[key] = _LayerTable(unit, unit_arch, self.densities[layer.name], sorted(arch.energy))
         return self._tables[key]
 
     def unpriced(self, arch: SpikeXArch) -> dict[TableKey, tuple[list[int], list[SpikeXMapping]]]:
@@ -237,7 +239,7 @@ class FastMapper:
 
     def _pick(self, layer: Layer, arch: SpikeXArch, prices: np.ndarray, leak: float, tws: int | None) -> LayerPick:
         if not layer.has_weights:
-            c = evaluate_pool(layer, arch, self.densities[layer.name])
+            c = evaluate_unweighted(layer, arch, self.densities[layer.name])
             return LayerPick(layer.name, None, c.energy_j, c.cycles)
         if arch.extras.model == "ptb":  # a few dozen candidates: the mapper prices them directly
             try:
@@ -250,9 +252,10 @@ class FastMapper:
         if not ids.size:
             raise NoMapping(f"layer {layer.name}: no SpikeX mapping fits the buffers of {arch.name} {dict(arch.params)}")
         t.price(ids)
-        cycles = t.cycles[ids]
+        times = weighted_unit(layer, arch)[2]  # the table prices one group / bit-plane
+        cycles = t.cycles[ids] * times
         latency = cycles / arch.clock_hz
-        energy = (t.counts[ids] * prices).sum(axis=1) + leak * latency
+        energy = (t.counts[ids] * prices).sum(axis=1) * times + leak * latency
         score = {"energy": energy, "latency": cycles, "edp": energy * latency}[self.objective]
         j = int(np.argmin(score))
         return LayerPick(layer.name, t.mappings[ids[j]], float(energy[j]), float(cycles[j]))

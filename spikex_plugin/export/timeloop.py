@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from spikex_plugin.cost_model.elementwise import lowering
 from spikex_plugin.cost_model.dense import tile_extents, tile_values
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch, accelforge_spec, load_arch
@@ -544,9 +545,11 @@ def export_timeloop(arch: str | SpikeXArch = "spikex", network: str | Network = 
     index: dict = {"format": "spikex-timeloop-export/1", "network": network.name, "arch": arch.name,
                    "density": source, "technology": technology, "layers": [], "skipped": []}
     for layer, cost in zip(network.resolved, result.layers):
-        if not layer.has_weights:
-            index["skipped"].append({"name": layer.name, "type": layer.type,
-                                     "reason": "spike pooling is an OR over each window; Timeloop has no OR-pool"})
+        if not layer.has_weights or lowering(layer):
+            reason = (f"priced as repeated plain work ({lowering(layer)}); one Einsum per repeat is not exported"
+                      if layer.has_weights else "spike pooling is an OR over each window; Timeloop has no OR-pool"
+                      if layer.type == "pool" else "element-wise op: no weights, no Einsum exported")
+            index["skipped"].append({"name": layer.name, "type": layer.type, "reason": reason})
             continue
         m = cost.mapping
         check_exportable(arch, layer, m)

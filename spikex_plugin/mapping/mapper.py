@@ -21,8 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
+from spikex_plugin.cost_model.elementwise import evaluate_unweighted, scaled, weighted_unit
 from spikex_plugin.cost_model.ptb import PTBMapping, candidate_ptb_mappings, evaluate_ptb_layer
-from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer, evaluate_pool
+from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
 from spikex_plugin.sparsity.density import DensityModel
@@ -126,15 +127,16 @@ def map_layer(layer: Layer, arch: SpikeXArch, density: DensityModel, objective: 
               tws_choices: list[int] | None = None, modes: list[str] | None = None) -> LayerChoice:
     """Best mapping of one layer under the sparse cost of the spec's model (SpikeX or PTB)."""
     if not layer.has_weights:
-        return LayerChoice(evaluate_pool(layer, arch, density), 1)
+        return LayerChoice(evaluate_unweighted(layer, arch, density), 1)
+    unit, unit_arch, times = weighted_unit(layer, arch)  # grouped conv, matmul, multi-bit input
     if arch.extras.model == "ptb":
-        cands = candidate_ptb_mappings(layer, arch, tws_choices)
+        cands = candidate_ptb_mappings(unit, unit_arch, tws_choices)
     else:
-        cands = list(candidate_mappings(layer, arch, tws_choices, modes))
+        cands = list(candidate_mappings(unit, unit_arch, tws_choices, modes))
     if not cands:
         raise ValueError(f"layer {layer.name}: no {arch.extras.model} mapping fits the buffers of arch {arch.name}")
-    costs = [evaluate_mapping(layer, m, arch, density) for m in cands]
-    return LayerChoice(min(costs, key=lambda c: objective_value(c, objective)), len(cands))
+    costs = [evaluate_mapping(unit, m, unit_arch, density) for m in cands]
+    return LayerChoice(scaled(min(costs, key=lambda c: objective_value(c, objective)), times), len(cands))
 
 
 def _map_one(args) -> LayerChoice:

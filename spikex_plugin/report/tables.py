@@ -12,10 +12,18 @@ def _eng(x: float, unit: str) -> str:
     return f"{x:8.3g} {unit}"
 
 
+UNWEIGHTED = {"pool": "OR-pool in tag logic", "adaptive_pool": "resample: GLB traffic only",
+              "add": "element-wise add, GLB traffic", "and": "element-wise AND in tag logic",
+              "iand": "element-wise AND-NOT in tag logic", "concat": "concat: GLB traffic only",
+              "sum": "sum over an axis in accumulators", "neuron": "membrane update + compare",
+              "gate": "attention gate: 2 passes + scaling"}
+
+
 def print_layer_table(data: dict) -> None:
     print(f"{data['network']} on {data['arch']['name']} "
           f"({data['arch']['rows']}x{data['arch']['cols']}, {data['density']})")
-    head = (f"{'layer':<8} {'mode':<8} {'tws':>4} {'mapping':<44} {'energy':>12} {'cycles':>12} {'bound':>9} "
+    width = max([8] + [len(l["name"]) for l in data["layers"]])
+    head = (f"{'layer':<{width}} {'mode':<8} {'tws':>4} {'mapping':<44} {'energy':>12} {'cycles':>12} {'bound':>9} "
             f"{'EDP':>13}")
     print(head)
     print("-" * len(head))
@@ -24,14 +32,13 @@ def print_layer_table(data: dict) -> None:
         summary = (_ptb_summary(m) if m and m.get("mode") == "ptb"
                    else f"{m['rows']}x{m['cols']} c{m['c_l1']} GLB[m{m['m_glb']} p{m['p_glb']} t{m['tb_glb']}] "
                         f"{m.get('dram_order', 'tmp')}"
-                   if m else "OR-pool in tag logic" if l["type"] == "pool"
-                   else "AccelForge mapping (outside the template)")
-        print(f"{l['name']:<8} {l['mode'] or '-':<8} {l['tws'] or '-':>4} {summary:<44} "
+                   if m else UNWEIGHTED.get(l["type"], "AccelForge mapping (outside the template)"))
+        print(f"{l['name']:<{width}} {l['mode'] or '-':<8} {l['tws'] or '-':>4} {summary:<44} "
               f"{_eng(l['energy_j'], 'J'):>12} {l['cycles']:12.4g} {l.get('bound') or '-':>9} {l['edp_js']:13.4g}")
     t = data["total"]
     print("-" * len(head))
-    print(f"{'total':<66} {_eng(t['energy_j'], 'J'):>12} {t['cycles']:12.4g} {'':>9} {t['edp_js']:13.4g}"
-          f"   latency {t['latency_s'] * 1e3:.3f} ms")
+    print(f"{'total (layers one after another)':<{width + 59}} {_eng(t['energy_j'], 'J'):>12} {t['cycles']:12.4g} "
+          f"{'':>9} {t['edp_js']:13.4g}   latency {t['latency_s'] * 1e3:.3f} ms")
 
 
 def _ptb_summary(m: dict) -> str:

@@ -322,9 +322,15 @@ def network_stats_from_rate(network, rate: float, correlation: float = 0.0) -> F
         for layer in network.resolved})
 
 
+STATS_REQUIRED = ("conv", "fc", "pool")  # read by a module the recorder hooks
+
+
 def check_stats_match_network(stats: FiringStats, network, source: str) -> None:
-    """Every layer of the network needs statistics of the right shape and T."""
+    """Every conv, fc and pool layer of the network needs statistics of the right shape and
+    T; other layers are checked when present."""
     for layer in network.resolved:
+        if layer.name not in stats.layers and layer.type not in STATS_REQUIRED:
+            continue  # ops between modules: recorded with SpikeRecorder(ops=True), else the mean rate
         if layer.name not in stats.layers:
             raise SpikeXInputError(source, f"layers.{layer.name}",
                                    f"no statistics for layer '{layer.name}' of network '{network.name}'")

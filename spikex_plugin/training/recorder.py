@@ -1,4 +1,4 @@
-"""Record the spikes each conv / linear / pooling layer of a SpikingJelly model READS.
+"""Record the spikes each conv / linear / (adaptive) pooling layer of a SpikingJelly model READS.
 
 Forward pre-hooks see a layer's input, which is what SpikeX fetches (after pooling it is
 denser than the neuron output). Multi-step models give [T, N, ...]; modules inside
@@ -16,8 +16,10 @@ from torch import nn
 
 from spikex_plugin.sparsity.stats import FiringAccumulator, FiringStats, layer_stats_from_spikes
 
-RECORDED = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d)
-_PER_SAMPLE_NDIM = {nn.Conv2d: 3, nn.Linear: 1, nn.MaxPool2d: 3, nn.AvgPool2d: 3}
+_PER_SAMPLE_NDIM = {nn.Conv2d: 3, nn.Conv1d: 2, nn.Linear: 1, nn.MaxPool2d: 3, nn.AvgPool2d: 3, nn.MaxPool1d: 2,
+                    nn.AvgPool1d: 2, nn.AdaptiveAvgPool2d: 3, nn.AdaptiveMaxPool2d: 3, nn.AdaptiveAvgPool1d: 2,
+                    nn.AdaptiveMaxPool1d: 2}
+RECORDED = tuple(_PER_SAMPLE_NDIM)
 
 
 def layer_name(qualified: str) -> str:
@@ -50,6 +52,8 @@ def as_time_major(x: torch.Tensor, mod: nn.Module, T: int) -> torch.Tensor:
         return x
     if x.dim() == nd + 1 and x.shape[0] % T == 0:
         return x.reshape(T, x.shape[0] // T, *x.shape[1:])
+    if isinstance(mod, nn.Linear) and x.dim() > 3:  # per-position linear on tokens [.., L, D]
+        return x if x.shape[0] == T else x.reshape(T, x.shape[0] // T, *x.shape[1:])
     raise ValueError(f"cannot read {tuple(x.shape)} as [T={T}, N, ...] (is the model in multi-step mode?)")
 
 
@@ -61,16 +65,20 @@ class SpikeRecorder:
     counts as a spike. Disable temporarily with `enabled = False` (e.g. for a warm-up pass).
     `every=k` records one forward pass of the model in k (all layers of that pass): the
     statistics are then those of a 1/k sample of the batches, for 1/k of the cost
-    (benchmarks/bench_stats.py measures the cost per training step).
+    (benchmarks/bench_stats.py measures the cost per training step). `ops=True` also
+    records the inputs of the ops between modules (residual joins, concat, attention
+    matmuls, neurons and gates) under their `network_from_model` names, tracing every op
+    of a recorded pass (slower).
     """
 
     def __init__(self, model: nn.Module, T: int, mode: Literal["stats", "trace"] = "stats",
-                 names: dict[str, str] | None = None, every: int = 1):
+                 names: dict[str, str] | None = None, every: int = 1, ops: bool = False):
         if mode not in ("stats", "trace"):
             raise ValueError(f"mode must be 'stats' or 'trace', not {mode!r}")
         if every < 1:
             raise ValueError(f"every must be a positive number of forward passes, not {every}")
-        self.model, self.T, self.mode, self.every = model, int(T), mode, int(every)
+        self.model, self.T, self.mode, self.every, self.ops = model, int(T), mode, int(every), ops
+        self.names, self._tracer = names, None
         self._passes = 0
         self.modules = recorded_modules(model, names)
         self.accumulators: dict[str, FiringAccumulator] = {}
@@ -80,11 +88,15 @@ class SpikeRecorder:
 
     def __enter__(self) -> "SpikeRecorder":
         self._handles.append(self.model.register_forward_pre_hook(self._count_pass))
+        if self.ops:
+            self._handles += [self.model.register_forward_pre_hook(self._start_ops),
+                              self.model.register_forward_hook(self._stop_ops)]
         for name, mod in self.modules.items():
             self._handles.append(mod.register_forward_pre_hook(self._hook(name, mod)))
         return self
 
     def __exit__(self, *exc) -> None:
+        self._stop_ops()
         for h in self._handles:
             h.remove()
         self._handles.clear()
@@ -92,11 +104,43 @@ class SpikeRecorder:
     def _count_pass(self, _model, _args) -> None:
         self._passes += 1
 
+    def _recording(self) -> bool:
+        return self.enabled and (self._passes - 1) % self.every == 0
+
     def _hook(self, name: str, mod: nn.Module):
         def hook(_mod, args):
-            if self.enabled and (self._passes - 1) % self.every == 0:
-                self.record(name, as_time_major(args[0], mod, self.T))
+            if not self._recording():
+                return
+            if self._tracer is not None and id(args[0]) in self._tracer.time_means:
+                return  # a layer after a mean over T: the tracer records what it averaged
+            try:
+                x = as_time_major(args[0], mod, self.T)
+            except ValueError as e:
+                raise ValueError(f"layer {name}: {e}; a layer after a mean over T (a transformer's head) "
+                                 "is recorded with ops=True") from None
+            self.record(name, x)
         return hook
+
+    def _start_ops(self, model, args) -> None:
+        """ops=True: trace this pass's ops between modules (`graph_trace`, the same names as
+        `network_from_model`) and record what each reads."""
+        from spikex_plugin.training.graph_trace import GraphTracer
+
+        if self._recording():
+            x = args[0]
+            self._tracer = GraphTracer(model, self.T, self.names, batch=x.shape[1], on_op=self._record_op)
+            self._tracer.start(x, inside_root_call=True)
+
+    def _stop_ops(self, *_args) -> None:
+        if self._tracer is not None:
+            self._tracer.stop()
+            self._tracer = None
+
+    def _record_op(self, name: str, kind: str, inputs: list[torch.Tensor]) -> None:
+        x = inputs[0]  # a join's inputs share a shape; a matmul's spike operand drives the work
+        if kind == "matmul" and id(x) not in self._tracer.spikes and id(inputs[1]) in self._tracer.spikes:
+            x = inputs[1]
+        self.record(name, self._tracer.time_major(x))
 
     def record(self, name: str, x: torch.Tensor) -> None:
         """Add a time-major batch [T, N, *shape] for layer `name`."""

@@ -1,4 +1,4 @@
-"""Network YAML from a SpikingJelly model: trace the recorded modules in forward order.
+"""Network YAML from a SpikingJelly model: its traced graph (`graph_trace`).
 
 The layer names are the recorder's, so `spikex map --network shapes.yaml --profile
 stats.json` pairs them without anything typed by hand.
@@ -6,95 +6,89 @@ stats.json` pairs them without anything typed by hand.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 from torch import nn
 
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.sparsity.stats import LayerFiringStats
-from spikex_plugin.training.recorder import as_time_major, recorded_modules
-from spikex_plugin.workload.network import Layer, Network
+from spikex_plugin.training.graph_trace import Node, trace_graph
+from spikex_plugin.workload.network import Layer, network_from_dict
 
 
-def _pair(v, what: str, name: str) -> int:
-    a, b = (v, v) if isinstance(v, int) else tuple(v)
-    if a != b:
-        raise SpikeXInputError(name, what, f"non-square {what} {tuple(v)} is not supported by the network format")
-    return int(a)
+FIRES = ("conv", "fc", "matmul", "add", "gate")  # kinds whose output a following neuron turns into spikes
 
 
-def _spec(name: str, mod: nn.Module) -> dict:
-    if isinstance(mod, nn.Linear):
-        return {"name": name, "type": "fc", "out_features": mod.out_features}
-    kernel = _pair(mod.kernel_size, "kernel", name)
-    stride = _pair(mod.stride if mod.stride is not None else mod.kernel_size, "stride", name)
-    padding = _pair(mod.padding, "padding", name) if not isinstance(mod.padding, str) else None
-    if padding is None:
-        raise SpikeXInputError(name, "padding", f"string padding '{mod.padding}' is not supported")
-    if isinstance(mod, nn.Conv2d):
-        if _pair(mod.dilation, "dilation", name) != 1 or mod.groups != 1:
-            raise SpikeXInputError(name, "conv", "dilated or grouped convolutions are not supported")
-        return {"name": name, "type": "conv", "out_channels": mod.out_channels, "kernel": kernel,
-                "stride": stride, "padding": padding}
-    if getattr(mod, "dilation", 1) not in (1, (1, 1)) or getattr(mod, "ceil_mode", False):
-        raise SpikeXInputError(name, "pool", "dilated or ceil-mode pooling is not supported")
-    return {"name": name, "type": "pool", "kernel": kernel, "stride": stride, "padding": padding}
+def graph_layers(nodes: list[Node]) -> list[dict]:
+    """Network-YAML layers of a traced graph: a neuron that is the only reader of a conv,
+    fc, matmul or add becomes that layer's `fire`; every other neuron stays a layer."""
+    readers = Counter(src for n in nodes for src in n.inputs)
+    by_name = {n.name: n for n in nodes}
+    alias: dict[str, str] = {}
+    fired: set[str] = set()
+    kept = []
+    for n in nodes:
+        inputs = [alias.get(s, s) for s in n.inputs]
+        if n.type == "neuron" and inputs[0] in by_name and by_name[inputs[0]].type in FIRES \
+                and readers[n.inputs[0]] == 1 and inputs[0] not in fired:
+            fired.add(inputs[0])
+            alias[n.name] = inputs[0]
+            continue
+        kept.append((n, inputs))
+    layers, prev = [], "input"
+    for n, inputs in kept:
+        spec = {"name": n.name, "type": n.type}
+        if inputs != [prev]:
+            spec["inputs"] = inputs
+        spec.update(n.fields)
+        if n.type in FIRES:
+            spec["fire"] = n.name in fired
+        layers.append(spec)
+        prev = n.name
+    return layers
 
 
-def trace_layers(model: nn.Module, input_shape: tuple[int, int, int], T: int,
-                 names: dict[str, str] | None = None) -> list[tuple[str, nn.Module, tuple[int, ...]]]:
-    """(name, module, per-sample input shape) of each recorded module, in call order."""
-    from spikingjelly.activation_based import functional
-
-    mods = recorded_modules(model, names)
-    seen: list = []
-    hooks = [m.register_forward_pre_hook(
-        lambda m, args, n=n: seen.append((n, m, tuple(as_time_major(args[0], m, T).shape[2:]))))
-        for n, m in mods.items()]
-    was_training = model.training
+def network_from_model(model: nn.Module, input_shape: tuple[int, ...], T: int, name: str,
+                       names: dict[str, str] | None = None, input_bits: int = 1) -> dict:
+    """Network-YAML dict of `model` (multi-step, [T, N, *input_shape] input), traced as a
+    graph (`graph_trace`). Checks that the format's shape inference reproduces every
+    traced shape. `input_bits`: 1 for spike/event inputs, e.g. 8 for image frames."""
+    nodes = trace_graph(model, tuple(input_shape), T, names)
+    if not any(n.type in ("conv", "fc", "matmul") for n in nodes):
+        raise SpikeXInputError(type(model).__name__, "layers", "no conv, linear or matmul found")
+    net = {"name": name, "T": int(T), "input": {"channels": int(input_shape[0]), "bits": int(input_bits)},
+           "layers": graph_layers(nodes)}
+    if len(input_shape) == 3:
+        net["input"].update(height=int(input_shape[1]), width=int(input_shape[2]))
+    else:
+        net["input"]["shape"] = [int(d) for d in input_shape]
     try:
-        model.eval()
-        with torch.no_grad():
-            p = next(model.parameters(), None)
-            model(torch.zeros(T, 1, *input_shape, device=p.device if p is not None else "cpu"))
-    finally:
-        for h in hooks:
-            h.remove()
-        functional.reset_net(model)
-        model.train(was_training)
-    if len({n for n, _, _ in seen}) != len(seen):
-        raise SpikeXInputError(type(model).__name__, "forward", "a layer runs twice in one forward pass; "
-                               "the network format has one entry per layer")
-    return seen
-
-
-def network_from_model(model: nn.Module, input_shape: tuple[int, int, int], T: int, name: str,
-                       names: dict[str, str] | None = None) -> dict:
-    """Network-YAML dict of `model` (multi-step, [T, N, C, H, W] input). Checks that the
-    format's layer-to-layer shape inference reproduces every traced input shape (it cannot
-    express branches, concatenation or pooling that drops a remainder)."""
-    layers = trace_layers(model, input_shape, T, names)
-    if not layers:
-        raise SpikeXInputError(type(model).__name__, "layers", "no conv, linear or pooling module found")
-    c, h, w = input_shape
-    net = {"name": name, "T": int(T), "input": {"channels": int(c), "height": int(h), "width": int(w)},
-           "layers": [_spec(n, m) for n, m, _ in layers]}
-    try:
-        resolved = Network(**net).resolved
-    except (SpikeXInputError, ValueError) as e:
-        raise SpikeXInputError(name, "layers", f"the model's shapes do not fit the network format: {e}") from None
-    for layer, (n, _, shape) in zip(resolved, layers):
-        if layer.input_shape != shape:
-            raise SpikeXInputError(name, f"layers.{n}", f"the model feeds {list(shape)} but the network format "
-                                   f"infers {list(layer.input_shape)} (branch or reshape between layers?)")
+        graph = network_from_dict(net, name).graph
+    except SpikeXInputError as e:
+        raise SpikeXInputError(name, e.field, f"the model's graph does not fit the network format: {e.message}") from None
+    for n in nodes:
+        if n.name in graph and graph[n.name].shape != n.shape:
+            raise SpikeXInputError(name, f"layers.{n.name}", f"the model gives {list(n.shape)} but the network "
+                                   f"format infers {list(graph[n.name].shape)}")
     return net
 
 
-def write_network_yaml(net: dict, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(net, sort_keys=False))
+def network_yaml(net: dict, header: str = "") -> str:
+    """The network as YAML, one line per layer (as the bundled files are written)."""
+    head = {k: v for k, v in net.items() if k != "layers"}
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    lines.append(yaml.safe_dump(head, sort_keys=False, default_flow_style=None).rstrip())
+    lines.append("layers:")
+    lines += [f"  - {yaml.safe_dump(l, sort_keys=False, default_flow_style=True, width=10**6).strip()}"
+              for l in net["layers"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_network_yaml(net: dict, path: str | Path, header: str = "") -> None:
+    Path(path).write_text(network_yaml(net, header))
 
 
 def mean_fanout(layer: Layer) -> float:
