@@ -32,7 +32,7 @@ from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapper import Objective
 from spikex_plugin.sparsity.density import DensityModel
-from spikex_plugin.util import atomic_output_dir, write_json
+from spikex_plugin.util import atomic_output_dir, ignore_interrupt, write_json
 from spikex_plugin.workload.network import Network, load_network
 
 OBJECTIVES = ("energy_j", "latency_s", "edp_js", "area_mm2")
@@ -153,7 +153,9 @@ class Runner:
 
 
 def _die_with_parent() -> None:
-    """Pool workers end when the search is killed (Linux), instead of idling as orphans."""
+    """Pool workers end when the search is killed (Linux), instead of idling as orphans, and
+    leave Ctrl-C to the parent."""
+    ignore_interrupt()
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
@@ -395,5 +397,6 @@ def write_outputs(stage: Path, identity: dict, records: list[dict], front: list[
     write_json(stage / "pareto.json", {"config": identity, "summary": summary, "baselines": baselines,
                                        "front": front})
     feasible = [r for r in records if r["feasible"]]
-    front_png(feasible, front, baselines, stage / "front_energy_latency.png")
-    edp_area_png(feasible, front, baselines, stage / "edp_area.png")
+    title = f"hardware search: {identity['network']}, {len(feasible)} feasible points"
+    front_png(feasible, front, baselines, stage / "front_energy_latency.png", title)
+    edp_area_png(feasible, front, baselines, stage / "edp_area.png", title)

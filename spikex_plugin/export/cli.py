@@ -8,11 +8,11 @@ from pathlib import Path
 
 def cmd_export_timeloop(args: argparse.Namespace) -> int:
     """Export; bad input raises SpikeXInputError, which `spikex` main() prints (exit 2)."""
-    from spikex_plugin.cli import _parse_set
+    from spikex_plugin.cli_types import parse_set
     from spikex_plugin.export.timeloop import export_timeloop
 
     index = export_timeloop(args.arch, args.network, args.density, args.profile, out_dir=args.out,
-                            workers=args.workers, **_parse_set(args.set))
+                            workers=args.workers, **parse_set(args.set))
     names = ", ".join(l["name"] for l in index["layers"])
     print(f"wrote Timeloop specs for {len(index['layers'])} layers ({names}) to {Path(args.out)}")
     for s in index["skipped"]:

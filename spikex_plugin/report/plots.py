@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 
 def energy_breakdown_png(layers: list[dict], path: Path, title: str) -> None:
@@ -20,8 +21,9 @@ def energy_breakdown_png(layers: list[dict], path: Path, title: str) -> None:
         vals = [l["breakdown_j"].get(comp, 0.0) * 1e6 for l in layers]
         ax.bar(names, vals, bottom=bottom, label=comp)
         bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_xlabel("layer (in network order)")
     ax.set_ylabel("energy (µJ)")
-    ax.set_title(title)
+    ax.set_title(f"Energy per layer by component\n{title}", fontsize=10)
     ax.legend(fontsize=8, ncol=2)
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()
@@ -29,17 +31,26 @@ def energy_breakdown_png(layers: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def edp_vs_tws_png(curves: dict[str, dict[int, float]], path: Path, title: str) -> None:
-    """Best EDP of each layer for each fixed TWS."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+def edp_vs_tws_png(curves: dict[str, dict[int, float]], path: Path, title: str,
+                   chosen: dict[str, int] | None = None) -> None:
+    """Best EDP of each layer for each fixed TWS; ticks at the TWS evaluated, the TWS the
+    mapper chose for each layer ringed."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
     for name, curve in curves.items():
         xs = sorted(curve)
-        ax.plot(xs, [curve[x] for x in xs], marker="o", label=name)
-    ax.set_xscale("log", base=2)
+        line, = ax.plot(xs, [curve[x] for x in xs], marker="o", label=name)
+        pick = (chosen or {}).get(name)
+        if pick in curve:
+            ax.scatter([pick], [curve[pick]], s=160, facecolors="none", edgecolors=line.get_color(), linewidths=2,
+                       zorder=3)
+    evaluated = sorted({t for c in curves.values() for t in c})
+    ax.set_xscale("log")
+    ax.set_xticks(evaluated, [str(t) for t in evaluated])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_yscale("log")
-    ax.set_xlabel("time-window size (TWS)")
+    ax.set_xlabel("time-window size TWS (steps; only TWS dividing T and fitting the Vmem)")
     ax.set_ylabel("layer EDP (J·s)")
-    ax.set_title(title)
+    ax.set_title(f"Layer EDP against a fixed TWS (ringed: the mapper's choice)\n{title}", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

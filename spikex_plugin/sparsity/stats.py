@@ -44,6 +44,8 @@ class Histogram(BaseModel):
         if len(self.fractions) != len(self.edges) - 1:
             raise ValueError("fractions must have len(edges) - 1 entries")
         _check_finite_unit("fractions", self.fractions)
+        if not np.all(np.isfinite(self.edges)):
+            raise ValueError("edges contain NaN or infinity")
         if np.any(np.diff(self.edges) <= 0):
             raise ValueError("edges must increase")
         return self
@@ -135,9 +137,9 @@ def load_stats(path: str | Path) -> FiringStats:
     if not isinstance(data, dict):
         raise SpikeXInputError(path, "<root>", "a statistics file must be a mapping")
     try:
-        return FiringStats(**data)
+        return FiringStats.model_validate(data)
     except ValidationError as e:
-        raise from_validation_error(str(path), e) from None
+        raise from_validation_error(str(path), e, data) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -323,7 +325,13 @@ def network_stats_from_rate(network, rate: float, correlation: float = 0.0) -> F
 
 
 def check_stats_match_network(stats: FiringStats, network, source: str) -> None:
-    """Every layer of the network needs statistics of the right shape and T."""
+    """Every layer of the network needs statistics of the right shape and T, and every
+    layer of the statistics must be one of the network's (else it was recorded on another)."""
+    names = [layer.name for layer in network.resolved]
+    extra = sorted(set(stats.layers) - set(names))
+    if extra:
+        raise SpikeXInputError(source, f"layers.{extra[0]}", f"network '{network.name}' has no layer "
+                               f"'{extra[0]}' (its layers: {', '.join(names)})")
     for layer in network.resolved:
         if layer.name not in stats.layers:
             raise SpikeXInputError(source, f"layers.{layer.name}",

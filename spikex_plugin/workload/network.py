@@ -203,10 +203,12 @@ def load_network(name_or_path: str | Path) -> Network:
     data = load_yaml_file(path)
     if not isinstance(data, dict):
         raise SpikeXInputError(path, "<root>", "a network file must be a mapping")
+    if "source" in data:  # set by the loader: where the network came from
+        raise SpikeXInputError(path, "source", "unknown field (a typo?)")
     try:
-        net = Network(**data, source=str(path))
+        net = Network.model_validate({**data, "source": str(path)})
     except ValidationError as e:
-        raise from_validation_error(str(path), e) from None
+        raise from_validation_error(str(path), e, data) from None
     except ValueError as e:
         raise SpikeXInputError(path, "layers", str(e)) from None
     net.resolved  # validate shapes now, so errors surface at load time
