@@ -7,6 +7,7 @@ from spikex_plugin.cost_model.spikex import evaluate_layer, widths_of
 from spikex_plugin.hardware.arch import accelforge_spec
 from spikex_plugin.mapping.mapping import SpikeXMapping, accelforge_mapping_yaml
 from spikex_plugin.sparsity.density import UniformDensity
+from spikex_plugin.util import third_party_notices_silenced
 from spikex_plugin.workload.einsum import workload_yaml
 from spikex_plugin.workload.network import Layer
 
