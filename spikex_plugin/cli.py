@@ -132,7 +132,6 @@ def _add_training_commands(sub) -> None:
     except ImportError:
         for name in ("train", "profile"):
             p = sub.add_parser(name, help="needs the [train] extra (torch, spikingjelly)", add_help=False)
-            p.add_argument("ignored", nargs=argparse.REMAINDER)
             p.set_defaults(func=_needs_train_extra)
         return
     add_train_parser(sub)
@@ -147,8 +146,11 @@ def _needs_train_extra(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run `spikex`; returns the exit status (2: bad input, message on stderr; 130: Ctrl-C)."""
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown and args.func is not _needs_train_extra:  # that one explains itself
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:  # argparse: --help/--version (0) or a bad option (2, message printed)
         return e.code if isinstance(e.code, int) else 2
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -37,7 +38,12 @@ def from_validation_error(source: str, error, data: Any = None) -> SpikeXInputEr
     """Turn a pydantic ValidationError into one SpikeXInputError naming the first bad field
     (`data`: the raw input, to name list entries by their `name`)."""
     first = error.errors()[0]
-    message = first["msg"]
+    # pydantic's wording minus its class names: "Value error, x" -> "x",
+    # "a valid dictionary or instance of Tensors" -> "a valid dictionary".
+    message = re.sub(r" or instance of \w+|, unable to parse string as an? \w+", "",
+                     first["msg"].removeprefix("Value error, "))
     if first["type"] == "extra_forbidden":
         message = "unknown field (a typo?)"
+    elif isinstance(first.get("input"), (str, int, float)) and len(repr(first["input"])) < 60:
+        message += f", got {first['input']!r}"
     return SpikeXInputError(source, user_field(tuple(first["loc"]), data), message)

@@ -71,6 +71,8 @@ def run_case(argv: list[str], out: Path | None, check_result, timeout_s: float) 
             code = main(argv)
     except CaseTimeout:
         return Outcome("hang", f"over {timeout_s} s")
+    except SystemExit as e:  # the console script exits with this status, printing no traceback
+        code = e.code if isinstance(e.code, int) else 1
     except BaseException as e:  # noqa: BLE001 - anything escaping main is what the fuzzer looks for
         return Outcome("traceback", "".join(traceback.format_exception(e))[-1500:])
     finally:

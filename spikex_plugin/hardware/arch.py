@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -169,7 +170,11 @@ def accelforge_spec(path: str | Path, params: dict, *extra_yaml: str):
     try:
         spec = af.Spec.from_yaml(str(path), *extra_yaml, jinja_parse_data=dict(params))
     except ValidationError as e:
-        raise from_validation_error(str(path), e, raw_spec(path, params)) from None
+        err = from_validation_error(str(path), e, raw_spec(path, params))
+        unknown = re.match(r"Field (\S+) is not supported for (\w+)", err.message)
+        if unknown:  # AccelForge's own check of unknown fields, raised inside pydantic
+            raise SpikeXInputError(path, f"{err.field}.{unknown[1]}", f"unknown field (a typo?) in {unknown[2]}") from None
+        raise err from None
     except Exception as e:  # AccelForge reports YAML/Jinja/field problems as plain exceptions
         raise _spec_error(path, e, params) from None
     spec.config.add_component_models(_component_models_module())
@@ -215,8 +220,6 @@ def _key_path(data, key: str, prefix: str = "") -> str | None:
 def _spec_error(path: str | Path, e: Exception, params: dict) -> SpikeXInputError:
     """The field (or line) at fault in an error AccelForge passes through from its YAML
     parser (ruamel), Jinja or its expression evaluator."""
-    import re
-
     import jinja2
     from accelforge.util.exceptions import EvaluationError
 
@@ -339,7 +342,13 @@ def _check_values(spec, path: str, params: dict) -> None:
 
 
 def _pricing_error(spec, path: str, e: Exception) -> SpikeXInputError:
-    """Name the node whose component class has no HWComponents model, when that is the cause."""
+    """Name the node whose component class has no HWComponents model, or the field
+    AccelForge's evaluator names, when that is the cause."""
+    from accelforge.util.exceptions import EvaluationError
+
+    if isinstance(e, EvaluationError) and e._fields:
+        return SpikeXInputError(path, "arch.nodes." + ".".join(map(str, e._fields[::-1])),
+                                str(e.message).split(". This occurred")[0].splitlines()[0][:300])
     msg = str(e).splitlines()[0]
     for node in spec.arch.nodes:
         cls = getattr(node, "component_class", None)
