@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 _MARKERS = {"ptb-8x8": "s", "ptb-16x8": "D", "dense-8x8": "X"}
 
@@ -27,6 +28,11 @@ def _scatter(points: list[dict], front: list[dict], baselines: dict, x: str, y: 
     if points or baselines:
         ax.set_xscale("log")
         ax.set_yscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(plain)
+        ax.margins(0.08)  # markers at the extremes (often a baseline) stay whole
     else:  # a search resumed later (--budget 0 on a new directory) has nothing to show yet
         ax.text(0.5, 0.5, "no point evaluated yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(xlabel)

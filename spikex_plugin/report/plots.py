@@ -14,7 +14,7 @@ import matplotlib.ticker  # noqa: E402
 def energy_breakdown_png(layers: list[dict], path: Path, title: str) -> None:
     """Stacked bars: energy per layer split by component."""
     comps = sorted({c for l in layers for c in l["breakdown_j"]})
-    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(layers) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(layers) + 2) + 1.6, 4.5))
     bottom = [0.0] * len(layers)
     names = [l["name"] for l in layers]
     for comp in comps:
@@ -24,7 +24,8 @@ def energy_breakdown_png(layers: list[dict], path: Path, title: str) -> None:
     ax.set_xlabel("layer (in network order)")
     ax.set_ylabel("energy (µJ)")
     ax.set_title(f"Energy per layer by component\n{title}", fontsize=10)
-    ax.legend(fontsize=8, ncol=2)
+    handles, labels = ax.get_legend_handles_labels()  # beside the bars, top component first
+    ax.legend(handles[::-1], labels[::-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
