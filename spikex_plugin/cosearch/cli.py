@@ -32,9 +32,11 @@ def cmd_cosearch(args) -> int:
     from spikex_plugin.cli_types import parse_set
     from spikex_plugin.cosearch.search import CHECKPOINT, SearchConfig, layers_text, run_search
     from spikex_plugin.cosearch.space import SearchSpace
+    from spikex_plugin.util import check_output_dir
 
     args.resume_hint = (f"run the same command again to resume from {Path(args.out) / CHECKPOINT} "
                         "(points evaluated so far are kept)")
+    check_output_dir(args.out)
 
     space = SearchSpace(args.rows, args.cols, args.glb_kb, args.l1_kb, args.weight_bits, args.max_area_mm2,
                         args.max_onchip_kb)
@@ -64,11 +66,12 @@ def _cmd_joint(args) -> int:
         from spikex_plugin.cosearch.joint import JOINT_CHECKPOINT, JointConfig, joint_search, write_joint
     except ImportError as e:
         raise SpikeXInputError("--joint", "joint", f"needs the [train] extra (torch, spikingjelly): {e}") from None
-    from spikex_plugin.util import atomic_output_dir
+    from spikex_plugin.util import atomic_output_dir, check_output_dir
 
     cfg = JointConfig(args.task, args.betas, args.epochs, args.arch, train={"seed": args.seed})
     args.resume_hint = (f"run the same command again to resume from {Path(args.out) / JOINT_CHECKPOINT} "
                         "(finished epochs and betas are kept)")
+    check_output_dir(args.out)
     t0 = time.perf_counter()
     result = joint_search(cfg, Path(args.out) / JOINT_CHECKPOINT)
     with atomic_output_dir(args.out) as stage:
@@ -88,6 +91,9 @@ def _cmd_joint(args) -> int:
 
 def cmd_report(args) -> int:
     from spikex_plugin.report.report import build_report
+    from spikex_plugin.util import check_output_dir
+
+    check_output_dir(args.out)
 
     path = build_report(args.out, quick=args.quick, workers=args.workers)
     print(f"wrote {path}")
