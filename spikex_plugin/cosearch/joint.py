@@ -226,13 +226,13 @@ def joint_search(cfg: JointConfig, checkpoint: Path | None = None) -> dict:
     same search resumes from them."""
     cfg.validate()
     tcfg = TrainConfig(task=cfg.task, pretrain_epochs=cfg.epochs[0], hw_epochs=cfg.epochs[1], **cfg.train).validate()
-    store = JointCheckpoint(checkpoint, json.loads(json.dumps(asdict(cfg))))
     train_set, test_set = datasets(tcfg)
     classes = int(max(train_set.y.max(), test_set.y.max())) + 1
     model = build_model(tcfg, train_set, classes)
     net = Network(**network_from_model(model, train_set.input_shape, train_set.T, f"{cfg.task}-snn"))
     arch = load_arch(cfg.arch)
     tws, curves = tws_curves(net.weighted_layers, arch)
+    store = JointCheckpoint(checkpoint, json.loads(json.dumps(asdict(cfg))))  # inputs all checked by now
     pretrained = store.load("pretrained.pt")
     if pretrained is None:
         fit(model, train_set, tcfg.pretrain_epochs, tcfg, desc="pretrain")

@@ -30,6 +30,7 @@ from spikex_plugin.cosearch.fastmap import FastMapper, LayerPick, NoMapping, Tab
 from spikex_plugin.cosearch.space import ArchPoint, ComponentPrices, SearchSpace, onchip_kb, sample_order
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch
+from spikex_plugin.mapping.limits import check_dimensions
 from spikex_plugin.mapping.mapper import Objective
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.util import atomic_output_dir, ignore_interrupt, write_json
@@ -214,6 +215,7 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: bool = True) -> Sea
     """Search (resuming from `out/points.jsonl`), then write pareto.csv/json and plots to `out`."""
     out = Path(out)
     network = load_network(cfg.network)
+    check_dimensions(network)
     densities, source = densities_for(network, cfg.density, cfg.profile)
     space = cfg.space.validate()
     for name, low in (("points", 1), ("budget", 0), ("workers", 1), ("chunk", 1)):

@@ -171,7 +171,7 @@ def accelforge_spec(path: str | Path, params: dict, *extra_yaml: str):
         spec = af.Spec.from_yaml(str(path), *extra_yaml, jinja_parse_data=dict(params))
     except ValidationError as e:
         err = from_validation_error(str(path), e, raw_spec(path, params))
-        unknown = re.match(r"Field (\S+) is not supported for (\w+)", err.message)
+        unknown = UNKNOWN_FIELD.match(err.message)
         if unknown:  # AccelForge's own check of unknown fields, raised inside pydantic
             raise SpikeXInputError(path, f"{err.field}.{unknown[1]}", f"unknown field (a typo?) in {unknown[2]}") from None
         raise err from None
@@ -179,6 +179,9 @@ def accelforge_spec(path: str | Path, params: dict, *extra_yaml: str):
         raise _spec_error(path, e, params) from None
     spec.config.add_component_models(_component_models_module())
     return spec
+
+
+UNKNOWN_FIELD = re.compile(r"Field (\S+) is not supported for (\w+)")  # AccelForge's wording
 
 
 def raw_spec(path: str | Path, params: dict) -> dict | None:
@@ -232,7 +235,7 @@ def _spec_error(path: str | Path, e: Exception, params: dict) -> SpikeXInputErro
         where = ".".join(map(str, e._fields[::-1]))
         where = where.removeprefix("Spec().") if where.startswith("Spec().") else f"arch.{where}"
         return SpikeXInputError(path, where, str(e.message).splitlines()[0][:400])
-    unknown = re.match(r"Field (\S+) is not supported for (\w+)", str(e))
+    unknown = UNKNOWN_FIELD.match(str(e))
     if unknown:
         key, owner = unknown.groups()
         where = _key_path(raw_spec(path, params), key) or key
