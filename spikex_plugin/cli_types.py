@@ -26,8 +26,8 @@ def parse_set(items: list[str] | None) -> dict:
     return params
 
 
-def whole_number(low: int) -> Callable[[str], int]:
-    """argparse type: a whole number >= low (argparse then exits 2 naming the option)."""
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """argparse type: a whole number in [low, high] (argparse then exits 2 naming the option)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -35,8 +35,9 @@ def whole_number(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} is above {high}")
         return value
-    parse.__name__ = f"whole number >= {low}"
     return parse
 
 

@@ -15,6 +15,9 @@ from spikex_plugin.cli_types import finite_number, whole_number
 from spikex_plugin.errors import SpikeXInputError
 
 
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds; training derives per-epoch seeds from it
+
+
 def _ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
@@ -110,7 +113,7 @@ def add_cosearch_parser(subparsers) -> Callable:
     g.add_argument("--profile", help="firing-statistics file (JSON/YAML)")
     p.add_argument("--out", default="cosearch-out", help="output (and checkpoint) directory")
     p.add_argument("--points", type=whole_number(1), help="evaluate the first N points of the seeded order (default: all)")
-    p.add_argument("--seed", type=whole_number(0), default=0, help="seed of the sample order (--joint: of the training)")
+    p.add_argument("--seed", type=whole_number(0, SEED_MAX), default=0, help="seed of the sample order (--joint: of the training)")
     p.add_argument("--budget", type=whole_number(0), help="evaluate at most N new points now (resume later)")
     p.add_argument("--workers", type=whole_number(1), default=2, help="local worker processes")
     p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): run on that cluster")
