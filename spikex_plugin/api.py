@@ -93,7 +93,8 @@ def _layer_json(l: LayerCost, layer_type: str) -> dict:
             "edp_js": l.edp_js, "tws": l.mapping.tws if l.mapping else None,
             "mode": l.mapping.mode if l.mapping else None,
             "mapping": l.mapping.to_dict() if l.mapping else None,
-            "breakdown_j": l.breakdown_j, "actions": actions, "cycle_parts": l.cycle_parts}
+            "breakdown_j": l.breakdown_j, "actions": actions, "cycle_parts": l.cycle_parts,
+            "bound": l.bound}
 
 
 def densities_for(network: Network, density: float | None = None, profile: str | None = None,
@@ -136,13 +137,16 @@ def run_map(arch: str | SpikeXArch = "spikex", network: str | Network = "dvsg-me
 
 
 def check_tws(tws: int, arch: SpikeXArch, network: Network) -> None:
-    """A fixed TWS must be one of the arch's choices, divide every layer's T and fit the Vmem."""
+    """A fixed TWS must be one of the arch's choices and fit the Vmem; SpikeX's template also
+    needs it to divide every layer's T (PTB pads the last window)."""
     vmem_values = arch.sizes_bits["Vmem"] / arch.vmem_bits
-    usable = [t for t in arch.extras.tws_choices if t <= vmem_values and all(l.T % t == 0 for l in network.resolved)]
+    divides = arch.extras.model != "ptb"
+    usable = [t for t in arch.extras.tws_choices
+              if t <= vmem_values and not (divides and any(l.T % t for l in network.resolved))]
     if tws not in usable:
+        rule = "that divide T and fit the Vmem" if divides else "that fit the Vmem"
         raise SpikeXInputError("--tws", "tws", f"{tws} is not a usable time-window size for {network.name} "
-                               f"on {arch.name}; choose one of {usable} (TWS choices of the arch that divide "
-                               f"T and fit the Vmem)")
+                               f"on {arch.name}; choose one of {usable} (TWS choices of the arch {rule})")
 
 
 def _map_with_accelforge(arch: SpikeXArch, network: Network, dens: dict[str, DensityModel], source: str,
@@ -166,8 +170,8 @@ def _best_global_tws(arch, network, dens, source, objective, workers, profile) -
     """PTB: one TWS for the whole network, the best by exhaustive search."""
     best = None
     for tws in arch.extras.tws_choices:
-        if any(l.T % tws for l in network.resolved):
-            continue
+        if arch.extras.model != "ptb" and any(l.T % tws for l in network.resolved):
+            continue  # SpikeX's template needs TWS | T; PTB pads the last window
         choices = map_network(network.resolved, arch, dens, objective, workers, tws)
         res = NetworkResult(network, arch, [c.cost for c in choices], source, profile)
         key = {"energy": res.energy_j, "latency": res.cycles, "edp": res.edp_js}[objective]

@@ -7,7 +7,8 @@ Semantics (the same the analytic model approximates):
 - a PE (row = filter, column = window or output column) loads the weight of tap (c, r, s)
   iff its input line holds a spike in its window, then accumulates once per spike; a weight
   step of the array lasts as long as its busiest column (0 if no column has a spike);
-- a row's weight leaves L1 iff some column needs it;
+- a row's weight leaves L1 iff some column needs it; a window's spike bits leave L1 iff it
+  holds a spike (one tag bit per window of an active block is read instead);
 - spike tiles and weight kernels move between buffers only for active SP-MBs (input channel,
   or `fc_tag_group` FC lines, x the tile's time block);
 - each neuron runs tws membrane steps per window whose receptive field had a spike, else 1;
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from spikex_plugin.cost_model.dense import dense_actions
-from spikex_plugin.cost_model.spikex import LayerCost, _priced, l1_tile_count, widths_of
+from spikex_plugin.cost_model.spikex import LayerCost, bound_of, fill_drain_cycles, l1_tile_count, priced, widths_of
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping
 from spikex_plugin.workload.network import Layer
@@ -54,7 +55,7 @@ def simulate(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, trace: np.ndarray
     """Exact SpikeX counts, energy and cycles of one layer on one spike trace [T, *input_shape]."""
     widths = widths_of(arch)
     bpa = widths.bits_per_action
-    dense = dense_actions(layer, m, widths)
+    dense = dense_actions(layer, m, widths, innermost_reuse=True)
     x = _padded(layer, trace)
     X = _window_counts(layer, x, m.tws)                       # [K, C, P, Q, R, S]
     K = X.shape[0]
@@ -88,9 +89,12 @@ def simulate(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, trace: np.ndarray
     # Each L1/GLB tile carries every channel for every block equally often, so the moved
     # share of a tensor's dense traffic is the active (channel, block) fraction.
     share = {("L1", "Wt", "write"): l1_frac, ("GLB", "Wt", "read"): l1_frac,
-             ("L1", "Sin", "write"): l1_frac, ("L1", "Sin", "read"): l1_frac, ("GLB", "Sin", "read"): l1_frac,
+             ("L1", "Sin", "write"): l1_frac, ("GLB", "Sin", "read"): l1_frac,
+             # spike bits of windows with a spike, plus one tag bit per window of active blocks
+             ("L1", "Sin", "read"): min(float((X > 0).mean()) + l1_frac / m.tws, 1.0),
              ("GLB", "Wt", "write"): glb_frac, ("DRAM", "Wt", "read"): glb_frac,
-             ("GLB", "Sin", "write"): glb_frac, ("DRAM", "Sin", "read"): glb_frac}
+             ("GLB", "Sin", "write"): glb_frac, ("DRAM", "Sin", "read"): glb_frac,
+             ("GLB", "Sout", "write"): glb_frac, ("GLB", "Sout", "read"): glb_frac, ("DRAM", "Sout", "write"): glb_frac}
     for (comp, tensor, action), n in dense.items():
         if (comp, tensor, action) == ("Accumulator", "None", "compute"):
             n = accum
@@ -118,11 +122,12 @@ def simulate(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, trace: np.ndarray
         membrane = float(steps.sum()) * m_tiles
     else:
         membrane = float(steps.reshape(K, layer.P, layer.Q // m.cols, m.cols).max(axis=-1).sum()) * m_tiles
-    fill = l1_tile_count(layer, m) * (m.rows + m.cols - 1)
+    fill = fill_drain_cycles(layer, m)
     array = compute_cycles + membrane + fill
     dram = sum(n for (c, _), n in acts.items() if c == "DRAM") * bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
-    glb = sum(n for (c, _), n in acts.items() if c == "GLB")
-    l1 = sum(n for (c, _), n in acts.items() if c == "L1")
+    glb = arch.port_cycles("GLB", acts.get(("GLB", "read"), 0.0), acts.get(("GLB", "write"), 0.0))
+    l1 = arch.port_cycles("L1", acts.get(("L1", "read"), 0.0), acts.get(("L1", "write"), 0.0))
     cycles = max(array, dram, glb, l1)
-    return _priced(layer.name, m, arch, acts, cycles, {"array": array, "accumulate": compute_cycles,
-                                                        "membrane": membrane, "fill_drain": fill})
+    parts = {"array": array, "dram": dram, "glb_port": glb, "l1_port": l1, "accumulate": compute_cycles,
+             "membrane": membrane, "fill_drain": fill}
+    return priced(layer.name, m, arch, acts, cycles, parts, bound_of(parts))

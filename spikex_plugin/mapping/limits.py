@@ -3,6 +3,7 @@ that would take hours or more memory than a workstation has, or no mapping at al
 
 from __future__ import annotations
 
+from spikex_plugin.cost_model.ptb import candidate_ptb_mappings
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapper import candidate_mappings
@@ -14,6 +15,7 @@ MAX_TAPS = 10_000_000        # output positions x kernel taps per axis (the padd
 MAX_MAPPINGS = 1_000_000     # per network: ~200 s per 1e6 on one core, every priced mapping held
 SECONDS_PER_MAPPING = 200e-6  # measured on the bundled networks (spikex engine)
 BYTES_PER_MAPPING = 3300      # one priced mapping (action counts, breakdown, cycle parts)
+MODEL_NAMES = {"spikex": "SpikeX", "ptb": "PTB"}
 
 DIMENSIONS = {"T": "time steps T", "C": "input channels", "M": "output channels/features",
               "H": "padded input height", "W": "padded input width", "R": "kernel size",
@@ -36,9 +38,12 @@ def check_dimensions(network: Network) -> None:
 
 
 def estimated_mappings(layer: Layer, arch: SpikeXArch, tws_choices: list[int]) -> int:
-    """Candidate mappings of a layer before buffer pruning (an upper bound of what is priced)."""
+    """Candidate mappings of a layer before buffer pruning (an upper bound of what is priced;
+    PTB's mapspace, a few GLB tiles per TW, is counted exactly)."""
     if not layer.has_weights:
         return 1
+    if arch.extras.model == "ptb":
+        return len(candidate_ptb_mappings(layer, arch, tws_choices))
     vmem_values = arch.sizes_bits["Vmem"] / arch.vmem_bits
     rows = sum(1 for d in divisors(layer.M) if d <= arch.rows)
     per_cols = rows * len(divisors(layer.C))
@@ -64,9 +69,15 @@ def check_mappable(network: Network, arch: SpikeXArch, tws: int | None = None) -
                                f"on one core, ~{total * BYTES_PER_MAPPING / 2**30:.1f} GiB), above the limit "
                                f"{MAX_MAPPINGS:,}; reduce T, the channel counts or the input size")
     for i, layer in enumerate(network.resolved):
-        if layer.has_weights and next(candidate_mappings(layer, arch, choices), None) is None:
+        if layer.has_weights and not _any_mapping(layer, arch, choices):
             raise SpikeXInputError(network.source, f"layers.{i} ({layer.name})",
-                                   f"no SpikeX mapping of this layer fits the buffers of {arch.name} "
+                                   f"no {MODEL_NAMES[arch.extras.model]} mapping of this layer fits the buffers of {arch.name} "
                                    f"(L1 {arch.sizes_bits['L1'] / 8192:g} KB, GLB {arch.sizes_bits['GLB'] / 8192:g} KB"
                                    f"{f', TWS {tws}' if tws else ''}); use a smaller layer or larger buffers "
                                    "(--set L1_KB=..., GLB_KB=...)")
+
+
+def _any_mapping(layer: Layer, arch: SpikeXArch, tws_choices: list[int]) -> bool:
+    if arch.extras.model == "ptb":
+        return bool(candidate_ptb_mappings(layer, arch, tws_choices))
+    return next(candidate_mappings(layer, arch, tws_choices), None) is not None
