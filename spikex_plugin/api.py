@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from spikex_plugin.cost_model.elementwise import check_supported, evaluate_unweighted, lowering
 from spikex_plugin.cost_model.spikex import LayerCost
 from spikex_plugin.hardware.arch import SpikeXArch, arch_summary, load_arch
+from spikex_plugin.mapping.limits import check_dimensions, check_mappable
 from spikex_plugin.mapping.mapper import Objective, map_network
 from spikex_plugin.sparsity.density import ActualDataDensity, DensityModel, UniformDensity
 from spikex_plugin.sparsity.stats import check_stats_match_network, load_stats
 from spikex_plugin.errors import SpikeXInputError
+from spikex_plugin.util import sha256_file
 from spikex_plugin.workload.network import Network, load_network
 
 DEFAULT_DENSITY = 0.005  # 0.5 %: the top of the paper's firing-rate sweep
@@ -25,6 +29,7 @@ class NetworkResult:
     arch: SpikeXArch
     layers: list[LayerCost]
     density_source: str
+    profile: str | None = None   # the statistics file, when the densities came from one
 
     @property
     def energy_j(self) -> float:
@@ -43,12 +48,42 @@ class NetworkResult:
         return self.energy_j * self.latency_s
 
     def to_json(self) -> dict:
+        """result.json (fields: docs/result-json.md)."""
         return {
+            **result_header(self.arch, self.network, self.profile),
             "arch": arch_summary(self.arch), "network": self.network.name, "density": self.density_source,
             "layers": [_layer_json(l, self.network.layer(l.name).type) for l in self.layers],
             "total": {"energy_j": self.energy_j, "cycles": self.cycles, "latency_s": self.latency_s,
                       "edp_js": self.edp_js},
         }
+
+
+RESULT_SCHEMA = "spikex-result/1"
+
+
+def result_header(arch: SpikeXArch, network: Network, profile: str | None) -> dict:
+    """What a result.json is and what produced it: schema, tool version, input hashes, units."""
+    from spikex_plugin import __version__
+
+    network_file = Path(network.source)
+    return {
+        "schema": RESULT_SCHEMA,
+        "tool": {"name": "spikex-plugin", "version": __version__},
+        "inputs": {
+            "arch": {"name": arch.name, "path": arch.path, "sha256": sha256_file(arch.path), "params": dict(arch.params)},
+            "network": {"name": network.name, "path": network.source,
+                        "sha256": sha256_file(network_file) if network_file.is_file() else None,
+                        "layers_sha256": hashlib.sha256(network.model_dump_json(exclude={"source"}).encode()).hexdigest()},
+            "profile": {"path": profile, "sha256": sha256_file(profile)} if profile else None,
+        },
+        "units": {"energy_j": "J", "latency_s": "s", "edp_js": "J*s", "cycles": "clock cycles",
+                  "breakdown_j": "J", "actions": "count of each action", "area_mm2": "mm^2", "clock_hz": "Hz",
+                  "glb_kb": "KiB", "l1_kb": "KiB"},
+        "notes": ["cycles, action counts and energies are expected values over the firing statistics "
+                  "(a uniform rate or a recorded profile), not counts of one simulated run; "
+                  "they need not be whole numbers",
+                  "fields are described in docs/result-json.md"],
+    }
 
 
 def _layer_json(l: LayerCost, layer_type: str) -> dict:
@@ -89,22 +124,41 @@ def run_map(arch: str | SpikeXArch = "spikex", network: str | Network = "dvsg-me
     """Map `network` on `arch` (the `spikex map` command). Engine `spikex`: the SpikeX mapper
     and sparse cost. Engine `accelforge`: AccelForge's own mapper and dense model per weighted
     layer (`engines.accelforge_engine`), the density only pricing pooling."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise SpikeXInputError("--workers", "workers", f"{workers} is not a whole number >= 1")
     arch = arch if isinstance(arch, SpikeXArch) else load_arch(arch, **arch_params)
     network = network if isinstance(network, Network) else load_network(network)
+    check_dimensions(network)  # before anything sized by the layers
     check_supported(network)
     dens, source = densities_for(network, density, profile)
     if engine == "accelforge":
         if tws is not None:
             raise SpikeXInputError("--tws", "engine", "a fixed TWS needs the spikex engine; AccelForge picks its own tiles")
-        return _map_with_accelforge(arch, network, dens, source, objective, progress)
+        return _map_with_accelforge(arch, network, dens, source, objective, progress, profile)
+    if tws is not None:
+        check_tws(tws, arch, network)
+    check_mappable(network, arch, tws)
     if arch.extras.global_tws and tws is None:
-        return _best_global_tws(arch, network, dens, source, objective, workers)
+        return _best_global_tws(arch, network, dens, source, objective, workers, profile)
     choices = map_network(network.resolved, arch, dens, objective, workers, tws, progress)
-    return NetworkResult(network, arch, [c.cost for c in choices], source)
+    return NetworkResult(network, arch, [c.cost for c in choices], source, profile)
+
+
+def check_tws(tws: int, arch: SpikeXArch, network: Network) -> None:
+    """A fixed TWS must be one of the arch's choices and fit the Vmem; SpikeX's template also
+    needs it to divide every layer's T (PTB pads the last window)."""
+    vmem_values = arch.sizes_bits["Vmem"] / arch.vmem_bits
+    divides = arch.extras.model != "ptb"
+    usable = [t for t in arch.extras.tws_choices
+              if t <= vmem_values and not (divides and any(l.T % t for l in network.resolved))]
+    if tws not in usable:
+        rule = "that divide T and fit the Vmem" if divides else "that fit the Vmem"
+        raise SpikeXInputError("--tws", "tws", f"{tws} is not a usable time-window size for {network.name} "
+                               f"on {arch.name}; choose one of {usable} (TWS choices of the arch {rule})")
 
 
 def _map_with_accelforge(arch: SpikeXArch, network: Network, dens: dict[str, DensityModel], source: str,
-                         objective: Objective, progress: bool) -> NetworkResult:
+                         objective: Objective, progress: bool, profile: str | None) -> NetworkResult:
     """Each weighted layer through AccelForge's mapper (dense: AccelForge has no sparsity),
     pooling through the SpikeX pool model, one layer after another (AccelForge already
     uses every core)."""
@@ -121,10 +175,10 @@ def _map_with_accelforge(arch: SpikeXArch, network: Network, dens: dict[str, Den
     layers = tqdm(network.resolved, desc="AccelForge mapping layers", unit="layer", disable=not progress)
     costs = [map_layer_accelforge(l, arch, objective) if l.has_weights else evaluate_unweighted(l, arch, dens[l.name])
              for l in layers]
-    return NetworkResult(network, arch, costs, f"{source}; accelforge engine (dense)")
+    return NetworkResult(network, arch, costs, f"{source}; accelforge engine (dense)", profile)
 
 
-def _best_global_tws(arch, network, dens, source, objective, workers) -> NetworkResult:
+def _best_global_tws(arch, network, dens, source, objective, workers, profile) -> NetworkResult:
     """PTB: one TWS for the whole network, the best by exhaustive search."""
     best = None
     for tws in arch.extras.tws_choices:
@@ -134,7 +188,7 @@ def _best_global_tws(arch, network, dens, source, objective, workers) -> Network
             choices = map_network(network.resolved, arch, dens, objective, workers, tws)
         except ValueError:  # some layer has no mapping with this TWS: try the next one
             continue
-        res = NetworkResult(network, arch, [c.cost for c in choices], source)
+        res = NetworkResult(network, arch, [c.cost for c in choices], source, profile)
         key = {"energy": res.energy_j, "latency": res.cycles, "edp": res.edp_js}[objective]
         if best is None or key < best[0]:
             best = (key, res)

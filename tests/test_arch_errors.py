@@ -17,7 +17,7 @@ def _replace(old: str, new: str) -> str:
 
 
 BAD_FILES = {
-    "glb-without-size": (_replace("    size: {{GLB_KB}} * 1024 * 8\n", ""), "arch.nodes.1.Memory.size"),
+    "glb-without-size": (_replace("    size: {{GLB_KB}} * 1024 * 8\n", ""), "arch.nodes.GLB.size"),
     "no-clock": (_replace("    clock_hz: {{CLOCK_MHZ}}e6\n", ""), "clock_hz"),
     "unknown-component-class": (_replace("component_class: weight_register", "component_class: flux_capacitor"),
                                 "arch.nodes.WReg.component_class"),

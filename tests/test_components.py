@@ -20,6 +20,7 @@ from hwcomponents.scaling import tech_node_energy, tech_node_leak
 from hwcomponents_library.library import aladdin
 
 from spikex_plugin.hardware import cacti, components
+from spikex_plugin.util import third_party_notices_silenced
 from spikex_plugin.hardware.components import (
     MODELS,
     ActivityTagLogic,
@@ -179,9 +180,10 @@ def test_hwcomponents_discovers_models(monkeypatch: pytest.MonkeyPatch) -> None:
 def _sram(kbytes: int, action: str) -> float:
     bits = kbytes * 1024 * 8
     attrs = {"tech_node": 32e-9, "width": 64, "depth": bits // 64, "size": bits}
-    cost = hwcomponents.get_action_cost(
-        "SRAM", attrs, action, {"bits_per_action": 64}, models=hwcomponents.get_models()
-    )
+    with third_party_notices_silenced():
+        cost = hwcomponents.get_action_cost(
+            "SRAM", attrs, action, {"bits_per_action": 64}, models=hwcomponents.get_models()
+        )
     return cost.energy
 
 
@@ -251,7 +253,8 @@ def test_accelforge_costs_spikex_arch(tmp_path: Path, monkeypatch: pytest.Monkey
     # AccelForge calls hwcomponents.get_models(), which fails if an earlier plain
     # get_action_cost/get_area call cached model wrappers (hwcomponents 1.0.114).
     monkeypatch.setattr(find_models, "_ALL_ESTIMATORS", None)
-    costed = spec.calculate_component_costs()
+    with third_party_notices_silenced():
+        costed = spec.calculate_component_costs()
 
     leaves = list(costed.arch.get_nodes_of_type(Component))
     assert {c.component_class for c in leaves} >= {

@@ -7,6 +7,7 @@ from spikex_plugin.cost_model.spikex import evaluate_layer, widths_of
 from spikex_plugin.hardware.arch import accelforge_spec
 from spikex_plugin.mapping.mapping import SpikeXMapping, accelforge_mapping_yaml
 from spikex_plugin.sparsity.density import UniformDensity
+from spikex_plugin.util import third_party_notices_silenced
 from spikex_plugin.workload.einsum import workload_yaml
 from spikex_plugin.workload.network import Layer
 
@@ -27,7 +28,8 @@ def accelforge_actions(tmp_path, arch, layer, mapping):
     (tmp_path / "w.yaml").write_text(workload_yaml(layer, arch.weight_bits))
     (tmp_path / "m.yaml").write_text(accelforge_mapping_yaml(layer, mapping))
     spec = accelforge_spec(arch.path, dict(arch.params), str(tmp_path / "w.yaml"), str(tmp_path / "m.yaml"))
-    return spec.evaluate_mapping().actions(per_component=True, per_tensor=True)
+    with third_party_notices_silenced():
+        return spec.evaluate_mapping().actions(per_component=True, per_tensor=True)
 
 
 @pytest.mark.parametrize("layer,mapping", CASES, ids=[f"{l.name}-{m.mode}-{i}" for i, (l, m) in enumerate(CASES)])

@@ -16,7 +16,7 @@ def run_cli(args, capsys):
     ("name: n\nT: 8\ninput: {channels: 2, height: 8, width: 8}\nlayers:\n  - {name: c, type: conv, kernel: 3}\n", "layers"),
     ("name: n\nT: 0\ninput: {channels: 2, height: 8, width: 8}\nlayers:\n  - {name: f, type: fc, out_features: 4}\n", "T"),
     ("name: n\nT: 8\ninput: {channels: 2, height: 1, width: 1}\nlayers:\n  - {name: p, type: pool, kernel: 2}\n", "layers.0.kernel"),
-    ("name: n\nT: 8\ninput: {channels: 2, height: 8, width: 8}\nlayers:\n  - {name: f, type: dense, out_features: 4}\n", "layers.0.type"),
+    ("name: n\nT: 8\ninput: {channels: 2, height: 8, width: 8}\nlayers:\n  - {name: f, type: dense, out_features: 4}\n", "layers.f.type"),
     ("name: n\nT: 8\ninput: {channels: 2\n", "line"),
 ])
 def test_bad_network(tmp_path, capsys, body, field):

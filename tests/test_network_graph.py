@@ -128,7 +128,7 @@ BAD = [
     ([{"name": "r", "type": "reshape", "shape": [5, -1]}], "layers.0.shape", "reshape"),
     ([{"name": "c", "type": "concat", "inputs": ["input", "input"], "axis": 3}], "layers.0.axis", "outside"),
     ([{"name": "c", "type": "conv", "out_channels": 4, "inputs": ["c"]}], "layers.0.inputs", "cycle"),
-    ([{"name": "input", "type": "pool", "kernel": 2}], "layers.0", "network input"),
+    ([{"name": "input", "type": "pool", "kernel": 2}], "layers.input", "network input"),  # named by the layer
 ]
 
 

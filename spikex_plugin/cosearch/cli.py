@@ -11,7 +11,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from spikex_plugin.cli_types import finite_number, whole_number
 from spikex_plugin.errors import SpikeXInputError
+
+
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds; training derives per-epoch seeds from it
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -22,23 +26,25 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of numbers") from None
+    return tuple(finite_number(v) for v in text.split(","))
 
 
 def cmd_cosearch(args) -> int:
     if args.joint:
         return _cmd_joint(args)
-    from spikex_plugin.cli import _parse_set
-    from spikex_plugin.cosearch.search import SearchConfig, layers_text, run_search
+    from spikex_plugin.cli_types import parse_set
+    from spikex_plugin.cosearch.search import CHECKPOINT, SearchConfig, layers_text, run_search
     from spikex_plugin.cosearch.space import SearchSpace
+    from spikex_plugin.util import check_output_dir
+
+    args.resume_hint = (f"run the same command again to resume from {Path(args.out) / CHECKPOINT} "
+                        "(points evaluated so far are kept)")
+    check_output_dir(args.out)
 
     space = SearchSpace(args.rows, args.cols, args.glb_kb, args.l1_kb, args.weight_bits, args.max_area_mm2,
                         args.max_onchip_kb)
     cfg = SearchConfig(args.arch, args.network, args.density, args.profile, space, args.points, args.seed,
-                       args.objective, _parse_set(args.set), args.workers, args.scheduler, args.budget,
+                       args.objective, parse_set(args.set), args.workers, args.scheduler, args.budget,
                        baselines=not args.no_baselines)
     t0 = time.perf_counter()
     res = run_search(cfg, args.out)
@@ -60,14 +66,17 @@ def cmd_cosearch(args) -> int:
 
 def _cmd_joint(args) -> int:
     try:
-        from spikex_plugin.cosearch.joint import JointConfig, joint_search, write_joint
+        from spikex_plugin.cosearch.joint import JOINT_CHECKPOINT, JointConfig, joint_search, write_joint
     except ImportError as e:
         raise SpikeXInputError("--joint", "joint", f"needs the [train] extra (torch, spikingjelly): {e}") from None
-    from spikex_plugin.util import atomic_output_dir
+    from spikex_plugin.util import atomic_output_dir, check_output_dir
 
     cfg = JointConfig(args.task, args.betas, args.epochs, args.arch, train={"seed": args.seed})
+    args.resume_hint = (f"run the same command again to resume from {Path(args.out) / JOINT_CHECKPOINT} "
+                        "(finished epochs and betas are kept)")
+    check_output_dir(args.out)
     t0 = time.perf_counter()
-    result = joint_search(cfg)
+    result = joint_search(cfg, Path(args.out) / JOINT_CHECKPOINT)
     with atomic_output_dir(args.out) as stage:
         write_joint(result, stage)
     for r in result["rows"]:
@@ -85,6 +94,9 @@ def _cmd_joint(args) -> int:
 
 def cmd_report(args) -> int:
     from spikex_plugin.report.report import build_report
+    from spikex_plugin.util import check_output_dir
+
+    check_output_dir(args.out)
 
     path = build_report(args.out, quick=args.quick, workers=args.workers)
     print(f"wrote {path}")
@@ -97,13 +109,13 @@ def add_cosearch_parser(subparsers) -> Callable:
     p.add_argument("--arch", default="spikex", help="bundled name (spikex, ptb, dense) or YAML path")
     p.add_argument("--network", default="dvsg-medium", help="bundled name or network YAML path")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--density", type=float, help="uniform firing rate in [0, 1] (default 0.005)")
+    g.add_argument("--density", type=finite_number, help="uniform firing rate in [0, 1] (default 0.005)")
     g.add_argument("--profile", help="firing-statistics file (JSON/YAML)")
     p.add_argument("--out", default="cosearch-out", help="output (and checkpoint) directory")
-    p.add_argument("--points", type=int, help="evaluate the first N points of the seeded order (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample order (--joint: of the training)")
-    p.add_argument("--budget", type=int, help="evaluate at most N new points now (resume later)")
-    p.add_argument("--workers", type=int, default=2, help="local worker processes")
+    p.add_argument("--points", type=whole_number(1), help="evaluate the first N points of the seeded order (default: all)")
+    p.add_argument("--seed", type=whole_number(0, SEED_MAX), default=0, help="seed of the sample order (--joint: of the training)")
+    p.add_argument("--budget", type=whole_number(0), help="evaluate at most N new points now (resume later)")
+    p.add_argument("--workers", type=whole_number(1), default=2, help="local worker processes")
     p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): run on that cluster")
     p.add_argument("--objective", choices=["edp", "energy", "latency"], default="edp",
                    help="what the mapper minimises per layer")
@@ -112,8 +124,8 @@ def add_cosearch_parser(subparsers) -> Callable:
     p.add_argument("--glb-kb", type=_ints, default=(16, 32, 54, 64, 96, 128, 192, 256))
     p.add_argument("--l1-kb", type=_ints, default=(1, 2, 4, 8, 16))
     p.add_argument("--weight-bits", type=_ints, default=(8, 16))
-    p.add_argument("--max-area-mm2", type=float, help="chip area limit")
-    p.add_argument("--max-onchip-kb", type=float, help="on-chip memory limit (GLB + L1 + PE scratchpads)")
+    p.add_argument("--max-area-mm2", type=finite_number, help="chip area limit")
+    p.add_argument("--max-onchip-kb", type=finite_number, help="on-chip memory limit (GLB + L1 + PE scratchpads)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="fix another arch parameter")
     p.add_argument("--no-baselines", action="store_true", help="skip the PTB and dense baselines")
     p.add_argument("--joint", action="store_true", help="joint search: hardware-aware training + per-layer TWS")
@@ -128,6 +140,6 @@ def add_report_parser(subparsers) -> Callable:
     p = subparsers.add_parser("report", help="regenerate the reproduction report (Markdown + PNG)")
     p.add_argument("--out", default="report", help="output directory")
     p.add_argument("--quick", action="store_true", help="reduced CI-sized settings (< 2 min)")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=whole_number(1), default=2)
     p.set_defaults(func=cmd_report)
     return cmd_report

@@ -20,8 +20,11 @@ hardware search at that network's fixed statistics), the baseline of the compari
 from __future__ import annotations
 
 import copy
+import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -122,12 +125,22 @@ def mean_occupancy(model: nn.Module, relax: RelaxedTWS, data, batch_size: int = 
 
 
 def finetune(model: nn.Module, relax: RelaxedTWS, data, cfg: TrainConfig, beta: float, epochs: int,
-             alpha_lr: float, reference: float) -> list[dict]:
-    """Alternate weight steps (CE + beta * L_hw) and alpha steps (L_hw), batch by batch."""
+             alpha_lr: float, reference: float, saved: dict | None = None,
+             on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+    """Alternate weight steps (CE + beta * L_hw) and alpha steps (L_hw), batch by batch.
+    `saved`: a state `on_epoch` received after some epoch; training resumes after it."""
     opt_w = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     opt_a = torch.optim.Adam([relax.alpha], lr=alpha_lr)
-    log = []
-    for e in tqdm(range(epochs), desc=f"joint beta={beta:g}", leave=False):
+    log, first = [], 0
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        with torch.no_grad():
+            relax.alpha.copy_(saved["alpha"])
+        opt_w.load_state_dict(saved["opt_w"])
+        opt_a.load_state_dict(saved["opt_a"])
+        torch.set_rng_state(saved["rng"])
+        log, first = list(saved["log"]), saved["epoch"]
+    for e in tqdm(range(first, epochs), desc=f"joint beta={beta:g}", leave=False, initial=first, total=epochs):
         model.train()
         n = ce_sum = hw_sum = 0.0
         for x, y in data.batches(cfg.batch_size, shuffle=True, seed=cfg.seed * 1000 + cfg.pretrain_epochs + e):
@@ -147,6 +160,10 @@ def finetune(model: nn.Module, relax: RelaxedTWS, data, cfg: TrainConfig, beta: 
             b = x.shape[1]
             n, ce_sum, hw_sum = n + b, ce_sum + ce.item() * b, hw_sum + hw.item() * b
         log.append({"epoch": e + 1, "loss_acc": ce_sum / n, "loss_hw": hw_sum / n})
+        if on_epoch is not None:
+            on_epoch({"epoch": e + 1, "model": model.state_dict(), "alpha": relax.alpha.detach().clone(),
+                      "opt_w": opt_w.state_dict(), "opt_a": opt_a.state_dict(), "rng": torch.get_rng_state(),
+                      "log": log})
     return log
 
 
@@ -160,9 +177,53 @@ def network_cost(net: Network, arch: SpikeXArch, densities: dict, tws: dict[str,
             "tws": {c.name: c.mapping.tws for c in costs if c.mapping}}
 
 
-def joint_search(cfg: JointConfig) -> dict:
+JOINT_CHECKPOINT = "joint-checkpoint"
+
+
+class JointCheckpoint:
+    """Resumable state of a joint search in one directory: `config.json` (what it belongs
+    to), `pretrained.pt`, `beta-<i>.pt` (the fine-tune in progress, after each epoch) and
+    `beta-<i>.json` (a finished beta's row). Files are replaced atomically, so a kill loses
+    at most the epoch in flight. Without a directory nothing is kept."""
+
+    def __init__(self, directory: Path | None, identity: dict):
+        self.dir = directory
+        if directory is None:
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        config = directory / "config.json"
+        if config.is_file() and json.loads(config.read_text()) != identity:
+            raise SpikeXInputError(directory, "config.json", "holds a different joint search; use another --out "
+                                   "or delete it")
+        self._replace(config, lambda tmp: tmp.write_text(json.dumps(identity, indent=1)))
+
+    def _replace(self, path: Path, write: Callable[[Path], None]) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        write(tmp)
+        os.replace(tmp, path)
+
+    def load(self, name: str):
+        path = self.dir / name if self.dir is not None else None
+        if path is None or not path.is_file():
+            return None
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        return torch.load(path, weights_only=False)
+
+    def save(self, name: str, obj) -> None:
+        if self.dir is None:
+            return
+        if name.endswith(".json"):
+            self._replace(self.dir / name, lambda tmp: tmp.write_text(json.dumps(obj)))
+        else:
+            self._replace(self.dir / name, lambda tmp: torch.save(obj, tmp))
+
+
+def joint_search(cfg: JointConfig, checkpoint: Path | None = None) -> dict:
     """Pretrain once, then one joint fine-tune per beta; returns rows (beta, accuracy, EDP,
-    chosen TWS) and their accuracy/EDP front."""
+    chosen TWS) and their accuracy/EDP front. With `checkpoint` (a directory) the pretrained
+    weights, every fine-tune epoch and every finished beta are kept there, and a rerun of the
+    same search resumes from them."""
     cfg.validate()
     tcfg = TrainConfig(task=cfg.task, pretrain_epochs=cfg.epochs[0], hw_epochs=cfg.epochs[1], **cfg.train).validate()
     train_set, test_set = datasets(tcfg)
@@ -171,26 +232,44 @@ def joint_search(cfg: JointConfig) -> dict:
     net = Network(**network_from_model(model, train_set.input_shape, train_set.T, f"{cfg.task}-snn"))
     arch = load_arch(cfg.arch)
     tws, curves = tws_curves(net.weighted_layers, arch)
-    fit(model, train_set, tcfg.pretrain_epochs, tcfg, desc="pretrain")
-    pretrained = copy.deepcopy(model.state_dict())
+    store = JointCheckpoint(checkpoint, json.loads(json.dumps(asdict(cfg))))  # inputs all checked by now
+    pretrained = store.load("pretrained.pt")
+    if pretrained is None:
+        fit(model, train_set, tcfg.pretrain_epochs, tcfg, desc="pretrain")
+        pretrained = copy.deepcopy(model.state_dict())
+        store.save("pretrained.pt", pretrained)
+    model.load_state_dict(pretrained)
     relax0 = RelaxedTWS(model, train_set.T, tws, curves)
     reference = float(relax0.cost(mean_occupancy(model, relax0, train_set), relax0.alpha.detach()))
     rows = []
-    for beta in cfg.betas:
-        model.load_state_dict(pretrained)
-        relax = RelaxedTWS(model, train_set.T, tws, curves)
-        log = finetune(model, relax, train_set, tcfg, beta, tcfg.hw_epochs, cfg.alpha_lr, reference)
-        with SpikeRecorder(model, test_set.T) as rec:
-            accuracy = evaluate(model, test_set)
-        dens = {n: ActualDataDensity(s) for n, s in rec.to_stats(net.name).layers.items()}
-        searched = network_cost(net, arch, dens, relax.choice())
-        free = network_cost(net, arch, dens, None)
-        rows.append({"beta": beta, "accuracy": accuracy, **{k: searched[k] for k in ("energy_j", "latency_s", "edp_js")},
-                     "tws": relax.choice(), "edp_js_mapper_tws": free["edp_js"], "mapper_tws": free["tws"],
-                     "alpha": {n: torch.softmax(a, 0).tolist() for n, a in zip(relax.names, relax.alpha.detach())},
-                     "rate": {n: d.rate for n, d in dens.items()}, "log": log})
+    for i, beta in enumerate(cfg.betas):
+        row = store.load(f"beta-{i}.json")
+        if row is None:
+            row = _joint_row(model, pretrained, net, arch, tws, curves, train_set, test_set, tcfg, cfg, beta, reference,
+                             store, f"beta-{i}.pt")
+            store.save(f"beta-{i}.json", row)
+        rows.append(row)
     return {"config": {**asdict(cfg), "tws_candidates": tws, "network": net.model_dump(exclude={"source"})},
             "rows": rows, "front": accuracy_front(rows), "comparison": compare_to_baseline(rows)}
+
+
+def _joint_row(model, pretrained, net, arch, tws, curves, train_set, test_set, tcfg, cfg, beta, reference,
+               store: JointCheckpoint, progress_name: str) -> dict:
+    """Fine-tune one beta from the pretrained weights (resuming its last saved epoch), then
+    measure accuracy and map the network with the searched TWS."""
+    model.load_state_dict(pretrained)
+    relax = RelaxedTWS(model, train_set.T, tws, curves)
+    log = finetune(model, relax, train_set, tcfg, beta, tcfg.hw_epochs, cfg.alpha_lr, reference,
+                   store.load(progress_name), lambda state: store.save(progress_name, state))
+    with SpikeRecorder(model, test_set.T) as rec:
+        accuracy = evaluate(model, test_set)
+    dens = {n: ActualDataDensity(s) for n, s in rec.to_stats(net.name).layers.items()}
+    searched = network_cost(net, arch, dens, relax.choice())
+    free = network_cost(net, arch, dens, None)
+    return {"beta": beta, "accuracy": accuracy, **{k: searched[k] for k in ("energy_j", "latency_s", "edp_js")},
+            "tws": relax.choice(), "edp_js_mapper_tws": free["edp_js"], "mapper_tws": free["tws"],
+            "alpha": {n: torch.softmax(a, 0).tolist() for n, a in zip(relax.names, relax.alpha.detach())},
+            "rate": {n: d.rate for n, d in dens.items()}, "log": log}
 
 
 def accuracy_front(rows: list[dict]) -> list[dict]:

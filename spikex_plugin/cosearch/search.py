@@ -30,9 +30,10 @@ from spikex_plugin.cosearch.fastmap import FastMapper, LayerPick, NoMapping, Tab
 from spikex_plugin.cosearch.space import ArchPoint, ComponentPrices, SearchSpace, onchip_kb, sample_order
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch
+from spikex_plugin.mapping.limits import check_dimensions
 from spikex_plugin.mapping.mapper import Objective
 from spikex_plugin.sparsity.density import DensityModel
-from spikex_plugin.util import atomic_output_dir, write_json
+from spikex_plugin.util import atomic_output_dir, ignore_interrupt, write_json
 from spikex_plugin.workload.network import Network, load_network
 
 OBJECTIVES = ("energy_j", "latency_s", "edp_js", "area_mm2")
@@ -153,7 +154,9 @@ class Runner:
 
 
 def _die_with_parent() -> None:
-    """Pool workers end when the search is killed (Linux), instead of idling as orphans."""
+    """Pool workers end when the search is killed (Linux), instead of idling as orphans, and
+    leave Ctrl-C to the parent."""
+    ignore_interrupt()
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
@@ -212,6 +215,7 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: bool = True) -> Sea
     """Search (resuming from `out/points.jsonl`), then write pareto.csv/json and plots to `out`."""
     out = Path(out)
     network = load_network(cfg.network)
+    check_dimensions(network)
     densities, source = densities_for(network, cfg.density, cfg.profile)
     space = cfg.space.validate()
     for name, low in (("points", 1), ("budget", 0), ("workers", 1), ("chunk", 1)):
@@ -395,5 +399,6 @@ def write_outputs(stage: Path, identity: dict, records: list[dict], front: list[
     write_json(stage / "pareto.json", {"config": identity, "summary": summary, "baselines": baselines,
                                        "front": front})
     feasible = [r for r in records if r["feasible"]]
-    front_png(feasible, front, baselines, stage / "front_energy_latency.png")
-    edp_area_png(feasible, front, baselines, stage / "edp_area.png")
+    title = f"hardware search: {identity['network']}, {len(feasible)} feasible points"
+    front_png(feasible, front, baselines, stage / "front_energy_latency.png", title)
+    edp_area_png(feasible, front, baselines, stage / "edp_area.png", title)

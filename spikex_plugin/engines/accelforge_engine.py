@@ -13,7 +13,6 @@ import contextlib
 import copy
 import importlib
 import tempfile
-import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -25,6 +24,7 @@ from spikex_plugin.cost_model.spikex import LayerCost
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch, accelforge_spec
 from spikex_plugin.mapping.mapping import SpikeXMapping, accelforge_mapping_yaml, loop_nest
+from spikex_plugin.util import third_party_notices_silenced
 from spikex_plugin.workload.einsum import workload_yaml
 from spikex_plugin.workload.network import Layer
 
@@ -158,8 +158,7 @@ def accelforge_choice(layer: Layer, arch: SpikeXArch, objective: AFObjective = "
         spec = constrained_spec(layer, arch, wl, constraints)
     spec.mapper.metrics = metrics[objective]
     nests = spikex_template_nests(layer, arch.extras.dispatch_modes) if template_only else contextlib.nullcontext()
-    with warnings.catch_warnings(), nests:  # pandas deprecation notices from inside AccelForge
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with third_party_notices_silenced(), nests:
         found = map_workload_to_arch(spec, eval_in_detail=False, print_progress=False)
     if len(found.data) == 0:
         raise ValueError(f"layer {layer.name}: AccelForge found no mapping in the constrained space")
@@ -184,7 +183,8 @@ def accelforge_cost(layer: Layer, arch: SpikeXArch, mapping) -> LayerCost:
         spec = accelforge_spec(arch.path, dict(arch.params), *map(str, files))
     if not isinstance(mapping, SpikeXMapping):
         spec.mapping = mapping
-    result = spec.evaluate_mapping()
+    with third_party_notices_silenced():
+        result = spec.evaluate_mapping()
     clock = arch.clock_hz
     actions = {key: float(n) for key, n in result.actions(per_component=True).items()}
     breakdown = {comp: float(e) for comp, e in result.energy(per_component=True).items()}

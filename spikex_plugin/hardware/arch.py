@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,8 +21,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from spikex_plugin.errors import SpikeXInputError, from_validation_error
+from spikex_plugin.util import third_party_notices_silenced
 
 LEVELS = ("DRAM", "GLB", "L1", "Vmem", "WReg")
+# Parts beside the accumulation path that the cost model prices, with the action it counts.
+PE_LOGIC_PARTS = {"Comparator": ("compare",), "PEController": ("dispatch",), "TagLogic": ("check", "update")}
 BUNDLED_ARCHS = ("spikex", "ptb", "dense")
 FinitePositive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
@@ -126,9 +130,52 @@ def resolve_arch_path(name_or_path: str | Path) -> Path:
 
 def load_arch(name_or_path: str | Path = "spikex", **params) -> SpikeXArch:
     """Load and price an architecture spec. `params` override its Jinja parameters
-    (ROWS, COLS, GLB_KB, L1_KB, WEIGHT_BITS, TECH_NODE_NM, CLOCK_MHZ, DRAM_GBPS, ...)."""
+    (ROWS, COLS, GLB_KB, L1_KB, WEIGHT_BITS, TECH_NODE_NM, CLOCK_MHZ, DRAM_GBPS, ...);
+    a name the spec does not use, or a value out of range, raises SpikeXInputError."""
     path = resolve_arch_path(name_or_path)
+    params = check_parameters(path, params)
     return _load_arch(str(path.resolve()), tuple(sorted(params.items())))
+
+
+# Parameters of the bundled specs: (whole number?, largest accepted value). The upper bounds
+# keep the mapspace and the CACTI models in the range they were built for; lower bounds are
+# checked on the spec fields they size (a zero-size buffer names the buffer).
+PARAMETER_RULES: dict[str, tuple[bool, float]] = {
+    "ROWS": (True, 256), "COLS": (True, 256), "WEIGHT_BITS": (True, 32), "VMEM_BITS": (True, 64),
+    "VMEM_ENTRIES": (True, 1024), "SRAM_PORT_BITS": (True, 4096), "GLB_KB": (False, 65536),
+    "L1_KB": (False, 65536), "TECH_NODE_NM": (False, 1000), "CLOCK_MHZ": (False, 100_000),
+    "DRAM_GBPS": (False, 100_000),
+}
+
+
+def spec_parameters(path: str | Path) -> list[str]:
+    """The Jinja parameters a spec reads (`{% set ROWS = ROWS | default(8) %}` and the like)."""
+    import jinja2
+    import jinja2.meta
+
+    try:
+        ast = jinja2.Environment().parse(Path(path).read_text())
+    except jinja2.TemplateSyntaxError as e:
+        raise SpikeXInputError(path, f"line {e.lineno}", f"Jinja: {e.message}") from None
+    return sorted(jinja2.meta.find_undeclared_variables(ast))
+
+
+def check_parameters(path: str | Path, params: dict) -> dict:
+    """Every override names a parameter of the spec and is a finite number in its range
+    (a whole number where the spec counts things, returned as an int)."""
+    known = spec_parameters(path)
+    for name, value in params.items():
+        if name not in known:
+            raise SpikeXInputError("--set", name, f"{Path(path).name} has no parameter '{name}'; "
+                                   f"its parameters: {', '.join(known) or 'none'}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpikeXInputError("--set", name, f"{value!r} is not a finite number")
+        whole, top = PARAMETER_RULES.get(name, (False, math.inf))
+        if whole and value != int(value):
+            raise SpikeXInputError("--set", name, f"{value} is not a whole number")
+        if value > top:
+            raise SpikeXInputError("--set", name, f"{value} is above the largest supported value {top:g}")
+    return {name: int(value) if PARAMETER_RULES.get(name, (False,))[0] else value for name, value in params.items()}
 
 
 _DUMMY_WORKLOAD = """workload:
@@ -153,14 +200,57 @@ def accelforge_spec(path: str | Path, params: dict, *extra_yaml: str):
     try:
         spec = af.Spec.from_yaml(str(path), *extra_yaml, jinja_parse_data=dict(params))
     except ValidationError as e:
-        raise from_validation_error(str(path), e) from None
+        err = from_validation_error(str(path), e, raw_spec(path, params))
+        unknown = UNKNOWN_FIELD.match(err.message)
+        if unknown:  # AccelForge's own check of unknown fields, raised inside pydantic
+            raise SpikeXInputError(path, f"{err.field}.{unknown[1]}", f"unknown field (a typo?) in {unknown[2]}") from None
+        raise err from None
     except Exception as e:  # AccelForge reports YAML/Jinja/field problems as plain exceptions
-        raise _spec_error(path, e) from None
+        raise _spec_error(path, e, params) from None
     spec.config.add_component_models(_component_models_module())
     return spec
 
 
-def _spec_error(path: str | Path, e: Exception) -> SpikeXInputError:
+UNKNOWN_FIELD = re.compile(r"Field (\S+) is not supported for (\w+)")  # AccelForge's wording
+
+
+def raw_spec(path: str | Path, params: dict) -> dict | None:
+    """The spec as plain data (Jinja rendered, YAML tags dropped), to name fields in errors;
+    None when it does not parse."""
+    import jinja2
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: loader.construct_mapping(node, deep=True)
+                                 if isinstance(node, yaml.MappingNode) else loader.construct_object(node))
+    try:
+        text = jinja2.Environment().from_string(Path(path).read_text()).render(**params)
+        data = yaml.load(text, Loader=Loader)
+    except Exception:  # an error message only loses entry names
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _key_path(data, key: str, prefix: str = "") -> str | None:
+    """Where `key` appears in the raw spec, list entries named by their `name`."""
+    if isinstance(data, dict):
+        if key in data:
+            return f"{prefix}{key}"
+        items = data.items()
+    elif isinstance(data, list):
+        items = ((d.get("name", i) if isinstance(d, dict) else i, d) for i, d in enumerate(data))
+    else:
+        return None
+    for k, v in items:
+        found = _key_path(v, key, f"{prefix}{k}.")
+        if found:
+            return found
+    return None
+
+
+def _spec_error(path: str | Path, e: Exception, params: dict) -> SpikeXInputError:
     """The field (or line) at fault in an error AccelForge passes through from its YAML
     parser (ruamel), Jinja or its expression evaluator."""
     import jinja2
@@ -175,6 +265,11 @@ def _spec_error(path: str | Path, e: Exception) -> SpikeXInputError:
         where = ".".join(map(str, e._fields[::-1]))
         where = where.removeprefix("Spec().") if where.startswith("Spec().") else f"arch.{where}"
         return SpikeXInputError(path, where, str(e.message).splitlines()[0][:400])
+    unknown = UNKNOWN_FIELD.match(str(e))
+    if unknown:
+        key, owner = unknown.groups()
+        where = _key_path(raw_spec(path, params), key) or key
+        return SpikeXInputError(path, where, f"unknown field '{key}' (a typo?) in {owner}")
     return SpikeXInputError(path, "arch", str(e).splitlines()[0][:500])
 
 
@@ -193,9 +288,15 @@ def _load_arch(path: str, params: tuple) -> SpikeXArch:
         if raw_extras is None:
             raise SpikeXInputError(path, "variables.spikex", "missing SpikeX section (clock_hz, dram_bytes_per_s, ...)")
         try:
-            extras = SpikeXExtras(**raw_extras)
+            extras = SpikeXExtras.model_validate(raw_extras)
         except ValidationError as e:
-            raise from_validation_error(f"{path} (variables.spikex)", e) from None
+            err = from_validation_error(path, e, raw_extras)
+            raise SpikeXInputError(path, f"variables.spikex.{err.field}", err.message) from None
+        missing_parts = sorted(set(PE_LOGIC_PARTS) - {p.name for p in extras.pe_logic})
+        if missing_parts:
+            raise SpikeXInputError(path, "variables.spikex.pe_logic",
+                                   f"the SpikeX cost model needs parts named {', '.join(PE_LOGIC_PARTS)}; "
+                                   f"missing: {', '.join(missing_parts)}")
         nodes = {n.name: n for n in spec.arch.nodes}
         missing = [n for n in (*LEVELS, "PEArray", "Accumulator") if n not in nodes]
         if missing:
@@ -205,11 +306,12 @@ def _load_arch(path: str, params: tuple) -> SpikeXArch:
         try:
             spec = spec._spec_eval_expressions(einsum_name="probe")
         except Exception as e:
-            raise _spec_error(path, e) from None
+            raise _spec_error(path, e, dict(params)) from None
         _check_values(spec, path, dict(params))
         fan = {s.name: int(s.fanout) for s in spec.arch.find("PEArray").spatial}
         try:
-            costed = spec.calculate_component_costs()
+            with third_party_notices_silenced():
+                costed = spec.calculate_component_costs()
         except Exception as e:
             raise _pricing_error(spec, path, e) from None
         energy, area, leak, bpa, sizes = {}, {}, {}, {}, {}
@@ -225,14 +327,22 @@ def _load_arch(path: str, params: tuple) -> SpikeXArch:
             leak[node.name] = float(node.leak_power or 0) * instances
             if hasattr(node, "size"):
                 sizes[node.name] = float(node.size)
-        vmem_bits = int(dict(nodes["Vmem"].bits_per_value).get("Sout", 16))
+        vmem_bits = dict(spec.arch.find("Vmem").bits_per_value).get("Sout", 16)
+        if not isinstance(vmem_bits, (int, float)) or not math.isfinite(vmem_bits) or vmem_bits < 1 \
+                or vmem_bits != int(vmem_bits) or vmem_bits > sizes["Vmem"]:
+            raise SpikeXInputError(path, "arch.nodes.Vmem.bits_per_value.Sout",
+                                   f"must be a whole number of bits from 1 to the Vmem size, got {vmem_bits}")
         _price_pe_logic(extras, energy, area, leak, fan["rows"] * fan["cols"], spec, path)
+        for part, action in ((p, a) for p, actions in PE_LOGIC_PARTS.items() for a in actions):
+            if (part, action) not in energy:
+                raise SpikeXInputError(path, f"variables.spikex.pe_logic.{part}.component_class",
+                                       f"its model has no '{action}' action, which the cost model prices")
     for (comp, action), value in energy.items():
         if not math.isfinite(value) or value < 0:
             where = f"arch.nodes.{comp}" if comp in nodes else f"variables.spikex.pe_logic.{comp}"
             raise SpikeXInputError(path, f"{where}.actions.{action}.energy", f"{value} J is not a finite non-negative number")
     return SpikeXArch(name=Path(path).stem, path=path, params=params, rows=int(fan["rows"]), cols=int(fan["cols"]),
-                      sizes_bits=sizes, bits_per_action=bpa, vmem_bits=vmem_bits, extras=extras,
+                      sizes_bits=sizes, bits_per_action=bpa, vmem_bits=int(vmem_bits), extras=extras,
                       energy=energy, area=area, leak_w=leak)
 
 
@@ -265,7 +375,13 @@ def _check_values(spec, path: str, params: dict) -> None:
 
 
 def _pricing_error(spec, path: str, e: Exception) -> SpikeXInputError:
-    """Name the node whose component class has no HWComponents model, when that is the cause."""
+    """Name the node whose component class has no HWComponents model, or the field
+    AccelForge's evaluator names, when that is the cause."""
+    from accelforge.util.exceptions import EvaluationError
+
+    if isinstance(e, EvaluationError) and e._fields:
+        return SpikeXInputError(path, "arch.nodes." + ".".join(map(str, e._fields[::-1])),
+                                str(e.message).split(". This occurred")[0].splitlines()[0][:300])
     msg = str(e).splitlines()[0]
     for node in spec.arch.nodes:
         cls = getattr(node, "component_class", None)
@@ -285,7 +401,8 @@ def _price_pe_logic(extras: SpikeXExtras, energy: dict, area: dict, leak: dict, 
     for part in extras.pe_logic:
         attrs = {"tech_node": tech, **part.attributes}
         try:
-            model = hwc.get_model(part.component_class, attrs, models=models)
+            with third_party_notices_silenced():
+                model = hwc.get_model(part.component_class, attrs, models=models)
         except Exception as e:
             raise SpikeXInputError(spec_source, f"variables.spikex.pe_logic.{part.name}.component_class",
                                    f"no HWComponents model for '{part.component_class}': {str(e).splitlines()[0][:200]}") from None

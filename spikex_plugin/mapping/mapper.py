@@ -27,6 +27,7 @@ from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
 from spikex_plugin.sparsity.density import DensityModel
+from spikex_plugin.util import ignore_interrupt
 from spikex_plugin.workload.network import Layer
 
 Objective = Literal["energy", "latency", "edp"]
@@ -153,7 +154,7 @@ def map_network(layers: list[Layer], arch: SpikeXArch, densities: dict[str, Dens
         return list(_with_progress(it, len(jobs), progress))
     # Forking after torch started its threads can deadlock: spawn fresh workers then.
     ctx = multiprocessing.get_context("spawn" if "torch" in sys.modules else "fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=ignore_interrupt) as pool:
         return list(_with_progress(pool.map(_map_one, jobs), len(jobs), progress))
 
 

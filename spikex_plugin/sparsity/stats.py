@@ -44,6 +44,8 @@ class Histogram(BaseModel):
         if len(self.fractions) != len(self.edges) - 1:
             raise ValueError("fractions must have len(edges) - 1 entries")
         _check_finite_unit("fractions", self.fractions)
+        if not np.all(np.isfinite(self.edges)):
+            raise ValueError("edges contain NaN or infinity")
         if np.any(np.diff(self.edges) <= 0):
             raise ValueError("edges must increase")
         return self
@@ -135,9 +137,9 @@ def load_stats(path: str | Path) -> FiringStats:
     if not isinstance(data, dict):
         raise SpikeXInputError(path, "<root>", "a statistics file must be a mapping")
     try:
-        return FiringStats(**data)
+        return FiringStats.model_validate(data)
     except ValidationError as e:
-        raise from_validation_error(str(path), e) from None
+        raise from_validation_error(str(path), e, data) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -327,7 +329,13 @@ STATS_REQUIRED = ("conv", "fc", "pool")  # read by a module the recorder hooks
 
 def check_stats_match_network(stats: FiringStats, network, source: str) -> None:
     """Every conv, fc and pool layer of the network needs statistics of the right shape and
-    T; other layers are checked when present."""
+    T; other layers are checked when present. Every layer of the statistics must be one of
+    the network's (else it was recorded on another network)."""
+    names = [layer.name for layer in network.resolved]
+    extra = sorted(set(stats.layers) - set(names))
+    if extra:
+        raise SpikeXInputError(source, f"layers.{extra[0]}", f"network '{network.name}' has no layer "
+                               f"'{extra[0]}' (its layers: {', '.join(names)})")
     for layer in network.resolved:
         if layer.name not in stats.layers and layer.type not in STATS_REQUIRED:
             continue  # ops between modules: recorded with SpikeRecorder(ops=True), else the mean rate

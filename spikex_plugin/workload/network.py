@@ -561,10 +561,12 @@ def load_network(name_or_path: str | Path) -> Network:
 
 def network_from_dict(data: dict, source: str = "<memory>") -> Network:
     """Validate a network mapping and resolve its shapes (errors name `source` and the field)."""
+    if "source" in data:  # set by the loader: where the network came from
+        raise SpikeXInputError(source, "source", "unknown field (a typo?)")
     try:
-        net = Network(**data, source=source)
+        net = Network.model_validate({**data, "source": source})
     except ValidationError as e:
-        raise from_validation_error(source, e) from None
+        raise from_validation_error(source, e, data) from None
     except ValueError as e:
         raise SpikeXInputError(source, "layers", str(e)) from None
     net.resolved  # validate shapes now, so errors surface at load time
