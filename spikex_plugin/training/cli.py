@@ -6,6 +6,7 @@ ImportError when they are not installed so the main CLI leaves the commands out.
 
 from __future__ import annotations
 
+import sys
 from importlib.util import find_spec
 from typing import Callable
 
@@ -14,24 +15,34 @@ from spikex_plugin.errors import SpikeXInputError
 if find_spec("torch") is None or find_spec("spikingjelly") is None:
     raise ImportError("spikex train/profile need the [train] extra (torch, spikingjelly)")
 
-TASKS = ("digits", "events")
+TASKS = ("digits", "events", "nmnist", "dvsgesture")   # as training.data.TASKS (this module avoids torch)
+TASK_OF_NETWORK = {"nmnist": "nmnist", "dvsg-medium": "dvsgesture", "dvsg-large": "dvsgesture"}
 
 
 def cmd_train(args) -> int:
     from spikex_plugin.training.train import sweep_betas, train
 
     epochs = _epochs(args.epochs)
-    extra = {"batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "window": args.window}
+    task = args.task or TASK_OF_NETWORK.get(args.network or "", None if args.network else "digits")
+    if task is None:
+        raise SpikeXInputError("--task", "task", f"give the task to train network '{args.network}' on")
+    extra = {"batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "window": args.window,
+             "network": args.network, "device": args.device, "chunk": args.chunk, "eval_batch": args.eval_batch,
+             "train_samples": args.train_samples, "test_samples": args.test_samples}
     if args.T is not None:
         extra["T"] = args.T
-    if args.task == "digits":
+    if task == "digits":
         extra["coding"] = args.coding
     betas = args.beta or [0.0]
-    if len(betas) == 1:
-        m = train(args.task, betas[0], epochs, args.out, **extra)
-        rows = [m]
-    else:
-        rows = sweep_betas(args.task, betas, epochs, args.out, **extra)
+    try:
+        if len(betas) == 1:
+            rows = [train(task, betas[0], epochs, args.out, **extra)]
+        else:
+            rows = sweep_betas(task, betas, epochs, args.out, **extra)
+    except KeyboardInterrupt:
+        print(f"spikex train: interrupted; rerun the same command to resume from the last epoch saved in "
+              f"{args.out}/checkpoints", file=sys.stderr)
+        return 130
     for m in rows:
         occ = " ".join(f"{n}={o:.3f}" for n, o in m["occupancy"].items())
         edp = f"{m['edp_js']:.3e} J*s" if m["edp_js"] else "n/a"
@@ -64,7 +75,14 @@ def _epochs(text: str) -> tuple[int, int]:
 
 def add_train_parser(subparsers) -> Callable:
     p = subparsers.add_parser("train", help="hardware-aware SNN training (CPU): L = L_acc + beta * L_hw")
-    p.add_argument("--task", choices=TASKS, default="digits")
+    p.add_argument("--task", choices=TASKS, help="data set (default: digits, or the bundled network's own task)")
+    p.add_argument("--network", help="train the model built from this network (bundled name or YAML); "
+                                     "nmnist and dvsg-* imply their emulated event task")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="auto: a GPU when torch sees one")
+    p.add_argument("--chunk", type=int, help="train in chunks of this many time steps (truncated BPTT)")
+    p.add_argument("--train-samples", type=int, help="emulated event tasks: training samples")
+    p.add_argument("--test-samples", type=int, help="emulated event tasks: held-out samples (statistics)")
+    p.add_argument("--eval-batch", type=int, default=256, help="batch size of evaluation and recording")
     p.add_argument("--beta", type=float, nargs="+", help="one beta, or several for a sweep (default 0)")
     p.add_argument("--epochs", default="15,10", help="E1,E2: pretrain epochs, then epochs with beta")
     p.add_argument("--T", type=int, help="time steps (default 16 digits, 20 events)")
