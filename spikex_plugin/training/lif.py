@@ -16,43 +16,38 @@ import math
 
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _lif_forward(x, v, tau, threshold):
     T, n = x.shape
     spikes = np.empty((T, n), dtype=np.float32)
     charged = np.empty((T, n), dtype=np.float32)
-    for i in prange(n):
-        vi = v[i]
-        for t in range(T):
-            h = vi + (x[t, i] - vi) / tau
+    for t in range(T):            # time outer, neurons inner: contiguous, vectorised
+        for i in range(n):
+            h = v[i] + (x[t, i] - v[i]) / tau
             charged[t, i] = h
-            if h >= threshold:
-                spikes[t, i] = 1.0
-                vi = 0.0
-            else:
-                spikes[t, i] = 0.0
-                vi = h
-        v[i] = vi
+            fired = h >= threshold
+            spikes[t, i] = 1.0 if fired else 0.0
+            v[i] = 0.0 if fired else h
     return spikes, charged
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _lif_backward(grad_spikes, charged, tau, threshold, alpha):
     T, n = charged.shape
     grad_x = np.empty((T, n), dtype=np.float32)
+    carry = np.zeros(n, dtype=np.float32)
     k = 0.5 * math.pi * alpha
-    for i in prange(n):
-        carry = 0.0
-        for t in range(T - 1, -1, -1):
+    for t in range(T - 1, -1, -1):
+        for i in range(n):
             u = charged[t, i] - threshold
             surrogate = 0.5 * alpha / (1.0 + (k * u) * (k * u))
             keep = 0.0 if u >= 0 else 1.0               # detached hard reset: dv/dh = 1 - s
-            gh = grad_spikes[t, i] * surrogate + carry * keep
+            gh = grad_spikes[t, i] * surrogate + carry[i] * keep
             grad_x[t, i] = gh / tau
-            carry = gh - gh / tau
+            carry[i] = gh - gh / tau
     return grad_x
 
 
