@@ -28,7 +28,8 @@ def cmd_train(args) -> int:
         raise SpikeXInputError("--task", "task", f"give the task to train network '{args.network}' on")
     extra = {"batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "window": args.window,
              "network": args.network, "device": args.device, "chunk": args.chunk, "eval_batch": args.eval_batch,
-             "train_samples": args.train_samples, "test_samples": args.test_samples}
+             "train_samples": args.train_samples, "test_samples": args.test_samples,
+             "calib_samples": args.calib_samples}
     if args.T is not None:
         extra["T"] = args.T
     if task == "digits":
@@ -83,6 +84,8 @@ def add_train_parser(subparsers) -> Callable:
     p.add_argument("--train-samples", type=int, help="emulated event tasks: training samples")
     p.add_argument("--test-samples", type=int, help="emulated event tasks: held-out samples (statistics)")
     p.add_argument("--eval-batch", type=int, default=256, help="batch size of evaluation and recording")
+    p.add_argument("--calib-samples", type=int, default=256,
+                   help="training samples whose occupancy sets the hardware loss's reference E_ref")
     p.add_argument("--beta", type=float, nargs="+", help="one beta, or several for a sweep (default 0)")
     p.add_argument("--epochs", default="15,10", help="E1,E2: pretrain epochs, then epochs with beta")
     p.add_argument("--T", type=int, help="time steps (default 16 digits, 20 events)")

@@ -89,7 +89,7 @@ class TrainConfig:
         for k in ("pretrain_epochs", "hw_epochs"):
             if getattr(self, k) < 0:
                 raise SpikeXInputError("--epochs", k, "must be >= 0")
-        for k in ("batch_size", "window"):
+        for k in ("batch_size", "window", "eval_batch", "calib_samples"):
             if getattr(self, k) < 1:
                 raise SpikeXInputError(f"--{k.replace('_', '-')}", k, "must be >= 1")
         if not self.lr > 0:
