@@ -7,7 +7,7 @@ time-window and SP-MB occupancy beside uniform 0.5 %, SpikeX-vs-PTB EDP).
 
 Each run's beta_<b>/stats.json becomes <network>-trained (the smallest beta, normally 0),
 <network>-trained-hw-low and <network>-trained-hw-high (the next two), written compactly
-with 7 significant digits. Metadata accumulates in profiles.json (one entry per profile).
+with 7 significant digits. Metadata accumulates in metadata.yaml (one entry per profile).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+import yaml
 
 from spikex_plugin.api import run_map
 from spikex_plugin.sparsity.stats import bundled_profiles_dir, layer_stats_from_rate, load_stats
@@ -39,8 +41,8 @@ def edp_gain(network: str, profile: str | None) -> dict:
 
 def bundle(run: Path, network: str, command: str, minutes: float) -> list[dict]:
     out_dir = bundled_profiles_dir()
-    meta_path = out_dir / "profiles.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta_path = out_dir / "metadata.yaml"
+    meta = yaml.safe_load(meta_path.read_text()) if meta_path.is_file() else {}
     runs = sorted((json.loads(p.read_text()) for p in run.glob("beta_*/metrics.json")), key=lambda m: m["beta"])
     for suffix, m in zip(SUFFIXES, runs):
         name = f"{network}-{suffix}"
@@ -51,7 +53,7 @@ def bundle(run: Path, network: str, command: str, minutes: float) -> list[dict]:
                       "test_samples": next(iter(stats.layers.values())).samples, "command": command,
                       "wall_minutes_all_betas": minutes, "layers": layer_summary(stats),
                       "edp": edp_gain(network, str(out_dir / f"{name}.json"))}
-    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
     return [meta[f"{network}-{s}"] for s in SUFFIXES[:len(runs)]]
 
 
@@ -61,7 +63,7 @@ def readme(meta: dict) -> str:
              "event tasks (docs/event-camera.md) by the bundled networks trained with `spikex train",
              "--network NAME`; `hw-low`/`hw-high` add the hardware-aware loss with the beta shown.",
              "Use: `spikex map --network NAME --profile NAME-trained`. Written by scripts/bundle_profiles.py;",
-             "the numbers below are in profiles.json.", "",
+             "the numbers below are in metadata.yaml.", "",
              f"Columns per layer: rate = spikes per (input line, step); window = time-window occupancy at "
              f"w = {WINDOW}; SP-MB = occupancy of one input channel x {BLOCK} steps. `uniform` is independent "
              f"firing at {UNIFORM:.1%}.", ""]
@@ -92,13 +94,13 @@ def main() -> None:
     ap.add_argument("--minutes", required=True, type=float)
     args = ap.parse_args()
     rows = bundle(args.run, args.network, args.command, args.minutes)
-    meta_path = bundled_profiles_dir() / "profiles.json"
-    meta = json.loads(meta_path.read_text())
+    meta_path = bundled_profiles_dir() / "metadata.yaml"
+    meta = yaml.safe_load(meta_path.read_text())
     uniform = edp_gain(args.network, None)["gain"]
     for name, m in meta.items():
         if m["network"] == args.network:
             m["uniform_gain"] = uniform
-    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
     (bundled_profiles_dir() / "README.md").write_text(readme(meta))
     for r in rows:
         print(f"{r['network']} beta={r['beta']:g} accuracy={100 * r['accuracy']:.1f}% gain={r['edp']['gain']:.2f}x")
