@@ -94,3 +94,16 @@ def test_bundled_profiles_load_by_name(tmp_path):
     from spikex_plugin.errors import SpikeXInputError
     with pytest.raises(SpikeXInputError, match="bundled profiles"):
         load_stats("no-such-profile")
+
+
+def test_profile_structure_generates_loadable_statistics(tmp_path):
+    from spikex_plugin.cli import main
+    from spikex_plugin.sparsity.stats import load_stats
+
+    out = tmp_path / "s.json"
+    assert main(["profile", "--network", "nmnist", "--structure", "rate=0.02,burstiness=0.6", "--samples", "2",
+                 "--out", str(out)]) == 0
+    stats = load_stats(out)
+    assert stats.layers["conv2"].rate == pytest.approx(0.02, rel=0.1)
+    assert main(["profile", "--network", "nmnist", "--structure", "burstiness=1", "--out", str(out)]) == 2
+    assert main(["profile", "--network", "nmnist", "--structure", "skew=1", "--out", str(out)]) == 2

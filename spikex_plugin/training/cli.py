@@ -53,11 +53,48 @@ def cmd_train(args) -> int:
 
 
 def cmd_profile(args) -> int:
+    if (args.model is None) == (args.structure is None):
+        raise SpikeXInputError("--model/--structure", "profile", "give a trained --model (with --data) or a "
+                               "--structure to generate")
+    if args.structure is not None:
+        return _generate_profile(args)
+    if args.data is None:
+        raise SpikeXInputError("--data", "data", "recording a model's statistics needs the data set")
     from spikex_plugin.training.train import profile_model
 
     stats = profile_model(args.model, args.data, args.out, network=args.network, split=args.split,
                           batch_size=args.batch_size, seed=args.seed)
     print(f"wrote {args.out} ({len(stats.layers)} layers, {next(iter(stats.layers.values())).samples} samples)")
+    return 0
+
+
+def _generate_profile(args) -> int:
+    """Structured synthetic statistics (sparsity/generator.py) for every layer of --network."""
+    from pathlib import Path
+
+    from spikex_plugin.sparsity.generator import StructureKnobs, network_structured_stats
+    from spikex_plugin.workload.network import load_network
+
+    knobs = {}
+    for item in args.structure.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or key not in StructureKnobs.__dataclass_fields__:
+            raise SpikeXInputError("--structure", item, f"expected KEY=VALUE with KEY one of "
+                                   f"{', '.join(StructureKnobs.__dataclass_fields__)}")
+        try:
+            knobs[key] = float(value)
+        except ValueError:
+            raise SpikeXInputError("--structure", key, f"'{value}' is not a number") from None
+    try:
+        structure = StructureKnobs(**knobs)
+    except ValueError as e:
+        raise SpikeXInputError("--structure", "structure", str(e)) from None
+    if args.network is None:
+        raise SpikeXInputError("--network", "network", "--structure needs the network whose layers it fills")
+    stats = network_structured_stats(load_network(args.network), structure, args.samples, args.seed or 0)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    stats.save(args.out)
+    print(f"wrote {args.out} ({len(stats.layers)} layers, {structure})")
     return 0
 
 
@@ -100,10 +137,14 @@ def add_train_parser(subparsers) -> Callable:
 
 
 def add_profile_parser(subparsers) -> Callable:
-    p = subparsers.add_parser("profile", help="record firing statistics of a trained model on data")
-    p.add_argument("--model", required=True, help="model.pt written by `spikex train`")
-    p.add_argument("--data", choices=TASKS, required=True)
-    p.add_argument("--network", help="network YAML (default: network.yaml next to the model)")
+    p = subparsers.add_parser("profile", help="record firing statistics of a trained model on data, "
+                                              "or generate structured ones (--structure)")
+    p.add_argument("--model", help="model.pt written by `spikex train`")
+    p.add_argument("--data", choices=TASKS)
+    p.add_argument("--network", help="network YAML or bundled name (default with --model: network.yaml next to it)")
+    p.add_argument("--structure", help="generate instead: rate=R,channel_skew=S,active_fraction=A,burstiness=B "
+                                       "(any subset; see sparsity/generator.py)")
+    p.add_argument("--samples", type=int, default=4, help="--structure: samples per layer trace")
     p.add_argument("--split", choices=["train", "test"], default="test")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, help="data seed (default: the model's training seed)")
