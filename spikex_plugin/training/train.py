@@ -131,21 +131,21 @@ def datasets(cfg: TrainConfig) -> tuple[SpikeDataset, SpikeDataset]:
 def build_model(cfg: TrainConfig, data: SpikeDataset, classes: int) -> nn.Module:
     c, h, w = data.input_shape
     torch.manual_seed(cfg.seed)
-    if cfg.network:
-        return network_model(cfg.network, data, classes)
+    if cfg.network:  # the compiled LIF runs on the CPU; on a GPU SpikingJelly's own kernels do
+        return network_model(cfg.network, data, classes, "spikingjelly" if cfg.torch_device.type == "cuda" else "fast")
     if h != w or h % 4:
         raise SpikeXInputError(cfg.task, "input", f"input {h}x{w} must be square and divisible by 4")
     return ConvSNN(c, h, classes, tuple(cfg.channels))
 
 
-def network_model(network: str, data: SpikeDataset, classes: int) -> NetworkSNN:
+def network_model(network: str, data: SpikeDataset, classes: int, neuron: str = "fast") -> NetworkSNN:
     """The model of a network YAML, checked against the task's input, T and classes."""
     net = load_network(network)
     shape = (net.input.channels, net.input.height, net.input.width)
     if tuple(data.input_shape) != shape or data.T != net.T:
         raise SpikeXInputError(network, "input", f"the network reads {list(shape)} x T={net.T}; the task gives "
                                f"{list(data.input_shape)} x T={data.T}")
-    model = NetworkSNN(net)
+    model = NetworkSNN(net, neuron=neuron)
     if model.classes != classes:
         raise SpikeXInputError(network, f"layers.{net.layers[-1].name}",
                                f"{model.classes} outputs, the task has {classes} classes")
