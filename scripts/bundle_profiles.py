@@ -28,14 +28,14 @@ UNIFORM = 0.005
 
 
 def layer_summary(stats) -> dict:
-    return {n: {"rate": s.rate, "window": s.window_occupancy[WINDOW - 1],
-                "spmb": s.channel_block_occupancy[1][BLOCK - 1]} for n, s in stats.layers.items()}
+    return {n: {"rate": float(s.rate), "window": float(s.window_occupancy[WINDOW - 1]),
+                "spmb": float(s.channel_block_occupancy[1][BLOCK - 1])} for n, s in stats.layers.items()}
 
 
 def edp_gain(network: str, profile: str | None) -> dict:
     kw = {"profile": profile} if profile else {"density": UNIFORM}
-    spikex = run_map("spikex", network, workers=1, **kw).edp_js
-    ptb = run_map("ptb", network, workers=1, **kw).edp_js
+    spikex = float(run_map("spikex", network, workers=1, **kw).edp_js)
+    ptb = float(run_map("ptb", network, workers=1, **kw).edp_js)
     return {"spikex_edp_js": spikex, "ptb_edp_js": ptb, "gain": ptb / spikex}
 
 
@@ -49,7 +49,7 @@ def bundle(run: Path, network: str, command: str, minutes: float) -> list[dict]:
         stats = load_stats(run / f"beta_{m['beta']:g}" / "stats.json")
         stats.network = network
         stats.save(out_dir / f"{name}.json", significant=7)
-        meta[name] = {"network": network, "beta": m["beta"], "accuracy": m["accuracy"],
+        meta[name] = {"network": network, "beta": float(m["beta"]), "accuracy": float(m["accuracy"]),
                       "test_samples": next(iter(stats.layers.values())).samples, "command": command,
                       "wall_minutes_all_betas": minutes, "layers": layer_summary(stats),
                       "edp": edp_gain(network, str(out_dir / f"{name}.json"))}
