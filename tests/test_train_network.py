@@ -107,3 +107,15 @@ def test_profile_structure_generates_loadable_statistics(tmp_path):
     assert stats.layers["conv2"].rate == pytest.approx(0.02, rel=0.1)
     assert main(["profile", "--network", "nmnist", "--structure", "burstiness=1", "--out", str(out)]) == 2
     assert main(["profile", "--network", "nmnist", "--structure", "skew=1", "--out", str(out)]) == 2
+
+
+def test_ctrl_c_prints_one_line_on_how_to_resume(tmp_path, monkeypatch, capsys):
+    import spikex_plugin.training.train as train_module
+    from spikex_plugin.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train_module, "sweep_betas", interrupted)
+    assert main(["train", "--network", "nmnist", "--beta", "0", "1", "--out", str(tmp_path / "run")]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rerun the same command to resume" in err[0] and str(tmp_path / "run") in err[0]
