@@ -5,7 +5,7 @@ time-window and SP-MB occupancy beside uniform 0.5 %, SpikeX-vs-PTB EDP).
     python scripts/bundle_profiles.py --run runs/nmnist --network nmnist \
         --minutes 21.5 --command "spikex train --network nmnist ..."
 
-Each run's beta_<b>/stats.json becomes <network>-trained (the smallest beta, normally 0),
+Each run's beta_<b>/stats.json (or stats.json of a one-beta run) becomes <network>-trained (the smallest beta, normally 0),
 <network>-trained-hw-low and <network>-trained-hw-high (the next two), written compactly
 with 7 significant digits. Metadata accumulates in metadata.yaml (one entry per profile).
 """
@@ -43,10 +43,11 @@ def bundle(run: Path, network: str, command: str, minutes: float) -> list[dict]:
     out_dir = bundled_profiles_dir()
     meta_path = out_dir / "metadata.yaml"
     meta = yaml.safe_load(meta_path.read_text()) if meta_path.is_file() else {}
-    runs = sorted((json.loads(p.read_text()) for p in run.glob("beta_*/metrics.json")), key=lambda m: m["beta"])
-    for suffix, m in zip(SUFFIXES, runs):
+    dirs = sorted(p.parent for p in run.glob("beta_*/metrics.json")) or [run]   # a sweep, or one beta
+    runs = sorted(((json.loads((d / "metrics.json").read_text()), d) for d in dirs), key=lambda r: r[0]["beta"])
+    for suffix, (m, run_dir) in zip(SUFFIXES, runs):
         name = f"{network}-{suffix}"
-        stats = load_stats(run / f"beta_{m['beta']:g}" / "stats.json")
+        stats = load_stats(run_dir / "stats.json")
         stats.network = network
         stats.save(out_dir / f"{name}.json", significant=7)
         meta[name] = {"network": network, "beta": float(m["beta"]), "accuracy": float(m["accuracy"]),
