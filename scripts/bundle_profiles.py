@@ -68,13 +68,18 @@ def readme(meta: dict) -> str:
              f"Columns per layer: rate = spikes per (input line, step); window = time-window occupancy at "
              f"w = {WINDOW}; SP-MB = occupancy of one input channel x {BLOCK} steps. `uniform` is independent "
              f"firing at {UNIFORM:.1%}.", ""]
+    single = sorted({m["network"] for m in meta.values()} - {m["network"] for n, m in meta.items() if n.endswith("-hw-low")})
+    if single:
+        lines += [f"Without hardware-aware variants (beta 0 only: training them too would exceed 30 min on this "
+                  f"machine): {', '.join(single)}.", ""]
     for name, m in meta.items():
         net = load_network(m["network"])
         uni = {l.name: layer_stats_from_rate(l.input_shape, l.T, UNIFORM) for l in net.resolved}
         e = m["edp"]
         lines += [f"## {name}", "",
                   f"beta {m['beta']:g}; accuracy {100 * m['accuracy']:.1f} % on {m['test_samples']} held-out samples; "
-                  f"all three betas of the network in {m['wall_minutes_all_betas']:.1f} min on this 2-core machine, shared.",
+                  f"the command (every beta it trains) ran {m['wall_minutes_all_betas']:.1f} min on this 2-core "
+                  f"machine, shared with other jobs.",
                   "", "```", m["command"], "```", "",
                   f"EDP SpikeX {e['spikex_edp_js']:.3e} J*s, PTB {e['ptb_edp_js']:.3e} J*s: SpikeX-vs-PTB gain "
                   f"{e['gain']:.2f}x (uniform {UNIFORM:.1%}: {m.get('uniform_gain', float('nan')):.2f}x)", "",
