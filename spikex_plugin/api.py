@@ -14,7 +14,7 @@ from spikex_plugin.hardware.arch import SpikeXArch, arch_summary, load_arch
 from spikex_plugin.mapping.limits import check_dimensions, check_mappable
 from spikex_plugin.mapping.mapper import Objective, map_network
 from spikex_plugin.sparsity.density import ActualDataDensity, DensityModel, UniformDensity
-from spikex_plugin.sparsity.stats import check_stats_match_network, load_stats
+from spikex_plugin.sparsity.stats import check_stats_match_network, load_stats, resolve_profile
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.util import sha256_file
 from spikex_plugin.workload.network import Network, load_network
@@ -74,7 +74,8 @@ def result_header(arch: SpikeXArch, network: Network, profile: str | None) -> di
             "network": {"name": network.name, "path": network.source,
                         "sha256": sha256_file(network_file) if network_file.is_file() else None,
                         "layers_sha256": hashlib.sha256(network.model_dump_json(exclude={"source"}).encode()).hexdigest()},
-            "profile": {"path": profile, "sha256": sha256_file(profile)} if profile else None,
+            "profile": {"name": profile, "path": str(resolve_profile(profile)),
+                        "sha256": sha256_file(resolve_profile(profile))} if profile else None,
         },
         "units": {"energy_j": "J", "latency_s": "s", "edp_js": "J*s", "cycles": "clock cycles",
                   "breakdown_j": "J", "actions": "count of each action", "area_mm2": "mm^2", "clock_hz": "Hz",

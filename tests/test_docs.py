@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-API_DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+ROOT = Path(__file__).resolve().parents[1]
+API_DOC = ROOT / "docs" / "api.md"
 
 
 def examples() -> list[str]:
@@ -35,3 +36,22 @@ def test_recorder_example_runs(capsys):
     # The conv reads the input itself: Bernoulli(0.1) over 5 x 2 x 8 x 8 x 8 = 5120 values.
     assert layers["0"].rate == pytest.approx(0.1, abs=0.02)
     assert capsys.readouterr().out.startswith("{'0': ")
+
+
+def test_readme_default_job_runs(tmp_path, capsys):
+    """The README's first command (a bundled network with its bundled trained profile, named
+    by profile name) maps, and result.json records which profile file it read."""
+    import hashlib
+    import json
+
+    from spikex_plugin.cli import main
+
+    readme = (ROOT / "README.md").read_text()
+    job = re.search(r"\.venv/bin/spikex (map [^\n]*?) --out out/default", readme)
+    assert job, "README's default job not found"
+    out = tmp_path / "default"
+    assert main(job.group(1).split() + ["--out", str(out)]) == 0
+    data = json.loads((out / "result.json").read_text())
+    profile = data["inputs"]["profile"]
+    assert profile["sha256"] == hashlib.sha256(Path(profile["path"]).read_bytes()).hexdigest()
+    assert data["total"]["energy_j"] > 0 and len(data["layers"]) == 8

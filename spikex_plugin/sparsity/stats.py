@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -100,8 +101,41 @@ class FiringStats(BaseModel):
     network: str | None = None
     layers: dict[str, LayerFiringStats]
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.model_dump(), indent=1) + "\n")
+    def save(self, path: str | Path, significant: int | None = None) -> None:
+        """Write JSON; with `significant` digits, compact and rounded (bundled profiles)."""
+        data = self.model_dump()
+        if significant is None:
+            Path(path).write_text(json.dumps(data, indent=1) + "\n")
+            return
+        Path(path).write_text(json.dumps(_round_floats(data, significant), separators=(",", ":")) + "\n")
+
+
+def _round_floats(value, significant: int):
+    """Round every float (rounding is monotone, so non-decreasing curves stay valid)."""
+    if isinstance(value, float):
+        return float(f"{value:.{significant}g}")
+    if isinstance(value, dict):
+        return {k: _round_floats(v, significant) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_round_floats(v, significant) for v in value]
+    return value
+
+
+def bundled_profiles_dir() -> Path:
+    """Trained firing statistics shipped with the plugin (see profiles/README.md there)."""
+    return Path(str(resources.files("spikex_plugin.sparsity") / "profiles"))
+
+
+def bundled_profiles() -> list[str]:
+    return sorted(p.stem for p in bundled_profiles_dir().glob("*.json"))
+
+
+def resolve_profile(name_or_path: str | Path) -> Path:
+    """A statistics file path, or the bundled profile of that name when no such file exists."""
+    path = Path(name_or_path)
+    if path.exists() or str(name_or_path) not in bundled_profiles():
+        return path
+    return bundled_profiles_dir() / f"{name_or_path}.json"
 
 
 def _check_finite_unit(name: str, values: list[float]) -> None:
@@ -123,11 +157,11 @@ def _check_curve(name: str, curve: list[float], T: int) -> None:
 
 
 def load_stats(path: str | Path) -> FiringStats:
-    """Read and validate a firing-statistics file (JSON or YAML)."""
-    path = Path(path)
-    if path.suffix == ".json":
+    """Read and validate a firing-statistics file (JSON or YAML) or a bundled profile by name."""
+    path = resolve_profile(path)
+    if path.suffix == ".json" or not path.suffix:
         if not path.is_file():
-            raise SpikeXInputError(path, "<file>", "file not found")
+            raise SpikeXInputError(path, "<file>", f"file not found (bundled profiles: {', '.join(bundled_profiles())})")
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as e:
