@@ -113,7 +113,7 @@ def test_recorder_ops_records_every_graph_layer_by_name():
     network = network_from_dict(network_from_model(model, (2, 8, 8), T, "b"))
     with SpikeRecorder(model, T, ops=True) as rec, torch.no_grad():
         model((torch.rand(T, 5, 2, 8, 8) < 0.5).float())
-    stats = rec.to_stats("b")
+    stats = rec.to_stats("b", network=network)
     check_stats_match_network(stats, network, "stats")
     assert {l.name for l in network.resolved} <= set(stats.layers)
     assert stats.layers["iand1"] == stats.layers["conv2"]  # both read conv1's spikes
@@ -128,7 +128,7 @@ def test_recorder_ops_on_spiking_self_attention():
     network = network_from_dict(network_from_model(model, case.input_shape, T, "sf", input_bits=8))
     with SpikeRecorder(model, T, ops=True) as rec, torch.no_grad():
         model(torch.rand(T, 3, *case.input_shape))
-    stats = rec.to_stats("sf")
+    stats = rec.to_stats("sf", network=network)
     check_stats_match_network(stats, network, "stats")
     matmuls = [l for l in network.resolved if l.type == "matmul"]
     assert len(matmuls) == 2 and all(l.name in stats.layers for l in matmuls)
@@ -151,7 +151,25 @@ def test_head_after_a_time_mean_runs_per_step_and_is_recorded_with_ops():
     functional.reset_net(model)
     with SpikeRecorder(model, T, ops=True) as rec, torch.no_grad():
         model(torch.rand(T, 5, *case.input_shape))
-    stats = rec.to_stats("sdt")
+    stats = rec.to_stats("sdt", network=network)
     check_stats_match_network(stats, network, "stats")
     assert {l.name for l in network.resolved} <= set(stats.layers)
     assert 0 < stats.layers["head"].rate < 1
+
+
+def test_recorded_statistics_with_folded_modules_are_refused_unless_kept_to_the_network():
+    """A neuron folded into its layer is recorded as a module of its own: such a file names a
+    layer its network lacks and is refused (exit 2 material); to_stats(network=...) keeps the
+    network's layers only."""
+    torch.manual_seed(1)
+    model = multistep(Branchy())
+    network = network_from_dict(network_from_model(model, (2, 8, 8), T, "b"))
+    with SpikeRecorder(model, T, ops=True) as rec, torch.no_grad():
+        model((torch.rand(T, 5, 2, 8, 8) < 0.5).float())
+    everything = rec.to_stats("b")
+    extra = set(everything.layers) - {l.name for l in network.resolved}
+    assert extra
+    with pytest.raises(SpikeXInputError, match="has no layer"):
+        check_stats_match_network(everything, network, "stats")
+    kept = rec.to_stats("b", network=network)
+    assert set(kept.layers) == set(everything.layers) - extra

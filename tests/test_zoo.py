@@ -42,7 +42,7 @@ def outcome(name: str, tmp_path) -> str:
     model = case.build()
     with SpikeRecorder(model, case.T, ops=True) as rec, torch.no_grad():
         model(torch.rand(case.T, 2, *case.input_shape))
-    stats = rec.to_stats(name)
+    stats = rec.to_stats(name, network=network)
     check_stats_match_network(stats, network, "stats")
     assert {l.name for l in network.resolved} <= set(stats.layers)
     return "maps"

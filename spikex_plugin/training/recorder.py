@@ -8,13 +8,16 @@ denser than the neuron output). Multi-step models give [T, N, ...]; modules insi
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from spikex_plugin.sparsity.stats import FiringAccumulator, FiringStats, layer_stats_from_spikes
+
+if TYPE_CHECKING:
+    from spikex_plugin.workload.network import Network
 
 _PER_SAMPLE_NDIM = {nn.Conv2d: 3, nn.Conv1d: 2, nn.Linear: 1, nn.MaxPool2d: 3, nn.AvgPool2d: 3, nn.MaxPool1d: 2,
                     nn.AvgPool1d: 2, nn.AdaptiveAvgPool2d: 3, nn.AdaptiveMaxPool2d: 3, nn.AdaptiveAvgPool1d: 2,
@@ -162,12 +165,18 @@ class SpikeRecorder:
     def layer_names(self) -> list[str]:
         return list(self.accumulators or self.traces)
 
-    def to_stats(self, network_name: str | None = None) -> FiringStats:
-        """The firing-statistics file content (`FiringStats.save` writes it)."""
+    def to_stats(self, network_name: str | None = None, network: Network | None = None) -> FiringStats:
+        """The firing-statistics file content (`FiringStats.save` writes it). With `network`,
+        only its layers are kept: the recorder also sees modules the network folds away
+        (a neuron into its layer, a copying pool into the fc after it), and a statistics file
+        naming layers its network lacks is refused when mapped."""
         if self.mode == "trace":
             layers = {n: layer_stats_from_spikes(self.trace(n)) for n in self.traces}
         else:
             layers = {n: acc.result() for n, acc in self.accumulators.items()}
+        if network is not None:
+            names = {layer.name for layer in network.resolved}
+            layers = {n: s for n, s in layers.items() if n in names}
         if not layers:
             raise ValueError("nothing recorded: run the model on data inside the recorder")
         return FiringStats(network=network_name, layers=layers)
