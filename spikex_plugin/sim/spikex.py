@@ -1,0 +1,243 @@
+"""Trace-driven simulation of one SpikeX layer: the loop nest walked tile by tile.
+
+Tags come from the trace bits: a time window's tag is set iff its input line spiked in it;
+an SP-MB (one input channel, or `fc_tag_group` FC lines, over one time block) is set iff
+any of its lines spiked in that block. With the arch's skipping switches on:
+- an L1 or GLB tile moves only its active SP-MBs' spike bits and the weight kernels of
+  their channels (`zero_blocks`, `weight_tailoring`); every transfer moves whole words;
+- a weight step runs only if some column's window fired (`zero_windows`); the feeder then
+  reads the rows' weights and the step's spike bits from L1 and each PE whose window fired
+  loads the weight and accumulates once per spike (`zero_spikes`);
+- a neuron runs `tws` membrane steps per window whose receptive field fired, else one
+  (decay only); partial sums across channel chunks stay in the PE's Vmem.
+Counts are exact for the trace; cycles come from `engine.run_tiles`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from spikex_plugin.hardware.arch import SpikeXArch
+from spikex_plugin.mapping.mapping import SpikeXMapping
+from spikex_plugin.sim.engine import OVERFLOW, run_tiles
+from spikex_plugin.sim.lif import LIFParams, layer_currents, lif_spikes
+from spikex_plugin.sim.nest import SimNest, nest_from_mapping
+from spikex_plugin.sim.result import SimResult, priced
+from spikex_plugin.workload.network import Layer
+
+
+def padded_input(layer: Layer, trace: np.ndarray) -> np.ndarray:
+    """One inference's spikes [T, *layer.input_shape] as [T, C, H, W] with zero padding
+    (FC: [T, C, 1, 1])."""
+    trace = np.asarray(trace)
+    expected = (layer.T, *layer.input_shape)
+    if trace.shape != expected:
+        raise ValueError(f"trace shape {trace.shape} does not match layer {layer.name} input {expected}")
+    x = trace.astype(bool).reshape(layer.T, layer.C, *(trace.shape[2:] or (1, 1)))
+    pad = layer.padding
+    return np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+
+
+def window_taps(layer: Layer, x: np.ndarray, tws: int) -> np.ndarray:
+    """Spike count of every (window, c, p, q, r, s): what the PE holding output (p, q) sees
+    on tap (c, r, s) in that window. [K, C, P, Q, R, S] uint8."""
+    T, C, H, W = x.shape
+    per_window = x.reshape(T // tws, tws, C, H, W).sum(axis=1, dtype=np.uint8)
+    views = np.lib.stride_tricks.sliding_window_view(per_window, (layer.R, layer.S), axis=(2, 3))
+    st = layer.stride
+    return np.ascontiguousarray(views[:, :, :layer.P * st:st, :layer.Q * st:st])
+
+
+def sp_mb_tags(layer: Layer, x: np.ndarray, block: int, group: int) -> np.ndarray:
+    """[T/block, C] bool: the tag of the SP-MB holding channel (FC: line) c in each block."""
+    per_line = x.reshape(layer.T // block, block, layer.C, -1).any(axis=(1, 3))
+    groups = -(-layer.C // group)
+    padded = np.zeros((per_line.shape[0], groups * group), dtype=bool)
+    padded[:, :layer.C] = per_line
+    per_group = padded.reshape(per_line.shape[0], groups, group).any(axis=2)
+    return np.repeat(per_group, group, axis=1)[:, :layer.C]
+
+
+def words(bits: np.ndarray | float, width: float) -> np.ndarray:
+    """Accesses of a port `width` bits wide to move `bits` in one transfer."""
+    return np.ceil(np.asarray(bits, dtype=np.float64) / width).astype(np.int64)
+
+
+class SpikeXTiles:
+    """Per-spike-tile quantities; a spike tile is (time block, output row, output-column
+    block, channel chunk) and is visited once per filter tile."""
+
+    def __init__(self, layer: Layer, nest: SimNest, arch: SpikeXArch, x: np.ndarray):
+        sk = arch.extras.skipping
+        taps = window_taps(layer, x, nest.tws)                      # [K, C, P, Q, R, S]
+        K = taps.shape[0]
+        self.n_c1 = layer.C // nest.c_l1
+        self.nq = layer.Q // nest.q_cols
+        cols, n_c1, c_l1 = nest.cols, self.n_c1, nest.c_l1
+        P, Q, R, S = layer.P, layer.Q, layer.R, layer.S
+        if nest.dispatch == "temporal":
+            nb = K // cols
+            tiled = taps.reshape(nb, cols, n_c1, c_l1, P, Q, R, S).transpose(0, 4, 5, 2, 3, 6, 7, 1)
+        else:
+            nb = K
+            tiled = taps.reshape(nb, n_c1, c_l1, P, self.nq, cols, R, S).transpose(0, 3, 4, 1, 2, 6, 7, 5)
+        self.blocks = nb
+        steps = c_l1 * R * S
+        counts = tiled.reshape(-1, steps, cols)                     # spikes per (tile, step, column)
+        group = min(arch.extras.fc_tag_group, layer.C) if layer.type == "fc" else 1
+        act = sp_mb_tags(layer, x, nest.tb, group)                 # [nb, C]
+        self.act_glb = sp_mb_tags(layer, x, nest.tb_glb, group)    # [T/tb_glb, C]
+        self.act_l1 = act
+        gated = sk.zero_blocks or sk.weight_tailoring
+        present_bc = act if gated else np.ones_like(act)
+        # step's channel present, broadcast to (b, p, qb, c1, c, r, s)
+        present = np.broadcast_to(present_bc.reshape(nb, 1, 1, n_c1, c_l1, 1, 1),
+                                  (nb, P, self.nq, n_c1, c_l1, R, S)).reshape(-1, steps)
+        fired = counts > 0
+        loaded = fired if sk.zero_windows else np.broadcast_to(present[..., None], counts.shape)
+        loaded = loaded & present[..., None]
+        self.issued = present & (fired.any(axis=2) if sk.zero_windows else True)
+        self.loaded = loaded & self.issued[..., None]
+        self.accumulations = np.where(self.loaded, counts if sk.zero_spikes else nest.tws, 0)
+        self.work = self.accumulations.astype(np.int16)
+        self.present = present
+        self.feed = np.where(self.issued, feed_words(nest, arch), 0).astype(np.int64)
+        self.tag_checks = float(present.sum()) * nest.cols * layer.M
+        self.tag_updates_per_tile = -(-nest.c_l1 // group)
+        # membrane steps per output tile and column
+        rf = taps.reshape(K, layer.C, P, Q, R * S).any(axis=(1, 4))   # [K, P, Q]
+        if nest.dispatch == "temporal":
+            rf_tiles = rf.reshape(nb, cols, P, Q).transpose(0, 2, 3, 1).reshape(-1, cols)
+        else:
+            rf_tiles = rf.reshape(nb, P, self.nq, cols).reshape(-1, cols)
+        self.mem = (np.where(rf_tiles, nest.tws, 1) if sk.zero_windows
+                    else np.full(rf_tiles.shape, nest.tws)).astype(np.int64)
+
+
+def simulate_layer(layer: Layer, mapping: SpikeXMapping, arch: SpikeXArch, trace: np.ndarray,
+                   weights: np.ndarray | None = None, lif: LIFParams = LIFParams()) -> SimResult:
+    """Simulate one inference of a conv/FC layer on SpikeX under a mapping. `trace` is
+    [T, *layer.input_shape] bool; with `weights` [M, C, R, S] (FC: [M, C]) the result also
+    holds the layer's output spikes."""
+    return simulate_nest(layer, nest_from_mapping(layer, mapping), arch, trace, weights, lif)
+
+
+def simulate_nest(layer: Layer, nest: SimNest, arch: SpikeXArch, trace: np.ndarray,
+                  weights: np.ndarray | None = None, lif: LIFParams = LIFParams()) -> SimResult:
+    if not layer.has_weights:
+        raise ValueError(f"layer {layer.name}: the simulator runs conv and FC layers")
+    nest.validate(layer)
+    x = padded_input(layer, trace)
+    return walk(layer, nest, arch, x, SpikeXTiles(layer, nest, arch, x), weights, lif)
+
+
+def walk(layer: Layer, nest: SimNest, arch: SpikeXArch, x: np.ndarray, tiles, weights: np.ndarray | None,
+         lif: LIFParams) -> SimResult:
+    """Walk the nest over prepared per-tile work (`SpikeXTiles` or `ptb.PTBTiles`): traffic,
+    counts, cycles and, with weights, the layer's output spikes."""
+    order = nest_order(layer, nest, tiles)
+    traffic = tile_traffic(layer, nest, arch, tiles, order)
+    actions = count_actions(layer, nest, arch, tiles, order, traffic)
+    cycles, parts = run_cycles(layer, nest, arch, tiles, order, traffic)
+    spikes = None
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64).reshape(layer.M, layer.C, layer.R, layer.S)
+        spikes = lif_spikes(layer_currents(layer.type, x, w, layer.stride), lif)
+    return priced(actions, cycles, arch, parts, spikes)
+
+
+def nest_order(layer: Layer, nest: SimNest, tiles) -> dict[str, np.ndarray]:
+    """Every L1 tile in loop order (t0, m0, p0 | m1, p1, q1, t1, c1): its spike tile, output
+    tile, GLB tile and whether it is the last channel chunk / continues a window chain."""
+    nt1 = nest.tb_glb // nest.tb
+    shape = (layer.T // nest.tb_glb, layer.M // nest.m_glb, layer.P // nest.p_glb,
+             nest.m_glb // nest.rows, nest.p_glb, tiles.nq, nt1, tiles.n_c1)
+    t0, m0, p0, m1, p1, q1, t1, c1 = (a.ravel() for a in np.indices(shape))
+    b = t0 * nt1 + t1
+    p = p0 * nest.p_glb + p1
+    out = (b * layer.P + p) * tiles.nq + q1
+    return {"spk": out * tiles.n_c1 + c1, "out": out, "b": b, "c1": c1, "t0": t0,
+            "last_c": c1 == tiles.n_c1 - 1, "chain": (t1 > 0) & (nest.dispatch == "temporal"),
+            "glb": (t0 * shape[1] + m0) * shape[2] + p0}
+
+
+def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict) -> dict[str, np.ndarray]:
+    """Words each transfer moves: per L1 tile (GLB -> L1 fill, outputs to GLB) and per GLB
+    tile (DRAM -> GLB fill, outputs back to DRAM)."""
+    sk = arch.extras.skipping
+    bpa = arch.bits_per_action
+    wbits = arch.weight_bits
+    w_l1 = (nest.q_cols - 1) * layer.stride + layer.S
+    sin_l1 = tiles.act_l1 if sk.zero_blocks else np.ones_like(tiles.act_l1)
+    wt_l1 = tiles.act_l1 if sk.weight_tailoring else np.ones_like(tiles.act_l1)
+    per_c1 = lambda a: a.reshape(a.shape[0], tiles.n_c1, nest.c_l1).sum(axis=2)  # noqa: E731
+    sin_bits = per_c1(sin_l1)[order["b"], order["c1"]] * nest.tb * layer.R * w_l1
+    wt_bits = per_c1(wt_l1)[order["b"], order["c1"]] * nest.rows * layer.R * layer.S * wbits
+    out_bits = np.where(order["last_c"], nest.rows * nest.cols * nest.tws, 0)
+    h_glb = (nest.p_glb - 1) * layer.stride + layer.R
+    sin_g = (tiles.act_glb if sk.zero_blocks else np.ones_like(tiles.act_glb)).sum(axis=1)
+    wt_g = (tiles.act_glb if sk.weight_tailoring else np.ones_like(tiles.act_glb)).sum(axis=1)
+    n_glb = order["glb"].max() + 1
+    g_t0 = np.zeros(n_glb, dtype=np.int64)
+    g_t0[order["glb"]] = order["t0"]
+    sin_glb_bits = sin_g[g_t0] * nest.tb_glb * h_glb * layer.W
+    wt_glb_bits = wt_g[g_t0] * nest.m_glb * layer.R * layer.S * wbits
+    wb_bits = np.full(n_glb, nest.m_glb * nest.p_glb * layer.Q * nest.tb_glb)
+    return {"l1_wr": words(sin_bits, bpa["L1"]) + words(wt_bits, bpa["L1"]),
+            "glb_rd": words(sin_bits, bpa["GLB"]) + words(wt_bits, bpa["GLB"]),
+            "out_words": words(out_bits, bpa["GLB"]),
+            "dram_rd": words(sin_glb_bits, bpa["DRAM"]) + words(wt_glb_bits, bpa["DRAM"]),
+            "glb_wr": words(sin_glb_bits, bpa["GLB"]) + words(wt_glb_bits, bpa["GLB"]),
+            "wb_glb": words(wb_bits, bpa["GLB"]), "wb_dram": words(wb_bits, bpa["DRAM"])}
+
+
+def feed_words(nest: SimNest, arch: SpikeXArch) -> int:
+    """L1 reads per issued weight step: the rows' weights and the columns' spike bits."""
+    width = arch.bits_per_action["L1"]
+    return int(math.ceil(nest.rows * arch.weight_bits / width) + math.ceil(nest.cols * nest.tws / width))
+
+
+def count_actions(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict,
+             traffic: dict) -> dict[tuple[str, str], float]:
+    m_tiles = layer.M // nest.rows
+    vmemcount_actions = arch.vmem_bits / arch.bits_per_action["Vmem"]
+    accum = float(tiles.accumulations.sum()) * layer.M
+    membrane = float(tiles.mem.sum()) * layer.M
+    return {
+        ("DRAM", "read"): float(traffic["dram_rd"].sum()),
+        ("DRAM", "write"): float(traffic["wb_dram"].sum()),
+        ("GLB", "write"): float(traffic["glb_wr"].sum() + traffic["out_words"].sum()),
+        ("GLB", "read"): float(traffic["glb_rd"].sum() + traffic["wb_glb"].sum()),
+        ("L1", "write"): float(traffic["l1_wr"].sum()),
+        ("L1", "read"): float(tiles.feed.sum()) * m_tiles,
+        ("WReg", "write"): float(tiles.loaded.sum()) * layer.M,
+        ("WReg", "read"): accum,
+        ("Accumulator", "compute"): accum,
+        ("Vmem", "read"): (accum + membrane) * vmemcount_actions,
+        ("Vmem", "write"): (accum + membrane) * vmemcount_actions,
+        ("Comparator", "compare"): membrane,
+        ("PEController", "dispatch"): float(layer.M * layer.P * layer.Q * (layer.T // nest.tws)),
+        ("TagLogic", "check"): tiles.tag_checks,
+        ("TagLogic", "update"): float(len(order["spk"]) * tiles.tag_updates_per_tile),
+    }
+
+
+def run_cycles(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict,
+            traffic: dict) -> tuple[float, dict[str, float]]:
+    dramrun_cycles = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+    n_tiles = len(order["spk"])
+    per_tile = (tiles.work.max(axis=2) + tiles.feed + nest.cols) * tiles.issued
+    horizon = int(per_tile.sum(axis=1)[order["spk"]].sum() + tiles.mem.sum(axis=1)[order["out"]].sum()
+                  + sum(int(v.sum()) for v in traffic.values()) * (1 + dramrun_cycles)
+                  + n_tiles * (nest.rows + nest.cols + 2) + 64)
+    while True:
+        cycles, acc, mem, wait = run_tiles(
+            order["spk"], order["out"], order["last_c"], order["chain"], traffic["l1_wr"], traffic["glb_rd"],
+            traffic["out_words"], tiles.work, tiles.issued, tiles.feed, tiles.mem, traffic["dram_rd"],
+            traffic["glb_wr"], traffic["wb_glb"], traffic["wb_dram"], n_tiles // len(traffic["dram_rd"]),
+            dramrun_cycles, nest.rows, nest.dispatch == "temporal", horizon)
+        if cycles != OVERFLOW:
+            return cycles, {"accumulate": acc, "membrane": mem, "fill_wait": wait}
+        horizon *= 2
