@@ -77,8 +77,8 @@ def test_hand_worked_fc(spikex_arch):
     2-4  GLB -> L1: two words read at 2, 3, written at 3, 4 -> tile ready at 5
     5-6  feeder reads step line 0 (weight word + spike word); column 0 takes it at 7 and
          accumulates 2 spikes (7-8); column 1 (window empty) takes it at 8, holds till 9
-    7-8  feeder reads step line 1; column 0 takes it at 9 (nothing to add), column 1 at 10
-         and accumulates 1 spike (10)
+    7    step line 1: its weight and spike bits lie in the words the feeder holds (no read);
+         column 0 takes it at 9 (nothing to add), column 1 at 10 and accumulates 1 spike
     9-10 column 0 membrane: 2 steps (its window's receptive field fired); 11-12 column 1
          (chained after column 0)
     13   output word to GLB; 14 written back to DRAM -> 15 cycles."""
@@ -89,7 +89,7 @@ def test_hand_worked_fc(spikex_arch):
     m = SpikeXMapping("temporal", tws=2, rows=1, cols=2, c_l1=2, tb_glb=4, m_glb=1, p_glb=1)
     r = simulate_layer(layer, m, spikex_arch, trace)
     expected = {("Accumulator", "compute"): 3, ("WReg", "write"): 2, ("WReg", "read"): 3,
-                ("Comparator", "compare"): 4, ("Vmem", "read"): 7, ("L1", "read"): 4, ("L1", "write"): 2,
+                ("Comparator", "compare"): 4, ("Vmem", "read"): 7, ("L1", "read"): 2, ("L1", "write"): 2,
                 ("GLB", "read"): 3, ("GLB", "write"): 3, ("DRAM", "read"): 2, ("DRAM", "write"): 1,
                 ("PEController", "dispatch"): 2, ("TagLogic", "check"): 4}
     assert {k: r.actions[k] for k in expected} == expected

@@ -61,6 +61,27 @@ def _stream(src, dst, t, n_src, n_dst):
 
 
 @numba.njit(cache=True)
+def feeder_reads(issued, w_first, w_last, s_first, s_last):
+    """L1 reads per issued weight step of each tile: the feeder keeps the last word it read
+    from the weight region and from the spike region, and reads a word only when a step
+    needs bits outside it (words counted from each step's first and last word index)."""
+    n, steps = issued.shape
+    reads = np.zeros((n, steps), dtype=np.int64)
+    for i in range(n):
+        held_w = -1
+        held_s = -1
+        for st in range(steps):
+            if not issued[i, st]:
+                continue
+            r = w_last[i, st] - w_first[i, st] + 1 - (1 if w_first[i, st] == held_w else 0)
+            r += s_last[i, st] - s_first[i, st] + 1 - (1 if s_first[i, st] == held_s else 0)
+            held_w = w_last[i, st]
+            held_s = s_last[i, st]
+            reads[i, st] = r
+    return reads
+
+
+@numba.njit(cache=True)
 def run_tiles(spk, out_id, last_c, chain, l1_wr, glb_rd, out_words, work, issued, feed, mem,
               dram_rd, glb_wr, wb_glb, wb_dram, tiles_per_glb, dram_cycles_per_access, rows, temporal,
               horizon):

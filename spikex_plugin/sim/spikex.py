@@ -15,13 +15,12 @@ Counts are exact for the trace; cycles come from `engine.run_tiles`.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping
-from spikex_plugin.sim.engine import OVERFLOW, run_tiles
+from spikex_plugin.sim.engine import OVERFLOW, feeder_reads, run_tiles
 from spikex_plugin.sim.lif import LIFParams, layer_currents, lif_spikes
 from spikex_plugin.sim.nest import SimNest, nest_from_mapping
 from spikex_plugin.sim.result import SimResult, priced
@@ -103,7 +102,7 @@ class SpikeXTiles:
         self.accumulations = np.where(self.loaded, counts if sk.zero_spikes else nest.tws, 0)
         self.work = self.accumulations.astype(np.int16)
         self.present = present
-        self.feed = np.where(self.issued, feed_words(nest, arch), 0).astype(np.int64)
+        self.feed = self._feeder(layer, nest, arch, act)
         self.tag_checks = float(present.sum()) * nest.cols * layer.M
         self.tag_updates_per_tile = -(-nest.c_l1 // group)
         # membrane steps per output tile and column
@@ -114,6 +113,33 @@ class SpikeXTiles:
             rf_tiles = rf.reshape(nb, P, self.nq, cols).reshape(-1, cols)
         self.mem = (np.where(rf_tiles, nest.tws, 1) if sk.zero_windows
                     else np.full(rf_tiles.shape, nest.tws)).astype(np.int64)
+
+
+    def _feeder(self, layer: Layer, nest: SimNest, arch: SpikeXArch, act: np.ndarray) -> np.ndarray:
+        """L1 reads of each issued step. L1 holds the tile's present channels packed in
+        channel order: weights as [c][r][s][row], spikes as [c][r][w][t]; a step reads its
+        rows' weights and its columns' spike bits (temporal: the line's tb bits; spatial:
+        the cols lines (stride apart) of its window)."""
+        sk = arch.extras.skipping
+        R, S, P, c_l1, width = layer.R, layer.S, layer.P, nest.c_l1, arch.bits_per_action["L1"]
+        w_l1 = (nest.q_cols - 1) * layer.stride + S
+        chunked = act.reshape(act.shape[0], self.n_c1, c_l1)
+        every = np.broadcast_to(np.arange(c_l1), chunked.shape)
+        rank_w = np.cumsum(chunked, axis=2) - 1 if sk.weight_tailoring else every
+        rank_s = np.cumsum(chunked, axis=2) - 1 if sk.zero_blocks else every
+        r, s = np.meshgrid(np.arange(R), np.arange(S), indexing="ij")
+
+        def per_step(rank: np.ndarray, offset_of) -> np.ndarray:   # [nb, n_c1, c_l1, R, S] -> [tiles, steps]
+            bits = offset_of(rank[..., None, None])
+            return np.broadcast_to(bits[:, None, None], (bits.shape[0], P, self.nq, *bits.shape[1:])).reshape(
+                -1, c_l1 * R * S)
+
+        row_bits = nest.rows * arch.weight_bits
+        w_first = per_step(rank_w, lambda k: ((k * R + r) * S + s) * row_bits)
+        line_bits = nest.tb if nest.dispatch == "temporal" else ((nest.cols - 1) * layer.stride + 1) * nest.tws
+        s_first = per_step(rank_s, lambda k: ((k * R + r) * w_l1 + s) * nest.tb)
+        return feeder_reads(self.issued, w_first // width, (w_first + row_bits - 1) // width,
+                            s_first // width, (s_first + line_bits - 1) // width)
 
 
 def simulate_layer(layer: Layer, mapping: SpikeXMapping, arch: SpikeXArch, trace: np.ndarray,
@@ -191,12 +217,6 @@ def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: di
             "dram_rd": words(sin_glb_bits, bpa["DRAM"]) + words(wt_glb_bits, bpa["DRAM"]),
             "glb_wr": words(sin_glb_bits, bpa["GLB"]) + words(wt_glb_bits, bpa["GLB"]),
             "wb_glb": words(wb_bits, bpa["GLB"]), "wb_dram": words(wb_bits, bpa["DRAM"])}
-
-
-def feed_words(nest: SimNest, arch: SpikeXArch) -> int:
-    """L1 reads per issued weight step: the rows' weights and the columns' spike bits."""
-    width = arch.bits_per_action["L1"]
-    return int(math.ceil(nest.rows * arch.weight_bits / width) + math.ceil(nest.cols * nest.tws / width))
 
 
 def count_actions(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict,

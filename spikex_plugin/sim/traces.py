@@ -9,7 +9,9 @@ these families break that on purpose:
 - `moving_objects`: discs drifting across a DVS-like sensor, pixels fire near them;
 - `local_blobs`: Gaussian blobs of activity that switch on and off at random places;
 - `channel_skewed`: a few channels carry most spikes, per-neuron rates heavy-tailed;
-- `bursty`: population bursts, many lines fire together in short synchronous episodes.
+- `bursty`: population bursts, many lines fire together in short synchronous episodes;
+- `markov_lines`: independent lines, each a two-state chain (lag-1 correlation 0.8), the
+  bursty family the density model's Markov fit does assume (kept as a control).
 """
 
 from __future__ import annotations
@@ -128,9 +130,22 @@ def bursty(shape: tuple[int, ...], T: int, rate: float, samples: int = 1, seed: 
     return _spikes_from_intensity(np.broadcast_to(level, (T, samples, *shape)), rate, rng)
 
 
+def markov_lines(shape: tuple[int, ...], T: int, rate: float, samples: int = 1, seed: int = 0,
+                 correlation: float = 0.8) -> np.ndarray:
+    """Each line a stationary two-state chain: P(spike | silent) = a, P(spike | spike) = a + correlation."""
+    rng = np.random.default_rng(seed)
+    a = rate * (1 - correlation)
+    u = rng.random((T, samples, *shape))
+    out = np.empty(u.shape, dtype=bool)
+    out[0] = u[0] < rate
+    for t in range(1, T):
+        out[t] = u[t] < np.where(out[t - 1], a + correlation, a)
+    return out
+
+
 FAMILIES: dict[str, Callable[..., np.ndarray]] = {
     "bernoulli": bernoulli, "moving_objects": moving_objects, "local_blobs": local_blobs,
-    "channel_skewed": channel_skewed, "bursty": bursty,
+    "channel_skewed": channel_skewed, "bursty": bursty, "markov_lines": markov_lines,
 }
 
 
