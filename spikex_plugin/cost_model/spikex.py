@@ -92,7 +92,7 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Wt", "read"): "l1_block",
     ("GLB", "Wt", "write"): "glb_block",
     ("DRAM", "Wt", "read"): "glb_block",
-    ("L1", "Sin", "read"): "sin_l1",
+    ("L1", "Sin", "read"): "row_weight",   # spike bits are read for steps whose windows fired
     ("L1", "Sin", "write"): "sin_l1",
     ("GLB", "Sin", "read"): "sin_l1",
     ("GLB", "Sin", "write"): "sin_glb",
@@ -129,9 +129,11 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     add("Vmem", "read", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
     add("Vmem", "write", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
     add("PEController", "dispatch", neurons_windows)
-    weight_slots = dense[("WReg", "Wt", "write")]
+    # Window tags are checked only for weight steps of SP-MBs that reached L1.
+    weight_slots = dense[("WReg", "Wt", "write")] * min(f["l1_block"], f["sin_l1"])
     add("TagLogic", "check", weight_slots)
-    add("TagLogic", "update", l1_tile_count(layer, m) * m.c_l1)  # one SP-MB tag per channel per L1 tile
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    add("TagLogic", "update", l1_tile_count(layer, m) * math.ceil(m.c_l1 / group))  # one tag per SP-MB per L1 tile
     cycles, parts = layer_cycles(layer, m, arch, d, actions, f, block_driven)
     return _priced(layer.name, m, arch, actions, cycles, parts)
 
@@ -168,21 +170,44 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     windows = layer.T / m.tws * layer.M / m.rows * layer.P * layer.Q / m.q_cols  # per row, in sequence
     rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
     membrane = windows * (m.tws * rf + (1 - rf))
-    fill = l1_tile_count(layer, m) * (m.rows + m.cols - 1)
+    # Systolic fill/drain only for L1 tiles with an active SP-MB (others dispatch nothing).
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    tile_active = d.p_channels_nonempty(m.c_l1, m.tb) if arch.extras.skipping.zero_windows else 1.0
+    fill = l1_tile_count(layer, m) * (m.rows + m.cols - 1) * tile_active
     array = compute + membrane + fill
     per_dram_action = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
     ports = {"dram": ("DRAM", per_dram_action), "glb_port": ("GLB", 1.0), "l1_port": ("L1", 1.0)}
     loads = {name: sum(c for (comp, _), c in actions.items() if comp == level) * scale
              for name, (level, scale) in ports.items()}
     varying = {name: block_driven.get(level, 0.0) * scale for name, (level, scale) in ports.items()}
-    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
     sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
     # rises and falls with the same activity.
     loads["array"], varying["array"] = array, compute + membrane - windows
-    cycles = expected_slowest(loads, varying, sp_mbs, f["sin_l1"])
-    parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads}
+    exposed = exposed_transfers(layer, m, arch, f, per_dram_action)
+    loads["glb_port"] -= exposed["glb_port"]
+    loads["dram"] -= exposed["dram"]
+    cycles = expected_slowest(loads, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
+    parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"]}
     return cycles, parts
+
+
+def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict, per_dram_action: float) -> dict:
+    """Transfers nothing can overlap: the first GLB tile's load from DRAM and its first L1
+    tile (before any compute), and the last GLB tile's outputs back to DRAM (after it).
+    Returns their cycles and their share of the GLB-port and DRAM loads."""
+    bpa, wbits = arch.bits_per_action, arch.weight_bits
+    h_glb = (m.p_glb - 1) * layer.stride + layer.R
+    glb_in = (m.tb_glb * layer.C * h_glb * layer.W * f["sin_glb"]
+              + m.m_glb * layer.C * layer.R * layer.S * wbits * f["glb_block"])
+    w_l1 = (m.q_cols - 1) * layer.stride + layer.S
+    l1_in = m.tb * m.c_l1 * layer.R * w_l1 * f["sin_l1"] + m.rows * m.c_l1 * layer.R * layer.S * wbits * f["l1_block"]
+    out = m.m_glb * m.p_glb * layer.Q * m.tb_glb
+    glb_words = (glb_in + l1_in + out) / bpa["GLB"]
+    dram = (glb_in + out) / bpa["DRAM"] * per_dram_action
+    first = max(glb_in / bpa["GLB"], glb_in / bpa["DRAM"] * per_dram_action)
+    last = max(out / bpa["GLB"], out / bpa["DRAM"] * per_dram_action)
+    return {"cycles": first + l1_in / bpa["GLB"] + last, "glb_port": glb_words, "dram": dram}
 
 
 def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int, p: float) -> float:
