@@ -141,3 +141,35 @@ def test_skewed_and_correlated_families_are_not_independent_lines():
     burst = make_trace("bursty", (64,), 200, 0.05, seed=1)[:, 0]
     per_step = burst.mean(axis=1)
     assert per_step.std() > 3 * np.sqrt(0.05 * 0.95 / 64)          # steps co-fire far beyond Bernoulli
+
+
+def test_stsap_packs_non_overlapping_lines():
+    from spikex_plugin.sim.ptb import stsap_slots
+    lines = np.zeros((4, 6), dtype=bool)
+    lines[0, [0, 1]] = True      # A
+    lines[1, 2] = True           # B: fits beside A
+    lines[2, 1] = True           # C: overlaps A at step 1 -> new slot
+    #                              D: silent all run -> dropped
+    slot_of, slots = stsap_slots(lines)
+    assert slot_of.tolist() == [0, 0, 1, -1] and slots == 2
+
+
+def test_ptb_hand_worked_fc():
+    """PTB, FC, T = 4, TWS 2, 2 columns (windows), 1 neuron; lines A (t 0, 1), B (t 2),
+    C (t 1), D silent -> stSAP slots {A, B}, {C}. Each column spends TWS = 2 cycles per slot:
+    4 busy cycles; 4 accumulations (one per spike); weight loads per (line, window) that
+    fired: A and C in window 0, B in window 1 = 3; membrane: every step of both windows."""
+    from spikex_plugin.hardware.arch import load_arch
+    from spikex_plugin.sim.ptb import simulate_ptb_layer
+    layer = Layer(name="tiny", type="fc", T=4, C=4, M=1, H=1, W=1, R=1, S=1, P=1, Q=1)
+    trace = np.zeros((4, 4), dtype=bool)
+    trace[[0, 1], 0] = True
+    trace[2, 1] = True
+    trace[1, 2] = True
+    m = SpikeXMapping("temporal", tws=2, rows=1, cols=2, c_l1=4, tb_glb=4, m_glb=1, p_glb=1)
+    r = simulate_ptb_layer(layer, m, load_arch("ptb"), trace)
+    assert r.cycle_parts["accumulate"] == 4
+    assert r.actions[("Accumulator", "compute")] == 4
+    assert r.actions[("WReg", "write")] == 3
+    assert r.actions[("Comparator", "compare")] == 4
+    assert r.actions[("TagLogic", "check")] == 0
