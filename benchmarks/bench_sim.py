@@ -4,17 +4,22 @@ each, for the slowest settings (TWS 1, firing rate 0.5, both dispatch modes, Spi
 Run: .venv/bin/python benchmarks/bench_sim.py
 Target (issue 12): under 60 s per layer simulation on a 2-core machine. The first call
 compiles the numba kernels; it is timed separately and reported beside the warm runs.
+Baseline, measured in the same run: the analytic model's path from the same trace to an
+estimate (firing statistics of the trace, then the cost of the same mapping).
 """
 
 from __future__ import annotations
 
 import time
 
+from spikex_plugin.cost_model.spikex import evaluate_layer
 from spikex_plugin.hardware.arch import load_arch
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
 from spikex_plugin.sim.ptb import simulate_ptb_layer
 from spikex_plugin.sim.spikex import simulate_layer
 from spikex_plugin.sim.traces import make_trace
+from spikex_plugin.sparsity.density import ActualDataDensity
+from spikex_plugin.sparsity.stats import layer_stats_from_spikes
 from spikex_plugin.workload.network import load_network
 
 TARGET_S = 60.0
@@ -31,7 +36,8 @@ def mapping_for(layer, arch, mode: str, tws: int) -> SpikeXMapping:
 def main() -> None:
     net = load_network("nmnist")
     warm = None
-    print(f"{'layer':<6} {'arch':<6} {'mapping':<44} {'L1 tiles':>9} {'seconds':>8}  (target < {TARGET_S:.0f} s)")
+    print(f"{'layer':<6} {'arch':<6} {'mapping':<44} {'L1 tiles':>9} {'sim s':>7} {'model s':>8} {'sim/model':>9}"
+          f"  (target: sim < {TARGET_S:.0f} s)")
     for layer in [l for l in net.weighted_layers if l.type == "conv"]:
         trace = make_trace("moving_objects", layer.input_shape, layer.T, 0.5, seed=1)[:, 0]
         for arch_name, simulate, modes in (("spikex", simulate_layer, ("temporal", "spatial")),
@@ -46,9 +52,12 @@ def main() -> None:
                 t = time.perf_counter()
                 simulate(layer, m, arch, trace)
                 elapsed = time.perf_counter() - t
+                t = time.perf_counter()
+                evaluate_layer(layer, m, arch, ActualDataDensity(layer_stats_from_spikes(trace[:, None])))
+                model = time.perf_counter() - t
                 tiles = layer.T // m.tb * layer.M // m.rows * layer.P * layer.Q // m.q_cols * layer.C // m.c_l1
-                print(f"{layer.name:<6} {arch_name:<6} {m.summary():<44} {tiles:>9} {elapsed:>8.2f}  "
-                      f"{elapsed / TARGET_S:.1%} of target", flush=True)
+                print(f"{layer.name:<6} {arch_name:<6} {m.summary():<44} {tiles:>9} {elapsed:>7.2f} {model:>8.3f} "
+                      f"{elapsed / model:>8.1f}x  {elapsed / TARGET_S:.1%} of target", flush=True)
     print(f"first call (numba compile + run): {warm:.2f} s")
 
 
