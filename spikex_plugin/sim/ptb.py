@@ -4,7 +4,8 @@ PTB's array: rows hold output neurons (filters), columns hold consecutive time w
 TWS steps; a PE spends TWS cycles on every input line it processes (it walks the window's
 steps, accumulating the line's weight where the line spiked). stSAP, fixed before the run
 from the whole inference's activity: input lines silent over the whole inference are
-dropped, and lines whose active time steps never overlap are packed into one slot (first
+dropped (an input channel, or an FC line, silent all run is neither moved nor its weights
+fetched), and lines whose active time steps never overlap are packed into one slot (first
 fit, in tap order) processed as one line. The buffers, ports and tile order are those of
 the SpikeX nest (temporal dispatch), walked by the same engine; PTB has no activity tags.
 """
@@ -20,7 +21,7 @@ from spikex_plugin.mapping.mapping import SpikeXMapping
 from spikex_plugin.sim.lif import LIFParams
 from spikex_plugin.sim.nest import SimNest, nest_from_mapping
 from spikex_plugin.sim.result import SimResult
-from spikex_plugin.sim.spikex import padded_input, sp_mb_tags, walk, window_taps
+from spikex_plugin.sim.spikex import padded_input, walk, window_taps
 from spikex_plugin.workload.network import Layer
 
 
@@ -79,8 +80,12 @@ class PTBTiles:
                              + math.ceil(nest.tb / width), 0).astype(np.int64)
         self.mem = np.full((self.blocks * P * Q, cols), nest.tws, dtype=np.int64)   # every step updates
         self.tag_checks, self.tag_updates_per_tile = 0.0, 0
-        self.act_l1 = sp_mb_tags(layer, x, nest.tb, 1)
-        self.act_glb = sp_mb_tags(layer, x, nest.tb_glb, 1)
+        # stSAP drops channels (FC: lines) silent over the whole run: their spike bits and
+        # weights are never moved; everything else moves every time (no tags).
+        alive = x.any(axis=(0, 2, 3))
+        self.moved = {key: np.broadcast_to(alive, (layer.T // block, C))
+                      for key, block in (("sin_l1", nest.tb), ("wt_l1", nest.tb),
+                                         ("sin_glb", nest.tb_glb), ("wt_glb", nest.tb_glb))}
 
     @staticmethod
     def _pack(layer: Layer, x: np.ndarray, c_l1: int) -> np.ndarray:

@@ -87,8 +87,12 @@ class SpikeXTiles:
         counts = tiled.reshape(-1, steps, cols)                     # spikes per (tile, step, column)
         group = min(arch.extras.fc_tag_group, layer.C) if layer.type == "fc" else 1
         act = sp_mb_tags(layer, x, nest.tb, group)                 # [nb, C]
-        self.act_glb = sp_mb_tags(layer, x, nest.tb_glb, group)    # [T/tb_glb, C]
-        self.act_l1 = act
+        act_glb = sp_mb_tags(layer, x, nest.tb_glb, group)          # [T/tb_glb, C]
+        # channels (FC: lines) whose spike bits / weight kernels a tile moves, per block
+        self.moved = {"sin_l1": act if sk.zero_blocks else np.ones_like(act),
+                      "wt_l1": act if sk.weight_tailoring else np.ones_like(act),
+                      "sin_glb": act_glb if sk.zero_blocks else np.ones_like(act_glb),
+                      "wt_glb": act_glb if sk.weight_tailoring else np.ones_like(act_glb)}
         gated = sk.zero_blocks or sk.weight_tailoring
         present_bc = act if gated else np.ones_like(act)
         # step's channel present, broadcast to (b, p, qb, c1, c, r, s)
@@ -192,19 +196,17 @@ def nest_order(layer: Layer, nest: SimNest, tiles) -> dict[str, np.ndarray]:
 def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict) -> dict[str, np.ndarray]:
     """Words each transfer moves: per L1 tile (GLB -> L1 fill, outputs to GLB) and per GLB
     tile (DRAM -> GLB fill, outputs back to DRAM)."""
-    sk = arch.extras.skipping
     bpa = arch.bits_per_action
     wbits = arch.weight_bits
     w_l1 = (nest.q_cols - 1) * layer.stride + layer.S
-    sin_l1 = tiles.act_l1 if sk.zero_blocks else np.ones_like(tiles.act_l1)
-    wt_l1 = tiles.act_l1 if sk.weight_tailoring else np.ones_like(tiles.act_l1)
+    sin_l1, wt_l1 = tiles.moved["sin_l1"], tiles.moved["wt_l1"]
     per_c1 = lambda a: a.reshape(a.shape[0], tiles.n_c1, nest.c_l1).sum(axis=2)  # noqa: E731
     sin_bits = per_c1(sin_l1)[order["b"], order["c1"]] * nest.tb * layer.R * w_l1
     wt_bits = per_c1(wt_l1)[order["b"], order["c1"]] * nest.rows * layer.R * layer.S * wbits
     out_bits = np.where(order["last_c"], nest.rows * nest.cols * nest.tws, 0)
     h_glb = (nest.p_glb - 1) * layer.stride + layer.R
-    sin_g = (tiles.act_glb if sk.zero_blocks else np.ones_like(tiles.act_glb)).sum(axis=1)
-    wt_g = (tiles.act_glb if sk.weight_tailoring else np.ones_like(tiles.act_glb)).sum(axis=1)
+    sin_g = tiles.moved["sin_glb"].sum(axis=1)
+    wt_g = tiles.moved["wt_glb"].sum(axis=1)
     n_glb = order["glb"].max() + 1
     g_t0 = np.zeros(n_glb, dtype=np.int64)
     g_t0[order["glb"]] = order["t0"]
