@@ -21,7 +21,7 @@ from spikex_plugin.mapping.mapping import SpikeXMapping
 from spikex_plugin.sim.lif import LIFParams
 from spikex_plugin.sim.nest import SimNest, nest_from_mapping
 from spikex_plugin.sim.result import SimResult
-from spikex_plugin.sim.spikex import padded_input, walk, window_taps
+from spikex_plugin.sim.spikex import membrane_steps, padded_input, tiled_counts, walk, window_taps
 from spikex_plugin.workload.network import Layer
 
 
@@ -55,15 +55,14 @@ class PTBTiles:
         taps = window_taps(layer, x, nest.tws)                       # [K, C, P, Q, R, S]
         K, C, P, Q, R, S = taps.shape
         cols, c_l1 = nest.cols, nest.c_l1
-        self.n_c1, self.nq, self.blocks = C // c_l1, Q, K // cols
+        self.n_c1, self.nq, nb = C // c_l1, Q, K // cols
         steps = c_l1 * R * S
-        counts = taps.reshape(self.blocks, cols, self.n_c1, c_l1, P, Q, R, S).transpose(0, 4, 5, 2, 3, 6, 7, 1)
-        counts = counts.reshape(self.blocks, P * Q * self.n_c1, steps, cols)
+        counts = tiled_counts(layer, nest, taps).reshape(nb, P * Q * self.n_c1, steps, cols)
         slot_of = self._pack(layer, x, c_l1)                          # [P*Q*n_c1, steps]
-        n_tiles = self.blocks * P * Q * self.n_c1
-        spk = np.arange(n_tiles).reshape(self.blocks, -1, 1)
+        n_tiles = nb * P * Q * self.n_c1
+        spk = np.arange(n_tiles).reshape(nb, -1, 1)
         flat = (spk * steps + slot_of[None]).reshape(-1)              # (tile, slot) of every tap
-        keep = np.broadcast_to(slot_of[None] >= 0, (self.blocks, *slot_of.shape)).reshape(-1)
+        keep = np.broadcast_to(slot_of[None] >= 0, (nb, *slot_of.shape)).reshape(-1)
         per_tap = counts.reshape(-1, cols)[keep]
         fired = per_tap > 0 if sk.zero_windows else np.ones_like(per_tap, dtype=bool)
         size = n_tiles * steps
@@ -78,7 +77,7 @@ class PTBTiles:
         width = arch.bits_per_action["L1"]
         self.feed = np.where(self.issued, lines * math.ceil(nest.rows * arch.weight_bits / width)
                              + math.ceil(nest.tb / width), 0).astype(np.int64)
-        self.mem = np.full((self.blocks * P * Q, cols), nest.tws, dtype=np.int64)   # every step updates
+        self.mem = membrane_steps(layer, nest, taps, skip_silent=False)   # every step updates
         self.tag_checks, self.tag_updates_per_tile = 0.0, 0
         # stSAP drops channels (FC: lines) silent over the whole run: their spike bits and
         # weights are never moved; everything else moves every time (no tags).

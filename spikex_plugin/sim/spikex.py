@@ -64,60 +64,63 @@ def words(bits: np.ndarray | float, width: float) -> np.ndarray:
     return np.ceil(np.asarray(bits, dtype=np.float64) / width).astype(np.int64)
 
 
+def tiled_counts(layer: Layer, nest: SimNest, taps: np.ndarray) -> np.ndarray:
+    """Window taps [K, C, P, Q, R, S] as [spike tile, weight step, column]; spike tiles in
+    (time block, p, output-column block, channel chunk) order, steps in (c, r, s) order."""
+    K, C, P, Q, R, S = taps.shape
+    cols, c_l1 = nest.cols, nest.c_l1
+    if nest.dispatch == "temporal":   # column j: window j of the block
+        tiled = taps.reshape(K // cols, cols, C // c_l1, c_l1, P, Q, R, S).transpose(0, 4, 5, 2, 3, 6, 7, 1)
+    else:                             # column j: output column j of the block
+        tiled = taps.reshape(K, C // c_l1, c_l1, P, Q // cols, cols, R, S).transpose(0, 3, 4, 1, 2, 6, 7, 5)
+    return tiled.reshape(-1, c_l1 * R * S, cols)
+
+
+def membrane_steps(layer: Layer, nest: SimNest, taps: np.ndarray, skip_silent: bool) -> np.ndarray:
+    """[output tile, column]: tws steps per window whose receptive field fired, else one
+    decay step (every step when silent windows are not skipped)."""
+    K, C, P, Q = taps.shape[:4]
+    cols = nest.cols
+    if not skip_silent:
+        return np.full((K * P * Q // cols, cols), nest.tws, dtype=np.int64)
+    rf = taps.reshape(K, C, P, Q, -1).any(axis=(1, 4))               # [K, P, Q]
+    if nest.dispatch == "temporal":
+        rf = rf.reshape(K // cols, cols, P, Q).transpose(0, 2, 3, 1)
+    return np.where(rf.reshape(-1, cols), nest.tws, 1).astype(np.int64)
+
+
 class SpikeXTiles:
-    """Per-spike-tile quantities; a spike tile is (time block, output row, output-column
-    block, channel chunk) and is visited once per filter tile."""
+    """Per-spike-tile work and traffic masks; a spike tile is (time block, output row,
+    output-column block, channel chunk) and is visited once per filter tile."""
 
     def __init__(self, layer: Layer, nest: SimNest, arch: SpikeXArch, x: np.ndarray):
         sk = arch.extras.skipping
         taps = window_taps(layer, x, nest.tws)                      # [K, C, P, Q, R, S]
-        K = taps.shape[0]
-        self.n_c1 = layer.C // nest.c_l1
-        self.nq = layer.Q // nest.q_cols
-        cols, n_c1, c_l1 = nest.cols, self.n_c1, nest.c_l1
-        P, Q, R, S = layer.P, layer.Q, layer.R, layer.S
-        if nest.dispatch == "temporal":
-            nb = K // cols
-            tiled = taps.reshape(nb, cols, n_c1, c_l1, P, Q, R, S).transpose(0, 4, 5, 2, 3, 6, 7, 1)
-        else:
-            nb = K
-            tiled = taps.reshape(nb, n_c1, c_l1, P, self.nq, cols, R, S).transpose(0, 3, 4, 1, 2, 6, 7, 5)
-        self.blocks = nb
-        steps = c_l1 * R * S
-        counts = tiled.reshape(-1, steps, cols)                     # spikes per (tile, step, column)
+        self.n_c1, self.nq = layer.C // nest.c_l1, layer.Q // nest.q_cols
+        counts = tiled_counts(layer, nest, taps)                    # spikes per (tile, step, column)
         group = min(arch.extras.fc_tag_group, layer.C) if layer.type == "fc" else 1
-        act = sp_mb_tags(layer, x, nest.tb, group)                 # [nb, C]
+        act = sp_mb_tags(layer, x, nest.tb, group)                 # [T/tb, C]
         act_glb = sp_mb_tags(layer, x, nest.tb_glb, group)          # [T/tb_glb, C]
         # channels (FC: lines) whose spike bits / weight kernels a tile moves, per block
         self.moved = {"sin_l1": act if sk.zero_blocks else np.ones_like(act),
                       "wt_l1": act if sk.weight_tailoring else np.ones_like(act),
                       "sin_glb": act_glb if sk.zero_blocks else np.ones_like(act_glb),
                       "wt_glb": act_glb if sk.weight_tailoring else np.ones_like(act_glb)}
-        gated = sk.zero_blocks or sk.weight_tailoring
-        present_bc = act if gated else np.ones_like(act)
-        # step's channel present, broadcast to (b, p, qb, c1, c, r, s)
-        present = np.broadcast_to(present_bc.reshape(nb, 1, 1, n_c1, c_l1, 1, 1),
-                                  (nb, P, self.nq, n_c1, c_l1, R, S)).reshape(-1, steps)
+        # a step's channel is in L1 (its SP-MB moved), broadcast to (b, p, qb, c1, c, r, s)
+        in_l1 = act if (sk.zero_blocks or sk.weight_tailoring) else np.ones_like(act)
+        present = np.broadcast_to(in_l1.reshape(act.shape[0], 1, 1, self.n_c1, nest.c_l1, 1, 1),
+                                  (act.shape[0], layer.P, self.nq, self.n_c1, nest.c_l1, layer.R, layer.S)
+                                  ).reshape(counts.shape[:2])
         fired = counts > 0
-        loaded = fired if sk.zero_windows else np.broadcast_to(present[..., None], counts.shape)
-        loaded = loaded & present[..., None]
+        loaded = (fired if sk.zero_windows else np.ones_like(fired)) & present[..., None]
         self.issued = present & (fired.any(axis=2) if sk.zero_windows else True)
         self.loaded = loaded & self.issued[..., None]
         self.accumulations = np.where(self.loaded, counts if sk.zero_spikes else nest.tws, 0)
         self.work = self.accumulations.astype(np.int16)
-        self.present = present
         self.feed = self._feeder(layer, nest, arch, act)
         self.tag_checks = float(present.sum()) * nest.cols * layer.M
         self.tag_updates_per_tile = -(-nest.c_l1 // group)
-        # membrane steps per output tile and column
-        rf = taps.reshape(K, layer.C, P, Q, R * S).any(axis=(1, 4))   # [K, P, Q]
-        if nest.dispatch == "temporal":
-            rf_tiles = rf.reshape(nb, cols, P, Q).transpose(0, 2, 3, 1).reshape(-1, cols)
-        else:
-            rf_tiles = rf.reshape(nb, P, self.nq, cols).reshape(-1, cols)
-        self.mem = (np.where(rf_tiles, nest.tws, 1) if sk.zero_windows
-                    else np.full(rf_tiles.shape, nest.tws)).astype(np.int64)
-
+        self.mem = membrane_steps(layer, nest, taps, sk.zero_windows)
 
     def _feeder(self, layer: Layer, nest: SimNest, arch: SpikeXArch, act: np.ndarray) -> np.ndarray:
         """L1 reads of each issued step. L1 holds the tile's present channels packed in
