@@ -58,7 +58,8 @@ def _layer_json(l: LayerCost, layer_type: str) -> dict:
             "edp_js": l.edp_js, "tws": l.mapping.tws if l.mapping else None,
             "mode": l.mapping.mode if l.mapping else None,
             "mapping": l.mapping.to_dict() if l.mapping else None,
-            "breakdown_j": l.breakdown_j, "actions": actions, "cycle_parts": l.cycle_parts}
+            "breakdown_j": l.breakdown_j, "actions": actions, "cycle_parts": l.cycle_parts,
+            "bound": l.bound}
 
 
 def densities_for(network: Network, density: float | None = None, profile: str | None = None,
@@ -115,8 +116,8 @@ def _best_global_tws(arch, network, dens, source, objective, workers) -> Network
     """PTB: one TWS for the whole network, the best by exhaustive search."""
     best = None
     for tws in arch.extras.tws_choices:
-        if any(l.T % tws for l in network.resolved):
-            continue
+        if arch.extras.model != "ptb" and any(l.T % tws for l in network.resolved):
+            continue  # SpikeX's template needs TWS | T; PTB pads the last window
         choices = map_network(network.resolved, arch, dens, objective, workers, tws)
         res = NetworkResult(network, arch, [c.cost for c in choices], source)
         key = {"energy": res.energy_j, "latency": res.cycles, "edp": res.edp_js}[objective]

@@ -15,7 +15,7 @@ def edp_vs_tws(network: Network, arch: SpikeXArch, densities: dict[str, DensityM
     for layer in network.weighted_layers:
         curve = {}
         for tws in arch.extras.tws_choices:
-            if layer.T % tws:
+            if layer.T % tws and arch.extras.model != "ptb":  # PTB pads the last window
                 continue
             try:
                 curve[tws] = map_layer(layer, arch, densities[layer.name], objective, [tws]).cost.edp_js

@@ -41,7 +41,9 @@ def test_dense_counts_equal_accelforge(tmp_path, spikex_arch, layer, mapping):
 
 @pytest.mark.parametrize("layer,mapping", CASES[:1] + CASES[4:5])
 def test_sparse_model_at_density_one_is_dense(spikex_arch, layer, mapping):
-    dense = dense_actions(layer, mapping, widths_of(spikex_arch))
+    """At density 1 the SpikeX cost is the dense count with its reuse rule (tiles kept across
+    innermost loops that do not index them: partial sums stay in Vmem)."""
+    dense = dense_actions(layer, mapping, widths_of(spikex_arch), innermost_reuse=True)
     cost = evaluate_layer(layer, mapping, spikex_arch, UniformDensity(1.0))
     per_action = {}
     for (comp, _, action), n in dense.items():

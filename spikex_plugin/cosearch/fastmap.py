@@ -9,7 +9,7 @@ repeats:
 - a candidate is a key (mode, tws, rows, cols, c_l1), whose fit depends on the L1 size, plus
   the largest GLB tile that fits, a function of (time block, rows, GLB size).
 `FastMapper` lists the keys once per layer and weight width, asks the mapper's own
-`_l1_fits` once per L1 size and `_largest_glb_tile` once per GLB size, and prices each
+`_l1_fits` once per L1 size and `best_glb_tile` once per GLB size, and prices each
 distinct mapping once with `evaluate_layer` (`unpriced` + `fill` let a search price them in
 parallel, deduplicated); per architecture it only masks the keys the architecture allows
 and prices the survivors with one vectorised sum. It returns what `map_layer` returns (same
@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from spikex_plugin.cost_model.ptb import PTBMapping
 from spikex_plugin.cost_model.spikex import evaluate_layer, evaluate_pool
 from spikex_plugin.hardware.arch import SpikeXArch
-from spikex_plugin.mapping.mapper import Objective, _l1_fits, _largest_glb_tile  # the mapper's own buffer rules
+from spikex_plugin.mapping.mapper import Objective, _l1_fits, best_glb_tile, map_layer  # the mapper's own buffer rules
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.workload.network import Layer
@@ -39,7 +40,7 @@ SIZE_KNOBS = ("ROWS", "COLS", "GLB_KB", "L1_KB")
 class LayerPick:
     """One layer's best mapping on one architecture."""
     name: str
-    mapping: SpikeXMapping | None   # None for pooling (OR in the tag logic)
+    mapping: SpikeXMapping | PTBMapping | None   # None for pooling (OR in the tag logic)
     energy_j: float
     cycles: float
 
@@ -140,10 +141,10 @@ class _LayerTable:
             ids = np.full(len(self.keys), -1, dtype=int)
             for i, k in enumerate(self.keys):
                 if (k.tb, k.rows) not in tiles:
-                    tiles[(k.tb, k.rows)] = _largest_glb_tile(self.layer, arch, k.tb, k.rows)
+                    tiles[(k.tb, k.rows)] = best_glb_tile(self.layer, arch, k.tb, k.rows)
                 tile = tiles[(k.tb, k.rows)]
                 if tile is not None:
-                    ids[i] = self._id(replace(k, tb_glb=tile[0], m_glb=tile[1], p_glb=tile[2]))
+                    ids[i] = self._id(replace(k, tb_glb=tile[0], m_glb=tile[1], p_glb=tile[2], dram_order=tile[3]))
             self._cand[glb_bits] = ids
             extra = len(self.mappings) - len(self.cycles)
             self.counts = np.vstack([self.counts, np.zeros((extra, len(self.actions)))])
@@ -191,7 +192,7 @@ class FastMapper:
         """Mappings `map(arch)` would still have to price, by table: (ids, mappings)."""
         out = {}
         for layer in self.layers:
-            if layer.has_weights:
+            if layer.has_weights and arch.extras.model != "ptb":
                 t = self._table(layer, arch)
                 ids = t.allowed(arch)
                 todo = ids[~t.priced[ids]]
@@ -216,7 +217,7 @@ class FastMapper:
         `run_map` applies it to a global-TWS spec. Returns (tws, picks)."""
         best = None
         for tws in arch.extras.tws_choices:
-            if any(l.T % tws for l in self.layers):
+            if arch.extras.model != "ptb" and any(l.T % tws for l in self.layers):
                 continue
             try:
                 picks = self.map(arch, tws)
@@ -238,6 +239,12 @@ class FastMapper:
         if not layer.has_weights:
             c = evaluate_pool(layer, arch, self.densities[layer.name])
             return LayerPick(layer.name, None, c.energy_j, c.cycles)
+        if arch.extras.model == "ptb":  # a few dozen candidates: the mapper prices them directly
+            try:
+                c = map_layer(layer, arch, self.densities[layer.name], self.objective, [tws] if tws else None).cost
+            except ValueError as e:
+                raise NoMapping(str(e)) from None
+            return LayerPick(layer.name, c.mapping, c.energy_j, c.cycles)
         t = self._table(layer, arch)
         ids = t.allowed(arch, tws)
         if not ids.size:

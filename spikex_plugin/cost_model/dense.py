@@ -55,8 +55,15 @@ def refills(loops_above: list[tuple]) -> int:
     return math.prod(n[2] for n in loops_above if n[0] == "temporal")
 
 
-def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths) -> dict[tuple[str, str, str], float]:
-    """{(component, tensor, action): count} for the AccelForge-visible data path."""
+def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths,
+                  innermost_reuse: bool = False) -> dict[tuple[str, str, str], float]:
+    """{(component, tensor, action): count} for the AccelForge-visible data path.
+    AccelForge refills a tile on every loop above it: weights are re-read from DRAM for every
+    DRAM-level loop, and partial sums leave Vmem whenever the channel-chunk loop (the
+    innermost above L1) advances. `innermost_reuse` (Timeloop's rule, and what SpikeX does):
+    a tile stays across the innermost loops above it that do not index it, so the DRAM loop
+    order sets what the GLB keeps, and partial sums stay in Vmem (only finished 1-bit
+    spikes move up)."""
     nest = loop_nest(layer, mapping)
     computes = float(layer.dense_synops)
     acts: dict[tuple[str, str, str], float] = defaultdict(float)
@@ -68,7 +75,7 @@ def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths) -> 
     for tensor, levels in holders.items():
         for (parent, pi), (child, ci) in zip(levels, levels[1:]):
             _add_transfers(acts, layer, nest, tensor, parent, pi, child, ci, widths,
-                           next_to_compute=(child, ci) == levels[-1])
+                           next_to_compute=(child, ci) == levels[-1], innermost_reuse=innermost_reuse)
         innermost = levels[-1][0]
         below = [n for n in nest[levels[-1][1]:] if n[0] == "spatial" and n[1] not in RELEVANT[tensor]]
         per_compute = widths.value_bits(innermost, tensor) / widths.bits_per_action[innermost]
@@ -80,10 +87,25 @@ def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths) -> 
     return dict(acts)
 
 
+def _without_innermost_reuse(above: list[tuple], tensor: str) -> list[tuple]:
+    """Loops above a tile with the innermost temporal loops that do not index the tensor
+    dropped (the tile stays across them); spatial loops in between are kept."""
+    out, reusing = [], True
+    for node in reversed(above):
+        if reusing and node[0] == "temporal" and node[1] not in RELEVANT[tensor]:
+            continue
+        reusing = reusing and node[0] == "spatial"
+        out.append(node)
+    return out[::-1]
+
+
 def _add_transfers(acts, layer: Layer, nest: list[tuple], tensor: str, parent: str, pi: int,
-                   child: str, ci: int, widths: LevelWidths, next_to_compute: bool) -> None:
+                   child: str, ci: int, widths: LevelWidths, next_to_compute: bool,
+                   innermost_reuse: bool = False) -> None:
     """Traffic between two consecutive levels holding `tensor`."""
     above = [n for n in nest[:ci] if n[0] != "store"]
+    if innermost_reuse:
+        above = _without_innermost_reuse(above, tensor)
     between = [n for n in nest[pi:ci] if n[0] == "spatial"]
     fills = refills(above)
     instances = math.prod(n[2] for n in above if n[0] == "spatial")

@@ -4,12 +4,15 @@ Skipping (see ../../shared/spikex-paper.md and docs in README):
 - zero spikes: accumulations, weight-register reads and Vmem read-modify-writes happen per
   input spike only;
 - zero time windows: a PE loads a weight for an (input line, window) pair only if the
-  window holds a spike; a row's weight leaves L1 only if some column needs it;
+  window holds a spike; a row's weight leaves L1 only if some column needs it; a window's
+  spike bits leave L1 only if its tag is set (the tag bits are read instead);
 - zero time blocks / weight tailoring: spike tiles move between buffers per active SP-MB
   (channel x time block) and weight kernels of inactive SP-MBs are not fetched;
 - the membrane update runs TWS steps per window whose receptive field fired, one decay
   step otherwise.
-With every skip disabled, or density 1, the counts equal `dense.dense_actions`.
+With every skip disabled, or density 1, the counts equal `dense.dense_actions` with its
+`innermost_reuse` rule (partial sums stay in Vmem; the GLB keeps a tile across the innermost
+DRAM loops that do not index it).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class LayerCost:
     clock_hz: float
     breakdown_j: dict[str, float] = field(default_factory=dict)
     cycle_parts: dict[str, float] = field(default_factory=dict)
+    bound: str = ""   # the resource that sets the cycles: array, dram, glb_port or l1_port
 
     @property
     def latency_s(self) -> float:
@@ -76,11 +80,15 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     l1_block = d.p_channels_nonempty(group, m.tb) if sk.weight_tailoring else 1.0
     glb_block = d.p_channels_nonempty(group, m.tb_glb) if sk.weight_tailoring else 1.0
     sin_l1 = d.p_channels_nonempty(group, m.tb) if sk.zero_blocks else 1.0
+    # The array reads a window's spike bits from L1 only if its tag is set; the tag bits
+    # themselves (one per window) are read for active blocks; never more than the bits.
+    sin_window = window + sin_l1 / m.tws if sk.zero_windows else sin_l1
     sin_glb = d.p_channels_nonempty(group, m.tb_glb) if sk.zero_blocks else 1.0
     fan_in = layer.C * layer.R * layer.S * valid
     rf_active = d.p_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
-            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "rf_active": rf_active}
+            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "rf_active": rf_active,
+            "sin_window": min(sin_window, 1.0)}
 
 
 _DENSE_SCALE = {  # (component, tensor, action) -> factor name
@@ -92,19 +100,24 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Wt", "read"): "l1_block",
     ("GLB", "Wt", "write"): "glb_block",
     ("DRAM", "Wt", "read"): "glb_block",
-    ("L1", "Sin", "read"): "row_weight",   # spike bits are read for steps whose windows fired
+    ("L1", "Sin", "read"): "sin_window",
     ("L1", "Sin", "write"): "sin_l1",
     ("GLB", "Sin", "read"): "sin_l1",
     ("GLB", "Sin", "write"): "sin_glb",
     ("DRAM", "Sin", "read"): "sin_glb",
+    # Output spikes leave the array per active block (tag-gated), like input blocks; the
+    # layer's input occupancy stands in for its output's (the next layer's statistics).
+    ("GLB", "Sout", "write"): "sin_glb",
+    ("GLB", "Sout", "read"): "sin_glb",
+    ("DRAM", "Sout", "write"): "sin_glb",
 }
-_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb")
+_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sin_window")
 
 
 def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> LayerCost:
     """Energy, cycles and per-action counts of one weighted layer under one mapping."""
     widths = widths_of(arch)
-    dense = dense_actions(layer, m, widths)
+    dense = dense_actions(layer, m, widths, innermost_reuse=True)
     f = sparse_factors(layer, m, arch, d)
     computes = float(layer.dense_synops)
     actions: dict[tuple[str, str], float] = {}
@@ -135,10 +148,16 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
     add("TagLogic", "update", l1_tile_count(layer, m) * math.ceil(m.c_l1 / group))  # one tag per SP-MB per L1 tile
     cycles, parts = layer_cycles(layer, m, arch, d, actions, f, block_driven)
-    return _priced(layer.name, m, arch, actions, cycles, parts)
+    return priced(layer.name, m, arch, actions, cycles, parts, bound_of(parts))
 
 
-def _priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: dict) -> LayerCost:
+def bound_of(parts: dict[str, float]) -> str:
+    """The resource with the largest mean load (the others overlap with it)."""
+    return max(("array", "dram", "glb_port", "l1_port"), key=lambda k: parts.get(k, 0.0))
+
+
+def priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: dict, bound: str) -> LayerCost:
+    """A LayerCost: energy of the actions at the spec's prices plus leakage over the latency."""
     breakdown: dict[str, float] = {}
     for (comp, action), count in actions.items():
         breakdown[comp] = breakdown.get(comp, 0.0) + count * arch.energy[(comp, action)]
@@ -146,7 +165,7 @@ def _priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts:
     for comp, watts in arch.leak_w.items():
         if watts:
             breakdown[comp] = breakdown.get(comp, 0.0) + watts * latency
-    return LayerCost(name, m, actions, sum(breakdown.values()), cycles, arch.clock_hz, breakdown, parts)
+    return LayerCost(name, m, actions, sum(breakdown.values()), cycles, arch.clock_hz, breakdown, parts, bound)
 
 
 def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
@@ -170,44 +189,59 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     windows = layer.T / m.tws * layer.M / m.rows * layer.P * layer.Q / m.q_cols  # per row, in sequence
     rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
     membrane = windows * (m.tws * rf + (1 - rf))
-    # Systolic fill/drain only for L1 tiles with an active SP-MB (others dispatch nothing).
-    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
-    tile_active = d.p_channels_nonempty(m.c_l1, m.tb) if arch.extras.skipping.zero_windows else 1.0
-    fill = l1_tile_count(layer, m) * (m.rows + m.cols - 1) * tile_active
+    # Only output tiles with an active SP-MB in some channel chunk enter the array.
+    tile_active = d.p_channels_nonempty(layer.C, m.tb) if arch.extras.skipping.zero_windows else 1.0
+    fill = fill_drain_cycles(layer, m) * tile_active
     array = compute + membrane + fill
-    per_dram_action = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
-    ports = {"dram": ("DRAM", per_dram_action), "glb_port": ("GLB", 1.0), "l1_port": ("L1", 1.0)}
-    loads = {name: sum(c for (comp, _), c in actions.items() if comp == level) * scale
-             for name, (level, scale) in ports.items()}
-    varying = {name: block_driven.get(level, 0.0) * scale for name, (level, scale) in ports.items()}
+    loads = port_loads(actions, arch)
+    levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
+    # The block-driven share of each level's actions moves its port load in proportion.
+    varying = {name: loads[name] * block_driven.get(level, 0.0) / max(_level_actions(actions, level), 1e-300)
+               for name, level in levels.items()}
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
     sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
     # rises and falls with the same activity.
     loads["array"], varying["array"] = array, compute + membrane - windows
-    exposed = exposed_transfers(layer, m, arch, f, per_dram_action)
-    loads["glb_port"] -= exposed["glb_port"]
-    loads["dram"] -= exposed["dram"]
+    exposed = exposed_transfers(layer, m, arch, f)
+    loads["glb_port"] = max(loads["glb_port"] - exposed["glb_port"], 0.0)
+    loads["dram"] = max(loads["dram"] - exposed["dram"], 0.0)
     cycles = expected_slowest(loads, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"]}
     return cycles, parts
 
 
-def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict, per_dram_action: float) -> dict:
+def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict) -> dict[str, float]:
     """Transfers nothing can overlap: the first GLB tile's load from DRAM and its first L1
     tile (before any compute), and the last GLB tile's outputs back to DRAM (after it).
     Returns their cycles and their share of the GLB-port and DRAM loads."""
     bpa, wbits = arch.bits_per_action, arch.weight_bits
+    per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
     h_glb = (m.p_glb - 1) * layer.stride + layer.R
     glb_in = (m.tb_glb * layer.C * h_glb * layer.W * f["sin_glb"]
               + m.m_glb * layer.C * layer.R * layer.S * wbits * f["glb_block"])
     w_l1 = (m.q_cols - 1) * layer.stride + layer.S
     l1_in = m.tb * m.c_l1 * layer.R * w_l1 * f["sin_l1"] + m.rows * m.c_l1 * layer.R * layer.S * wbits * f["l1_block"]
-    out = m.m_glb * m.p_glb * layer.Q * m.tb_glb
-    glb_words = (glb_in + l1_in + out) / bpa["GLB"]
-    dram = (glb_in + out) / bpa["DRAM"] * per_dram_action
-    first = max(glb_in / bpa["GLB"], glb_in / bpa["DRAM"] * per_dram_action)
-    last = max(out / bpa["GLB"], out / bpa["DRAM"] * per_dram_action)
-    return {"cycles": first + l1_in / bpa["GLB"] + last, "glb_port": glb_words, "dram": dram}
+    out = m.m_glb * m.p_glb * layer.Q * m.tb_glb * f["sin_glb"]
+    dram_time = per_dram_action / bpa["DRAM"]
+    first = max(arch.port_cycles("GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
+    l1_first = arch.port_cycles("GLB", l1_in / bpa["GLB"], 0.0)
+    last = max(arch.port_cycles("GLB", out / bpa["GLB"], 0.0), out * dram_time)
+    glb_port = arch.port_cycles("GLB", (l1_in + out) / bpa["GLB"], glb_in / bpa["GLB"])
+    return {"cycles": first + l1_first + last, "glb_port": glb_port, "dram": (glb_in + out) * dram_time}
+
+
+def _level_actions(actions: dict, level: str) -> float:
+    return sum(c for (comp, _), c in actions.items() if comp == level)
+
+
+def port_loads(actions: dict[tuple[str, str], float], arch: SpikeXArch) -> dict[str, float]:
+    """Cycles each memory needs for its actions (double-buffered tiles: these overlap with
+    the array and each other): DRAM at its bandwidth, each SRAM through its ports."""
+    per_dram_action = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+    return {"dram": _level_actions(actions, "DRAM") * per_dram_action,
+            "glb_port": arch.port_cycles("GLB", actions.get(("GLB", "read"), 0.0), actions.get(("GLB", "write"), 0.0)),
+            "l1_port": arch.port_cycles("L1", actions.get(("L1", "read"), 0.0), actions.get(("L1", "write"), 0.0))}
 
 
 def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int, p: float) -> float:
@@ -230,6 +264,12 @@ def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int,
     return float(np.sum(pmf * slowest) / np.sum(pmf))
 
 
+def fill_drain_cycles(layer: Layer, m: SpikeXMapping) -> float:
+    """Systolic fill and drain once per output tile: the channel chunks of one tile stream
+    back to back (their partial sums stay in Vmem), so they do not drain in between."""
+    return l1_tile_count(layer, m) * m.c_l1 / layer.C * (m.rows + m.cols - 1)
+
+
 def l1_tile_count(layer: Layer, m: SpikeXMapping) -> float:
     return layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols * layer.C / m.c_l1
 
@@ -242,5 +282,6 @@ def evaluate_pool(layer: Layer, arch: SpikeXArch, d: DensityModel) -> LayerCost:
     out_bits = layer.T * layer.M * layer.P * layer.Q
     actions = {("GLB", "read"): in_bits / bpa, ("GLB", "write"): out_bits / bpa,
                ("TagLogic", "update"): float(out_bits)}
-    cycles = max(out_bits / (arch.rows * arch.cols), (in_bits + out_bits) / bpa)
-    return _priced(layer.name, None, arch, actions, cycles, {"array": out_bits / (arch.rows * arch.cols)})
+    parts = {"array": out_bits / (arch.rows * arch.cols), "glb_port": arch.port_cycles("GLB", in_bits / bpa, out_bits / bpa)}
+    cycles = max(parts.values())
+    return priced(layer.name, None, arch, actions, cycles, parts, bound_of(parts))

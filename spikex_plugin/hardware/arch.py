@@ -15,9 +15,9 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from spikex_plugin.errors import SpikeXInputError, from_validation_error
 
@@ -41,8 +41,33 @@ class Skipping(BaseModel):
     zero_spikes: bool = True      # accumulate only where a spike arrived
 
 
+class PortSpec(BaseModel):
+    """Ports of one SRAM, each as wide as the level's bits per action. The default, one read
+    and one write port, is what double buffering needs: the array reads one half of a tile
+    buffer while the next tile is written into the other half."""
+    model_config = ConfigDict(extra="forbid")
+    read: int = Field(1, ge=0)
+    write: int = Field(1, ge=0)
+    read_write: int = Field(0, ge=0)   # shared ports serving either
+
+    @model_validator(mode="after")
+    def _some_port(self) -> "PortSpec":
+        if self.read + self.write + self.read_write == 0:
+            raise ValueError("an SRAM needs at least one port")
+        return self
+
+    def cycles(self, reads: float, writes: float) -> float:
+        """Fewest cycles that serve `reads` and `writes` actions through these ports."""
+        bounds = [(reads + writes) / (self.read + self.write + self.read_write)]
+        for n, ports in ((reads, self.read), (writes, self.write)):
+            if n:
+                bounds.append(n / (ports + self.read_write) if ports + self.read_write else math.inf)
+        return max(bounds)
+
+
 class SpikeXExtras(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    model: Literal["spikex", "ptb"] = "spikex"  # which cost model prices the spec
     clock_hz: FinitePositive
     dram_bytes_per_s: FinitePositive
     weight_bits: PositiveInt
@@ -51,6 +76,7 @@ class SpikeXExtras(BaseModel):
     tws_choices: list[PositiveInt] = Field(default=[1, 2, 4, 8, 16], min_length=1)
     global_tws: bool = False      # PTB: one TWS for the whole network
     fc_tag_group: PositiveInt = 8  # FC input lines per SP-MB tag
+    ports: dict[Literal["GLB", "L1"], PortSpec] = {"GLB": PortSpec(), "L1": PortSpec()}
     pe_logic: list[PELogic] = []
 
 
@@ -77,6 +103,10 @@ class SpikeXArch:
     @property
     def weight_bits(self) -> int:
         return self.extras.weight_bits
+
+    def port_cycles(self, level: str, reads: float, writes: float) -> float:
+        """Cycles the SRAM `level` needs for these actions through its ports."""
+        return self.extras.ports.get(level, PortSpec()).cycles(reads, writes)
 
     @property
     def total_area(self) -> float:

@@ -1,21 +1,26 @@
 """The SpikeX mapper: search the SpikeX mapspace of each layer under the sparse cost.
 
 The mapspace is the dataflow template of `mapping.SpikeXMapping`: dispatch mode, TWS,
-rows/cols used, channel chunk in L1, and the GLB tile (time block, filters, output rows),
-all perfect factors of the layer, pruned by buffer capacity (double-buffered tiles must
-fit; the largest fitting GLB tile is kept) and the Vmem depth. Layers are
-independent, so they are mapped in parallel processes.
+rows/cols used, channel chunk in L1, and the GLB tile (time block, filters, output rows)
+with the DRAM loop order, all perfect factors of the layer, pruned by buffer capacity
+(double-buffered tiles must fit) and the Vmem depth. The GLB tile and DRAM order only move
+DRAM traffic (what reaches L1 is set by the loops below the GLB), so per (time block, rows)
+the pair with the least DRAM traffic is kept. Layers are independent, so they are mapped in
+parallel processes.
+PTB specs (`model: ptb`) are mapped in their own mapspace (`cost_model.ptb`).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
+from spikex_plugin.cost_model.ptb import PTBMapping, candidate_ptb_mappings, evaluate_ptb_layer
 from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer, evaluate_pool
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
@@ -41,17 +46,37 @@ def _glb_bits(layer: Layer, arch: SpikeXArch, tb_glb: int, m_glb: int, p_glb: in
             + tb_glb * m_glb * p_glb * layer.Q)
 
 
-def _largest_glb_tile(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> tuple[int, int, int] | None:
-    """The GLB tile (tb_glb, m_glb, p_glb) holding the most work that fits double-buffered:
-    in this template a bigger GLB tile never adds traffic, so smaller ones are dominated."""
+DRAM_ORDERS = ("tmp", "mtp", "tpm", "mpt", "ptm", "pmt")
+# Per order, the DRAM loops (outer to inner) down to each tensor's innermost relevant one:
+# the GLB re-reads that tensor's tile once per iteration of these.
+_REFILL_LOOPS = {o: (o[:o.index("m") + 1], o[:max(o.index("t"), o.index("p")) + 1]) for o in DRAM_ORDERS}
+
+
+def dram_traffic_bits(layer: Layer, arch: SpikeXArch, tb_glb: int, m_glb: int, p_glb: int) -> dict[str, float]:
+    """Dense DRAM bits of a GLB tile under each DRAM loop order: each tensor's tile is re-read
+    for every DRAM loop outside its innermost relevant one (the GLB keeps it across the rest);
+    output spikes are written once."""
+    bounds = {"t": layer.T // tb_glb, "m": layer.M // m_glb, "p": layer.P // p_glb}
+    weights = m_glb * layer.C * layer.R * layer.S * arch.weight_bits
+    spikes = tb_glb * layer.C * ((p_glb - 1) * layer.stride + layer.R) * layer.W
+    outputs = float(layer.T * layer.M * layer.P * layer.Q)
+    return {o: outputs + weights * math.prod(bounds[r] for r in w) + spikes * math.prod(bounds[r] for r in sp)
+            for o, (w, sp) in _REFILL_LOOPS.items()}
+
+
+def best_glb_tile(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> tuple[int, int, int, str] | None:
+    """The GLB tile (tb_glb, m_glb, p_glb) and DRAM order with the least DRAM traffic that
+    fit double-buffered (ties: the tile holding more work, then the first order)."""
     best, best_key = None, None
     for tb_glb in (d for d in divisors(layer.T) if d % tb == 0):
         for m_glb in (d for d in divisors(layer.M) if d % rows == 0):
             for p_glb in divisors(layer.P):
-                if 2 * _glb_bits(layer, arch, tb_glb, m_glb, p_glb) <= arch.sizes_bits["GLB"]:
-                    key = (tb_glb * m_glb * p_glb, p_glb)
-                    if best_key is None or key > best_key:
-                        best, best_key = (tb_glb, m_glb, p_glb), key
+                if 2 * _glb_bits(layer, arch, tb_glb, m_glb, p_glb) > arch.sizes_bits["GLB"]:
+                    continue
+                for i, (order, bits) in enumerate(dram_traffic_bits(layer, arch, tb_glb, m_glb, p_glb).items()):
+                    key = (bits, -tb_glb * m_glb * p_glb, -p_glb, i)
+                    if best_key is None or key < best_key:
+                        best, best_key = (tb_glb, m_glb, p_glb, order), key
     return best
 
 
@@ -75,9 +100,14 @@ def candidate_mappings(layer: Layer, arch: SpikeXArch, tws_choices: list[int] | 
                 if not _l1_fits(layer, arch, tb, c_l1, rows, q_cols):
                     continue
                 if (tb, rows) not in glb_tiles:
-                    glb_tiles[(tb, rows)] = _largest_glb_tile(layer, arch, tb, rows)
+                    glb_tiles[(tb, rows)] = best_glb_tile(layer, arch, tb, rows)
                 if glb_tiles[(tb, rows)] is not None:
                     yield SpikeXMapping(mode, tws, rows, cols, c_l1, *glb_tiles[(tb, rows)])
+
+
+def evaluate_mapping(layer: Layer, m: SpikeXMapping | PTBMapping, arch: SpikeXArch, density: DensityModel) -> LayerCost:
+    """One weighted layer's cost under the spec's own model (SpikeX or PTB)."""
+    return (evaluate_ptb_layer if arch.extras.model == "ptb" else evaluate_layer)(layer, m, arch, density)
 
 
 @dataclass
@@ -88,13 +118,16 @@ class LayerChoice:
 
 def map_layer(layer: Layer, arch: SpikeXArch, density: DensityModel, objective: Objective = "edp",
               tws_choices: list[int] | None = None, modes: list[str] | None = None) -> LayerChoice:
-    """Best mapping of one layer under the sparse cost."""
+    """Best mapping of one layer under the sparse cost of the spec's model (SpikeX or PTB)."""
     if not layer.has_weights:
         return LayerChoice(evaluate_pool(layer, arch, density), 1)
-    cands = list(candidate_mappings(layer, arch, tws_choices, modes))
+    if arch.extras.model == "ptb":
+        cands = candidate_ptb_mappings(layer, arch, tws_choices)
+    else:
+        cands = list(candidate_mappings(layer, arch, tws_choices, modes))
     if not cands:
-        raise ValueError(f"layer {layer.name}: no SpikeX mapping fits the buffers of arch {arch.name}")
-    costs = [evaluate_layer(layer, m, arch, density) for m in cands]
+        raise ValueError(f"layer {layer.name}: no {arch.extras.model} mapping fits the buffers of arch {arch.name}")
+    costs = [evaluate_mapping(layer, m, arch, density) for m in cands]
     return LayerChoice(min(costs, key=lambda c: objective_value(c, objective)), len(cands))
 
 

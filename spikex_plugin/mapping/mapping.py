@@ -2,7 +2,7 @@
 
 Loop nest (outer to inner; `|` marks where a buffer level holds its tile):
 
-    DRAM  | for t0 < T/tb_glb, m0 < M/m_glb, p0 < P/p_glb
+    DRAM  | for t0 < T/tb_glb, m0 < M/m_glb, p0 < P/p_glb     (in the order `dram_order`)
     GLB   | for m1 < m_glb/rows, p1 < p_glb, q1 < Q/q_cols, t1 < tb_glb/tb, c1 < C/c_l1
     L1    | spatial rows <- m (1 filter each); spatial cols <- t windows of `tws` steps
           |   (temporal mode) or q output columns (spatial mode)
@@ -11,6 +11,9 @@ Loop nest (outer to inner; `|` marks where a buffer level holds its tile):
     Accumulator
 
 tb is the L1 time block: cols*tws steps in temporal mode, tws in spatial mode.
+The DRAM-level order decides what the GLB keeps across DRAM loops: "mtp" keeps the weights
+(weights stationary: read from DRAM once), "tpm" keeps the spikes (spikes stationary),
+"tmp" keeps the weights across output-row tiles only.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class SpikeXMapping:
     tb_glb: int       # time steps per GLB tile
     m_glb: int        # filters per GLB tile
     p_glb: int        # output rows per GLB tile
+    dram_order: str = "tmp"  # DRAM-level loops, outer to inner (a permutation of "tmp")
 
     @property
     def tb(self) -> int:
@@ -46,7 +50,7 @@ class SpikeXMapping:
 
     def summary(self) -> str:
         return (f"{self.mode[0].upper()} tws={self.tws} {self.rows}x{self.cols} "
-                f"L1[c{self.c_l1} t{self.tb}] GLB[m{self.m_glb} p{self.p_glb} t{self.tb_glb}]")
+                f"L1[c{self.c_l1} t{self.tb}] GLB[m{self.m_glb} p{self.p_glb} t{self.tb_glb}] {self.dram_order}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,11 +70,11 @@ def loop_nest(layer: Layer, m: SpikeXMapping) -> list[tuple]:
     """The mapping as nodes: ("store", level, tensors) | ("temporal"|"spatial", rank, bound, tile)."""
     T, M, P, Q, C = layer.T, layer.M, layer.P, layer.Q, layer.C
     cols_rank = ("t", m.cols, m.tws) if m.mode == "temporal" else ("q", m.cols, 1)
+    dram = {"t": ("temporal", "t", T // m.tb_glb, m.tb_glb), "m": ("temporal", "m", M // m.m_glb, m.m_glb),
+            "p": ("temporal", "p", P // m.p_glb, m.p_glb)}
     return [
         ("store", "DRAM", ("Sin", "Wt", "Sout")),
-        ("temporal", "t", T // m.tb_glb, m.tb_glb),
-        ("temporal", "m", M // m.m_glb, m.m_glb),
-        ("temporal", "p", P // m.p_glb, m.p_glb),
+        *(dram[rank] for rank in m.dram_order),
         ("store", "GLB", ("Sin", "Wt", "Sout")),
         ("temporal", "m", m.m_glb // m.rows, m.rows),
         ("temporal", "p", m.p_glb, 1),

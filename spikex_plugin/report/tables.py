@@ -15,20 +15,28 @@ def _eng(x: float, unit: str) -> str:
 def print_layer_table(data: dict) -> None:
     print(f"{data['network']} on {data['arch']['name']} "
           f"({data['arch']['rows']}x{data['arch']['cols']}, {data['density']})")
-    head = f"{'layer':<8} {'mode':<8} {'tws':>4} {'mapping':<40} {'energy':>12} {'cycles':>12} {'EDP':>13}"
+    head = (f"{'layer':<8} {'mode':<8} {'tws':>4} {'mapping':<44} {'energy':>12} {'cycles':>12} {'bound':>9} "
+            f"{'EDP':>13}")
     print(head)
     print("-" * len(head))
     for l in data["layers"]:
         m = l["mapping"]
-        summary = (f"{m['rows']}x{m['cols']} c{m['c_l1']} GLB[m{m['m_glb']} p{m['p_glb']} t{m['tb_glb']}]"
+        summary = (_ptb_summary(m) if m and m.get("mode") == "ptb"
+                   else f"{m['rows']}x{m['cols']} c{m['c_l1']} GLB[m{m['m_glb']} p{m['p_glb']} t{m['tb_glb']}] "
+                        f"{m.get('dram_order', 'tmp')}"
                    if m else "OR-pool in tag logic" if l["type"] == "pool"
                    else "AccelForge mapping (outside the template)")
-        print(f"{l['name']:<8} {l['mode'] or '-':<8} {l['tws'] or '-':>4} {summary:<40} "
-              f"{_eng(l['energy_j'], 'J'):>12} {l['cycles']:12.4g} {l['edp_js']:13.4g}")
+        print(f"{l['name']:<8} {l['mode'] or '-':<8} {l['tws'] or '-':>4} {summary:<44} "
+              f"{_eng(l['energy_j'], 'J'):>12} {l['cycles']:12.4g} {l.get('bound') or '-':>9} {l['edp_js']:13.4g}")
     t = data["total"]
     print("-" * len(head))
-    print(f"{'total':<62} {_eng(t['energy_j'], 'J'):>12} {t['cycles']:12.4g} {t['edp_js']:13.4g}"
+    print(f"{'total':<66} {_eng(t['energy_j'], 'J'):>12} {t['cycles']:12.4g} {'':>9} {t['edp_js']:13.4g}"
           f"   latency {t['latency_s'] * 1e3:.3f} ms")
+
+
+def _ptb_summary(m: dict) -> str:
+    order = {"weights-stationary": "WS", "spikes-stationary": "SS", "streaming": "stream"}[m["order"]]
+    return f"{m['rows']}x{m['cols']} fold{m['fold']} {order} GLB[m{m['m_glb']} p{m['p_glb']} t{m['t_glb']}]"
 
 
 def print_components(arch: SpikeXArch) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import gammaln
+from scipy.stats import binom
 
 from spikex_plugin.sparsity.stats import LayerFiringStats
 
@@ -34,6 +35,20 @@ class DensityModel:
 
     def p_channels_nonempty(self, channels: float, steps: int) -> float:
         return self.p_nonempty(channels * self.lines_per_channel, steps)
+
+    def p_line_silent(self, steps: int) -> float:
+        """P(one input line stays silent for `steps` steps): stSAP drops such lines."""
+        return 1 - self.p_nonempty(1, steps)
+
+    def expected_packed_rows(self, lines: float, columns: int, tws: int) -> float:
+        """Expected row slots stSAP's first-fit packing needs for `lines` input lines over
+        `columns` windows of `tws` steps: the busiest column's count of active lines (a slot
+        serves one line per column; first-fit meets this bound when lines seldom fire in
+        two windows of the group, and exceeds it a little otherwise). Columns are taken as
+        independent, each line active in one with the line's window occupancy."""
+        n = max(int(round(lines)), 0)
+        cdf = binom.cdf(np.arange(n + 1), n, self.p_nonempty(1, tws))
+        return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** columns))
 
     def window_count_pmf(self, steps: int) -> np.ndarray:
         """P(k spikes) in one line's window, k = 0..steps, from a two-state Markov chain fitted

@@ -1,0 +1,285 @@
+"""PTB (Lee, Zhang, Li, HPCA 2022) as its own cost model, not SpikeX with switches off.
+
+The PTB array (docs/ptb.md lists every modelling choice and where it comes from):
+- rows = output channels (`rows` of them per pass), columns = time windows of TW steps;
+  one TW for the whole network; INT8 weights broadcast along a row.
+- A pass covers one group of output channels, one output position and one group of
+  windows (as many windows as columns; when a layer has fewer windows than columns,
+  `fold` output positions sit side by side in the columns). In a pass the input lines of
+  the receptive field stream through the array; every line slot costs TW cycles (the PE
+  walks the TW steps of its window serially).
+- stSAP: a line silent in the pass's windows takes no slot and no weight fetch; lines whose
+  active windows do not overlap share one slot (first-fit packing: each PE column serves the
+  one line active in its window).
+- After the accumulation the membrane walks every time step of the pass serially in each
+  row (the windows of a neuron chain causally), then the systolic pipeline drains.
+- Memories: DRAM -> GLB -> L1 -> PE as in the SpikeX spec (the SpikeX paper's baseline shares
+  SpikeX's memories); the DRAM-level loop order (weights or spikes stationary in the GLB)
+  and the GLB tile are searched.
+
+`trace_compute_cycles` counts the array cycles of one recorded trace exactly (tests check
+it against the public re-implementation); `evaluate_ptb_layer` gives expected counts from
+a density model (its stSAP terms come from `DensityModel.expected_packed_rows`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+
+from spikex_plugin.cost_model.spikex import LayerCost, port_loads, priced
+from spikex_plugin.hardware.arch import SpikeXArch
+from spikex_plugin.sparsity.density import DensityModel
+from spikex_plugin.workload.network import Layer
+
+Order = Literal["weights-stationary", "spikes-stationary", "streaming"]
+Packing = Literal["first_fit", "pairs", "none"]
+
+
+@dataclass(frozen=True)
+class PTBMapping:
+    tws: int          # the network's time window (TW)
+    rows: int         # output channels per pass
+    cols: int         # PE columns used: windows per group x fold
+    fold: int         # output positions side by side in the columns
+    order: Order      # DRAM-level loop order: which tensor stays in the GLB
+    m_glb: int        # output channels whose weights a GLB tile holds
+    p_glb: int        # output rows whose input a GLB tile holds
+    t_glb: int        # time steps (whole window groups) a GLB spike tile holds
+
+    mode = "ptb"
+
+    def summary(self) -> str:
+        return (f"PTB tw={self.tws} {self.rows}x{self.cols} fold{self.fold} {self.order} "
+                f"GLB[m{self.m_glb} p{self.p_glb} t{self.t_glb}]")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mode": self.mode}
+
+
+@dataclass(frozen=True)
+class PassShape:
+    """How a layer's work splits into array passes for one TW and array size."""
+    windows: int          # ceil(T / TW): the last window is padded
+    group_windows: tuple  # windows in each window group (the last may be partial)
+    fold: int
+    positions: int        # position groups per window group: ceil(P*Q / fold)
+    channel_groups: int   # ceil(M / rows)
+
+    @property
+    def passes(self) -> int:
+        return self.channel_groups * self.positions * len(self.group_windows)
+
+
+def pass_shape(layer: Layer, tws: int, rows: int, cols: int) -> PassShape:
+    windows = math.ceil(layer.T / tws)
+    positions = layer.P * layer.Q
+    fold = max(1, min(cols // windows, positions)) if windows < cols else 1
+    full, rest = divmod(windows, cols) if windows >= cols else (1, 0)
+    groups = (min(windows, cols),) * full + ((rest,) if rest else ())
+    return PassShape(windows, groups, fold, math.ceil(positions / fold), math.ceil(layer.M / rows))
+
+
+# ---- exact counts on a recorded trace ------------------------------------------------------
+
+def packed_slots(active: np.ndarray, packing: Packing = "first_fit") -> int:
+    """Line slots one pass needs: `active` is [lines, columns] (line active in the column's
+    window). Silent lines take no slot. first_fit: each line joins the first slot none of
+    whose lines is active in its columns. pairs: at most two lines per slot (each line,
+    in order, takes the first later free line it does not overlap). none: one line a slot."""
+    lines = active[active.any(axis=1)]
+    if packing == "none":
+        return len(lines)
+    if packing == "first_fit":
+        slots: list[np.ndarray] = []
+        for line in lines:
+            for slot in slots:
+                if not (slot & line).any():
+                    slot |= line
+                    break
+            else:
+                slots.append(line.copy())
+        return len(slots)
+    full = lines.all(axis=1)
+    partial = lines[~full]
+    taken = np.zeros(len(partial), dtype=bool)
+    count = int(full.sum()) + len(partial)
+    for i in range(len(partial)):
+        if taken[i]:
+            continue
+        free = ~taken[i + 1:] & ~(partial[i + 1:] & partial[i]).any(axis=1)
+        if free.any():
+            taken[i + 1 + int(np.argmax(free))] = True
+            count -= 1
+    return count
+
+
+def receptive_lines(layer: Layer, windows_active: np.ndarray) -> np.ndarray:
+    """[positions, lines, windows]: for each output position, the activity of each input
+    line of its receptive field (c, r, s order; padding taps are silent lines)."""
+    if layer.type == "fc":
+        return windows_active.reshape(1, layer.C, -1)
+    a = windows_active  # [C, H_in, W_in, windows]
+    pad = layer.padding
+    a = np.pad(a, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out = np.empty((layer.P * layer.Q, layer.C * layer.R * layer.S, a.shape[-1]), dtype=bool)
+    for p in range(layer.P):
+        for q in range(layer.Q):
+            h, w = p * layer.stride, q * layer.stride
+            out[p * layer.Q + q] = a[:, h:h + layer.R, w:w + layer.S].reshape(-1, a.shape[-1])
+    return out
+
+
+def trace_compute_cycles(layer: Layer, spikes: np.ndarray, tws: int, rows: int = 16, cols: int = 8,
+                         packing: Packing = "first_fit", fill: Literal["per_pass", "per_position"] = "per_pass",
+                         ) -> dict[str, int]:
+    """Array cycles of one inference (`spikes`: bool [T, *layer.input_shape]): line slots x TW
+    summed over passes ("accumulate") and pipeline fill/drain ("fill_drain": rows + cols - 1
+    per pass, or the public re-implementation's 2 x rows per output position)."""
+    shape = pass_shape(layer, tws, rows, cols)
+    T = layer.T
+    padded = np.zeros((shape.windows * tws, *spikes.shape[1:]), dtype=bool)
+    padded[:T] = spikes
+    per_window = padded.reshape(shape.windows, tws, -1).any(axis=1)           # [windows, lines]
+    windows_active = np.moveaxis(per_window, 0, -1).reshape(*layer.input_shape, shape.windows)
+    lines = receptive_lines(layer, windows_active)                             # [positions, lines, windows]
+    positions = lines.shape[0]
+    slots, start = 0, 0
+    for width in shape.group_windows:
+        group = lines[:, :, start:start + width]
+        start += width
+        for b in range(shape.positions):
+            members = [b + j * shape.positions for j in range(shape.fold) if b + j * shape.positions < positions]
+            active = np.concatenate([group[i] for i in members], axis=1)      # columns: fold x windows
+            slots += packed_slots(active, packing)
+    accumulate = slots * shape.channel_groups * tws
+    fill_drain = shape.passes * (rows + cols - 1) if fill == "per_pass" else positions * 2 * rows
+    return {"accumulate": accumulate, "fill_drain": fill_drain, "slots": slots}
+
+
+# ---- expected counts from a density model ---------------------------------------------------
+
+def valid_lines(layer: Layer) -> float:
+    """Input lines per receptive field that are not padding."""
+    return layer.C * layer.R * layer.S * layer.valid_tap_fraction
+
+
+def spike_tile_bits(layer: Layer, p_glb: int, t_glb: int) -> float:
+    """Bits of the input a GLB tile of `p_glb` output rows and `t_glb` steps holds (all
+    channels; padding is not stored)."""
+    if layer.type == "fc":
+        return layer.C * t_glb
+    rows_in = min((p_glb - 1) * layer.stride + layer.R, layer.H)
+    unpadded = layer.input_lines / (layer.C * layer.H * layer.W)
+    return layer.C * rows_in * layer.W * unpadded * t_glb
+
+
+def dram_reads(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: DensityModel | None = None) -> tuple[float, float]:
+    """DRAM bits read for weights and input spikes under the mapping's loop order. stSAP:
+    lines silent over the whole inference are not fetched, nor are their weights (FC; a conv
+    kernel is skipped when its input channel is silent). Without `d`: every line live."""
+    shape = pass_shape(layer, m.tws, m.rows, arch.cols)
+    T_pad = shape.windows * m.tws
+    line_live = 1 - d.p_line_silent(layer.T) if d else 1.0
+    kernel_live = (line_live if layer.type == "fc" else d.p_channels_nonempty(1, layer.T)) if d else 1.0
+    w_bits = layer.weights * arch.weight_bits * kernel_live
+    if m.order == "streaming":  # nothing stays: every pass fetches its lines' weights and spikes
+        spikes = layer.input_lines * T_pad * line_live * shape.channel_groups
+        lines = valid_lines(layer) * (1 - d.p_line_silent(m.tws * max(shape.group_windows)) if d else 1.0)
+        return shape.passes * lines * m.rows * arch.weight_bits, spikes
+    p_tiles, t_tiles = layer.P // m.p_glb, math.ceil(T_pad / m.t_glb)
+    s_bits = p_tiles * t_tiles * spike_tile_bits(layer, m.p_glb, m.t_glb) * line_live
+    n_m, n_s = math.ceil(layer.M / m.m_glb), p_tiles * t_tiles
+    if m.order == "weights-stationary":  # for m tile: for spike tile
+        return w_bits, s_bits * (n_m if n_s > 1 else 1)
+    return w_bits * (n_s if n_m > 1 else 1), s_bits  # for spike tile: for m tile
+
+
+def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: DensityModel) -> LayerCost:
+    """Expected energy, cycles and action counts of one weighted layer on PTB."""
+    shape = pass_shape(layer, m.tws, m.rows, arch.cols)
+    lines = valid_lines(layer)
+    bpa = arch.bits_per_action
+    slots = active = l1_spike_bits = 0.0  # per channel group, summed over passes
+    for width in shape.group_windows:
+        slots += shape.positions * d.expected_packed_rows(lines, width * shape.fold, m.tws)
+        live = lines * (1 - d.p_line_silent(width * m.tws) ** shape.fold)  # lines with a slot
+        active += shape.positions * live
+        l1_spike_bits += shape.positions * live * width * shape.fold * m.tws
+    T_pad = shape.windows * m.tws
+    computes = layer.dense_synops * d.rate * layer.valid_tap_fraction
+    active_line_windows = layer.M * layer.P * layer.Q * lines * shape.windows * d.p_nonempty(1, m.tws)
+    neuron_steps = layer.output_neurons * T_pad
+    out_bits = layer.output_neurons * layer.T
+    l1_weights = active * shape.channel_groups * m.rows * arch.weight_bits
+    l1_spikes = l1_spike_bits * shape.channel_groups
+    # stSAP needs to know which lines are live before reading them: a one-bit-per-line map
+    # of each pass's receptive field, read with the pass.
+    l1_spikes += shape.passes * layer.C * layer.R * layer.S
+    w_dram, s_dram = dram_reads(layer, m, arch, d)
+    actions = {
+        ("Accumulator", "compute"): computes,
+        ("WReg", "read"): computes,
+        ("WReg", "write"): active_line_windows * arch.weight_bits / bpa["WReg"],
+        # one partial-sum read-modify-write per accumulation, one per membrane step
+        ("Vmem", "read"): (computes + neuron_steps) * arch.vmem_bits / bpa["Vmem"],
+        ("Vmem", "write"): (computes + neuron_steps) * arch.vmem_bits / bpa["Vmem"],
+        ("Comparator", "compare"): float(neuron_steps),
+        ("PEController", "dispatch"): float(shape.passes * m.rows * m.cols),
+        ("L1", "read"): (l1_weights + l1_spikes) / bpa["L1"],
+        ("L1", "write"): (l1_weights + l1_spikes) / bpa["L1"],
+        ("GLB", "read"): (l1_weights + l1_spikes + out_bits) / bpa["GLB"],
+        ("GLB", "write"): (w_dram + s_dram + out_bits) / bpa["GLB"],
+        ("DRAM", "read"): (w_dram + s_dram) / bpa["DRAM"],
+        ("DRAM", "write"): out_bits / bpa["DRAM"],
+    }
+    accumulate = slots * shape.channel_groups * m.tws
+    membrane = shape.passes * (sum(shape.group_windows) / len(shape.group_windows)) * m.tws
+    fill = shape.passes * (m.rows + m.cols - 1)
+    loads = {"array": accumulate + membrane + fill, **port_loads(actions, arch)}
+    bound = max(loads, key=loads.get)
+    parts = {"accumulate": accumulate, "membrane": membrane, "fill_drain": fill, **loads}
+    return priced(layer.name, m, arch, actions, loads[bound], parts, bound)
+
+
+# ---- mapspace ---------------------------------------------------------------------------------
+
+def glb_tiles(layer: Layer, arch: SpikeXArch, tws: int, rows: int) -> list[PTBMapping]:
+    """Per DRAM loop order, the GLB tile (output channels x output rows x window groups) with
+    the least DRAM traffic that fits double-buffered (ties: the larger tile); one
+    `streaming` mapping when no tile fits."""
+    shape = pass_shape(layer, tws, rows, arch.cols)
+    T_pad = shape.windows * tws
+    group_steps = max(shape.group_windows) * tws
+    cols = max(shape.group_windows) * shape.fold
+    w_per_channel = layer.C * layer.R * layer.S * arch.weight_bits
+    m_opts = sorted({min(layer.M, k * rows) for k in range(1, math.ceil(layer.M / rows) + 1)})
+    t_opts = sorted({min(T_pad, g * group_steps) for g in range(1, len(shape.group_windows) + 1)})
+    p_opts = [p for p in range(1, layer.P + 1) if layer.P % p == 0]
+    best: dict[str, tuple] = {}
+    for m_glb in m_opts:
+        for p_glb in p_opts:
+            for t_glb in t_opts:
+                bits = m_glb * w_per_channel + spike_tile_bits(layer, p_glb, t_glb)
+                if 2 * bits > arch.sizes_bits["GLB"]:
+                    continue
+                for order in ("weights-stationary", "spikes-stationary"):
+                    m = PTBMapping(tws, rows, cols, shape.fold, order, m_glb, p_glb, t_glb)
+                    key = (sum(dram_reads(layer, m, arch)), -bits)
+                    if order not in best or key < best[order][0]:
+                        best[order] = (key, m)
+    if not best:
+        return [PTBMapping(tws, rows, cols, shape.fold, "streaming", rows, 1, group_steps)]
+    return [v[1] for v in best.values()]
+
+
+def candidate_ptb_mappings(layer: Layer, arch: SpikeXArch, tws_choices: list[int] | None = None) -> list[PTBMapping]:
+    """Every allowed TW (need not divide T: the last window is padded) that fits the PE's
+    partial-sum scratchpad, with the best GLB tile of each loop order."""
+    vmem_values = arch.sizes_bits["Vmem"] / arch.vmem_bits
+    rows = min(arch.rows, layer.M)
+    return [m for tws in (tws_choices or arch.extras.tws_choices) if tws <= vmem_values
+            for m in glb_tiles(layer, arch, tws, rows)]
