@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/model_vs_simulator.py [--quick] [--detail] [--samples N] [--seed S]
 
 For each architecture (SpikeX, PTB), layer, trace family and firing rate, over both dispatch
-modes (PTB: temporal only) and TWS 1..16: the mapping is the mapper's best for that mode
+modes (PTB: its own passes) and TWS 1..16: the mapping is the mapper's best for that mode
 and TWS, the model reads statistics built from the same trace (`actual` density), and the
 simulator runs every sampled inference of the trace (errors are model / mean(sim) - 1).
 Printed per group: the worst energy and cycle errors and the component whose energy the
@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spikex_plugin.cost_model.spikex import evaluate_layer
 from spikex_plugin.hardware.arch import load_arch
-from spikex_plugin.mapping.mapper import map_layer
+from spikex_plugin.mapping.mapper import evaluate_mapping, map_layer
 from spikex_plugin.sim.ptb import simulate_ptb_layer
 from spikex_plugin.sim.spikex import simulate_layer
 from spikex_plugin.sim.traces import FAMILIES, make_trace
@@ -57,10 +56,11 @@ def compare(arch_name: str, layer: Layer, family: str, rate: float, samples: int
     trace = make_trace(family, layer.input_shape, layer.T, rate, samples=samples, seed=seed)
     density = ActualDataDensity(layer_stats_from_spikes(trace))
     rows = []
-    for mode in [m for m in modes if m in arch.extras.dispatch_modes]:
+    is_ptb = arch.extras.model == "ptb"
+    for mode in ["ptb"] if is_ptb else [m for m in modes if m in arch.extras.dispatch_modes]:
         for tws in tws_list:
-            m = map_layer(layer, arch, density, "edp", [tws], [mode]).cost.mapping
-            model = evaluate_layer(layer, m, arch, density)
+            m = map_layer(layer, arch, density, "edp", [tws], None if is_ptb else [mode]).cost.mapping
+            model = evaluate_mapping(layer, m, arch, density)
             sims = [SIMULATORS[arch_name](layer, m, arch, trace[:, i]) for i in range(samples)]
             energy = np.mean([s.energy_j for s in sims])
             cycles = np.mean([s.cycles for s in sims])

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from spikex_plugin.api import densities_for, run_map
-from spikex_plugin.cost_model.ptb import PTBMapping, evaluate_ptb_layer, packed_slots, trace_compute_cycles
+from spikex_plugin.cost_model.ptb import evaluate_ptb_layer, packed_slots, trace_compute_cycles
+from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.hardware.arch import PortSpec, load_arch
 from spikex_plugin.sparsity.density import ActualDataDensity, UniformDensity
 from spikex_plugin.sparsity.stats import layer_stats_from_rate, sample_bursty_trace

@@ -25,39 +25,18 @@ a density model (its stSAP terms come from `DensityModel.expected_packed_rows`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from spikex_plugin.cost_model.spikex import LayerCost, port_loads, priced
 from spikex_plugin.hardware.arch import SpikeXArch
+from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.workload.network import Layer
 
-Order = Literal["weights-stationary", "spikes-stationary", "streaming"]
 Packing = Literal["first_fit", "pairs", "none"]
-
-
-@dataclass(frozen=True)
-class PTBMapping:
-    tws: int          # the network's time window (TW)
-    rows: int         # output channels per pass
-    cols: int         # PE columns used: windows per group x fold
-    fold: int         # output positions side by side in the columns
-    order: Order      # DRAM-level loop order: which tensor stays in the GLB
-    m_glb: int        # output channels whose weights a GLB tile holds
-    p_glb: int        # output rows whose input a GLB tile holds
-    t_glb: int        # time steps (whole window groups) a GLB spike tile holds
-
-    mode = "ptb"
-
-    def summary(self) -> str:
-        return (f"PTB tw={self.tws} {self.rows}x{self.cols} fold{self.fold} {self.order} "
-                f"GLB[m{self.m_glb} p{self.p_glb} t{self.t_glb}]")
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "mode": self.mode}
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
-from spikex_plugin.cost_model.ptb import PTBMapping, candidate_ptb_mappings, evaluate_ptb_layer
+from spikex_plugin.cost_model.ptb import candidate_ptb_mappings, evaluate_ptb_layer
 from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer, evaluate_pool
 from spikex_plugin.hardware.arch import SpikeXArch
-from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
+from spikex_plugin.mapping.mapping import PTBMapping, SpikeXMapping, divisors
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.workload.network import Layer
 

@@ -6,9 +6,13 @@ change to the mapping class touches one function here.
 
 Loop order (outer to inner), with the buffer that holds a tile under each `|`:
 
-    DRAM | for t0 < T/tb_glb, m0 < M/m_glb, p0 < P/p_glb
+    DRAM | for t0 < T/tb_glb, m0 < M/m_glb, p0 < P/p_glb   (in the order `dram_order`)
     GLB  | for m1 < m_glb/rows, p1 < p_glb, q1 < Q/q_cols, t1 < tb_glb/tb, c1 < C/c_l1
     L1   | rows x cols PEs, each runs c_l1*R*S weight steps over its window of tws steps
+
+A GLB tile holds the spikes of (t0, p0) and the weights of m0; moving to the next GLB tile,
+the GLB loads a tensor's tile again only if its indices changed (so the DRAM loop order
+decides how often each tensor is read).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class SimNest:
     tb_glb: int          # time steps per GLB tile
     m_glb: int           # filters per GLB tile
     p_glb: int           # output rows per GLB tile
+    dram_order: str = "tmp"  # DRAM loops, outer to inner (a permutation of "tmp")
 
     @property
     def tb(self) -> int:
@@ -49,6 +54,8 @@ class SimNest:
         pairs = [("tws", self.tws, self.tb), ("tb", self.tb, self.tb_glb), ("tb_glb", self.tb_glb, layer.T),
                  ("rows", self.rows, self.m_glb), ("m_glb", self.m_glb, layer.M), ("p_glb", self.p_glb, layer.P),
                  ("q_cols", self.q_cols, layer.Q), ("c_l1", self.c_l1, layer.C)]
+        if sorted(self.dram_order) != ["m", "p", "t"]:
+            raise ValueError(f"simulator nest: dram_order {self.dram_order!r} is not a permutation of 'tmp'")
         for name, inner, outer in pairs:
             if inner < 1 or outer % inner:
                 raise ValueError(f"simulator nest: {name}={inner} does not divide {outer} (layer {layer.name})")
@@ -57,6 +64,7 @@ class SimNest:
 def nest_from_mapping(layer: Layer, mapping: SpikeXMapping) -> SimNest:
     """The mapping's tiles as the simulator's nest (the only reader of SpikeXMapping here)."""
     nest = SimNest(dispatch=mapping.mode, tws=mapping.tws, rows=mapping.rows, cols=mapping.cols,
-                   c_l1=mapping.c_l1, tb_glb=mapping.tb_glb, m_glb=mapping.m_glb, p_glb=mapping.p_glb)
+                   c_l1=mapping.c_l1, tb_glb=mapping.tb_glb, m_glb=mapping.m_glb, p_glb=mapping.p_glb,
+                   dram_order=mapping.dram_order)
     nest.validate(layer)
     return nest

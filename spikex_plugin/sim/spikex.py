@@ -121,6 +121,8 @@ class SpikeXTiles:
         self.tag_checks = float(present.sum()) * nest.cols * layer.M
         self.tag_updates_per_tile = -(-nest.c_l1 // group)
         self.mem = membrane_steps(layer, nest, taps, sk.zero_windows)
+        # temporal: a neuron's windows chain across the columns; spatial: columns independent
+        self.chain_start = np.arange(nest.cols) == 0 if nest.dispatch == "temporal" else np.ones(nest.cols, bool)
 
     def _feeder(self, layer: Layer, nest: SimNest, arch: SpikeXArch, act: np.ndarray) -> np.ndarray:
         """L1 reads of each issued step. L1 holds the tile's present channels packed in
@@ -182,23 +184,48 @@ def walk(layer: Layer, nest: SimNest, arch: SpikeXArch, x: np.ndarray, tiles, we
 
 
 def nest_order(layer: Layer, nest: SimNest, tiles) -> dict[str, np.ndarray]:
-    """Every L1 tile in loop order (t0, m0, p0 | m1, p1, q1, t1, c1): its spike tile, output
-    tile, GLB tile and whether it is the last channel chunk / continues a window chain."""
+    """Every L1 tile in loop order (DRAM loops in `dram_order` | m1, p1, q1, t1, c1): its
+    spike tile, output tile, GLB tile and DRAM indices, and whether it is the last channel
+    chunk / continues a window chain."""
     nt1 = nest.tb_glb // nest.tb
-    shape = (layer.T // nest.tb_glb, layer.M // nest.m_glb, layer.P // nest.p_glb,
-             nest.m_glb // nest.rows, nest.p_glb, tiles.nq, nt1, tiles.n_c1)
-    t0, m0, p0, m1, p1, q1, t1, c1 = (a.ravel() for a in np.indices(shape))
+    dram = {"t": layer.T // nest.tb_glb, "m": layer.M // nest.m_glb, "p": layer.P // nest.p_glb}
+    outer = tuple(nest.dram_order)
+    shape = (*(dram[r] for r in outer), nest.m_glb // nest.rows, nest.p_glb, tiles.nq, nt1, tiles.n_c1)
+    idx = [a.ravel() for a in np.indices(shape)]
+    ix = dict(zip(outer, idx[:3]))
+    t0, m0, p0 = ix["t"], ix["m"], ix["p"]
+    m1, p1, q1, t1, c1 = idx[3:]
     b = t0 * nt1 + t1
     p = p0 * nest.p_glb + p1
     out = (b * layer.P + p) * tiles.nq + q1
-    return {"spk": out * tiles.n_c1 + c1, "out": out, "b": b, "c1": c1, "t0": t0,
+    return {"spk": out * tiles.n_c1 + c1, "out": out, "b": b, "c1": c1, "t0": t0, "m0": m0, "p0": p0,
             "last_c": c1 == tiles.n_c1 - 1, "chain": (t1 > 0) & (nest.dispatch == "temporal"),
-            "glb": (t0 * shape[1] + m0) * shape[2] + p0}
+            "glb": (idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]}
+
+
+def glb_loads(order: dict, needed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per GLB tile: its (t0, p0, m0) and the channels whose weights it must fetch. The GLB
+    keeps the spike tile while (t0, p0) stays and the weights while m0 stays; `needed`
+    [t0, C] are the channels whose kernels a time block needs (kernels already resident
+    for the same m0 are not fetched again)."""
+    n_glb = order["glb"].max() + 1
+    first = np.unique(order["glb"], return_index=True)[1]
+    t0, p0, m0 = order["t0"][first], order["p0"][first], order["m0"][first]
+    spikes_new = np.ones(n_glb, dtype=bool)
+    spikes_new[1:] = (t0[1:] != t0[:-1]) | (p0[1:] != p0[:-1])
+    fetch = np.zeros((n_glb, needed.shape[1]), dtype=bool)
+    resident = np.zeros(needed.shape[1], dtype=bool)
+    for g in range(n_glb):
+        if g == 0 or m0[g] != m0[g - 1]:
+            resident[:] = False
+        fetch[g] = needed[t0[g]] & ~resident
+        resident |= needed[t0[g]]
+    return t0, spikes_new, fetch
 
 
 def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict) -> dict[str, np.ndarray]:
     """Words each transfer moves: per L1 tile (GLB -> L1 fill, outputs to GLB) and per GLB
-    tile (DRAM -> GLB fill, outputs back to DRAM)."""
+    tile (DRAM -> GLB fill of what the GLB does not keep, outputs back to DRAM)."""
     bpa = arch.bits_per_action
     wbits = arch.weight_bits
     w_l1 = (nest.q_cols - 1) * layer.stride + layer.S
@@ -208,14 +235,10 @@ def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: di
     wt_bits = per_c1(wt_l1)[order["b"], order["c1"]] * nest.rows * layer.R * layer.S * wbits
     out_bits = np.where(order["last_c"], nest.rows * nest.cols * nest.tws, 0)
     h_glb = (nest.p_glb - 1) * layer.stride + layer.R
-    sin_g = tiles.moved["sin_glb"].sum(axis=1)
-    wt_g = tiles.moved["wt_glb"].sum(axis=1)
-    n_glb = order["glb"].max() + 1
-    g_t0 = np.zeros(n_glb, dtype=np.int64)
-    g_t0[order["glb"]] = order["t0"]
-    sin_glb_bits = sin_g[g_t0] * nest.tb_glb * h_glb * layer.W
-    wt_glb_bits = wt_g[g_t0] * nest.m_glb * layer.R * layer.S * wbits
-    wb_bits = np.full(n_glb, nest.m_glb * nest.p_glb * layer.Q * nest.tb_glb)
+    g_t0, spikes_new, fetch = glb_loads(order, tiles.moved["wt_glb"])
+    sin_glb_bits = tiles.moved["sin_glb"].sum(axis=1)[g_t0] * nest.tb_glb * h_glb * layer.W * spikes_new
+    wt_glb_bits = fetch.sum(axis=1) * nest.m_glb * layer.R * layer.S * wbits
+    wb_bits = np.full(len(g_t0), nest.m_glb * nest.p_glb * layer.Q * nest.tb_glb)
     return {"l1_wr": words(sin_bits, bpa["L1"]) + words(wt_bits, bpa["L1"]),
             "glb_rd": words(sin_bits, bpa["GLB"]) + words(wt_bits, bpa["GLB"]),
             "out_words": words(out_bits, bpa["GLB"]),
@@ -249,20 +272,27 @@ def count_actions(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: d
     }
 
 
+def port_counts(arch: SpikeXArch, level: str) -> np.ndarray:
+    """[read, write, shared read/write] ports of an SRAM level, from the spec."""
+    spec = arch.extras.ports.get(level)
+    return np.array([spec.read, spec.write, spec.read_write] if spec else [1, 1, 0], dtype=np.int64)
+
+
 def run_cycles(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict,
-            traffic: dict) -> tuple[float, dict[str, float]]:
-    dramrun_cycles = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+               traffic: dict) -> tuple[float, dict[str, float]]:
+    dram_cycles = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
     n_tiles = len(order["spk"])
-    per_tile = (tiles.work.max(axis=2) + tiles.feed + nest.cols) * tiles.issued
+    cols = tiles.work.shape[2]
+    per_tile = (tiles.work.max(axis=2) + tiles.feed + cols) * tiles.issued
     horizon = int(per_tile.sum(axis=1)[order["spk"]].sum() + tiles.mem.sum(axis=1)[order["out"]].sum()
-                  + sum(int(v.sum()) for v in traffic.values()) * (1 + dramrun_cycles)
-                  + n_tiles * (nest.rows + nest.cols + 2) + 64)
+                  + sum(int(v.sum()) for v in traffic.values()) * (1 + dram_cycles)
+                  + n_tiles * (nest.rows + cols + 2) + 64)
     while True:
         cycles, acc, mem, wait = run_tiles(
-            order["spk"], order["out"], order["last_c"], order["chain"], traffic["l1_wr"], traffic["glb_rd"],
-            traffic["out_words"], tiles.work, tiles.issued, tiles.feed, tiles.mem, traffic["dram_rd"],
-            traffic["glb_wr"], traffic["wb_glb"], traffic["wb_dram"], n_tiles // len(traffic["dram_rd"]),
-            dramrun_cycles, nest.rows, nest.dispatch == "temporal", horizon)
+            order["spk"], order["out"], order["last_c"], order["chain"], order["glb"], traffic["l1_wr"],
+            traffic["glb_rd"], traffic["out_words"], tiles.work, tiles.issued, tiles.feed, tiles.mem,
+            traffic["dram_rd"], traffic["glb_wr"], traffic["wb_glb"], traffic["wb_dram"], dram_cycles,
+            nest.rows, tiles.chain_start, port_counts(arch, "GLB"), port_counts(arch, "L1"), horizon)
         if cycles != OVERFLOW:
             return cycles, {"accumulate": acc, "membrane": mem, "fill_wait": wait}
         horizon *= 2
