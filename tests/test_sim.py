@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikex_plugin.mapping.mapping import SpikeXMapping
+from spikex_plugin.mapping.mapping import PTBMapping, SpikeXMapping
 from spikex_plugin.sim.lif import LIFParams
 from spikex_plugin.sim.spikex import simulate_layer
 from spikex_plugin.sim.traces import FAMILIES, make_trace
@@ -144,32 +144,85 @@ def test_skewed_and_correlated_families_are_not_independent_lines():
 
 
 def test_stsap_packs_non_overlapping_lines():
+    """Taps x columns (windows): a slot serves one tap per column, first fit in tap order."""
     from spikex_plugin.sim.ptb import stsap_slots
-    lines = np.zeros((4, 6), dtype=bool)
-    lines[0, [0, 1]] = True      # A
-    lines[1, 2] = True           # B: fits beside A
-    lines[2, 1] = True           # C: overlaps A at step 1 -> new slot
-    #                              D: silent all run -> dropped
-    slot_of, slots = stsap_slots(lines)
-    assert slot_of.tolist() == [0, 0, 1, -1] and slots == 2
+    active = np.zeros((4, 6), dtype=bool)
+    active[0, [0, 1]] = True      # A
+    active[1, 2] = True           # B: fits beside A
+    active[2, 1] = True           # C: overlaps A in window 1 -> new slot
+    #                               D: silent in every window -> no slot
+    assert stsap_slots(active).tolist() == [0, 0, 1, -1]
+
+
+def _ptb_fc(T: int, C: int) -> Layer:
+    return Layer(name="tiny", type="fc", T=T, C=C, M=1, H=1, W=1, R=1, S=1, P=1, Q=1)
 
 
 def test_ptb_hand_worked_fc():
-    """PTB, FC, T = 4, TWS 2, 2 columns (windows), 1 neuron; lines A (t 0, 1), B (t 2),
-    C (t 1), D silent -> stSAP slots {A, B}, {C}. Each column spends TWS = 2 cycles per slot:
-    4 busy cycles; 4 accumulations (one per spike); weight loads per (line, window) that
-    fired: A and C in window 0, B in window 1 = 3; membrane: every step of both windows."""
+    """PTB, FC, T = 4, TW 2, 2 columns (windows), 1 neuron; lines A (t 0, 1), B (t 2),
+    C (t 1), D silent -> stSAP slots {A (window 0), B (window 1)}, {C (window 0)}. Each
+    column spends TW = 2 cycles per slot: 4 busy cycles; 4 accumulations (one per spike);
+    weight loads per (line, window) that fired: 3; membrane: every step of both windows."""
     from spikex_plugin.hardware.arch import load_arch
     from spikex_plugin.sim.ptb import simulate_ptb_layer
-    layer = Layer(name="tiny", type="fc", T=4, C=4, M=1, H=1, W=1, R=1, S=1, P=1, Q=1)
+    layer = _ptb_fc(4, 4)
     trace = np.zeros((4, 4), dtype=bool)
     trace[[0, 1], 0] = True
     trace[2, 1] = True
     trace[1, 2] = True
-    m = SpikeXMapping("temporal", tws=2, rows=1, cols=2, c_l1=4, tb_glb=4, m_glb=1, p_glb=1)
+    m = PTBMapping(tws=2, rows=1, cols=2, fold=1, order="weights-stationary", m_glb=1, p_glb=1, t_glb=4)
     r = simulate_ptb_layer(layer, m, load_arch("ptb"), trace)
     assert r.cycle_parts["accumulate"] == 4
     assert r.actions[("Accumulator", "compute")] == 4
     assert r.actions[("WReg", "write")] == 3
     assert r.actions[("Comparator", "compare")] == 4
-    assert r.actions[("TagLogic", "check")] == 0
+    assert ("TagLogic", "check") not in r.actions
+
+
+def test_ptb_pads_the_last_window():
+    """T = 5, TW 2: three windows, the last padded with a silent step. A spike at t = 4
+    (window 2) is one slot of TW = 2 cycles; the membrane walks all 6 steps; 5 output bits
+    (1 DRAM word) leave; stSAP fetches only the one live line (1 weight byte, 5 spike bits)."""
+    from spikex_plugin.hardware.arch import load_arch
+    from spikex_plugin.sim.ptb import simulate_ptb_layer
+    trace = np.zeros((5, 16), dtype=bool)
+    trace[4, 3] = True
+    m = PTBMapping(tws=2, rows=1, cols=3, fold=1, order="weights-stationary", m_glb=1, p_glb=1, t_glb=6)
+    r = simulate_ptb_layer(_ptb_fc(5, 16), m, load_arch("ptb"), trace)
+    assert r.cycle_parts["accumulate"] == 2
+    assert r.actions[("Comparator", "compare")] == 6
+    assert r.actions[("Accumulator", "compute")] == 1
+    assert r.actions[("DRAM", "write")] == 1
+    assert r.actions[("DRAM", "read")] == 2      # one word of weights, one of spike bits
+
+
+@pytest.mark.parametrize("order,weight_tiles,spike_tiles", [("mtp", 2, 4), ("tpm", 4, 2), ("tmp", 4, 2)])
+def test_dram_order_sets_what_the_glb_reloads(spikex_arch, order, weight_tiles, spike_tiles):
+    """All lines fire, so every tile moves in full. 2 time tiles x 2 filter tiles x 1 row
+    tile: the GLB reloads a tensor's tile only when its indices change (mtp: weights once;
+    tpm: spikes once; tmp: weights every tile, spikes per time tile)."""
+    layer = CONV
+    m = SpikeXMapping("temporal", tws=2, rows=4, cols=2, c_l1=layer.C, tb_glb=4, m_glb=4, p_glb=layer.P,
+                      dram_order=order)
+    r = simulate_layer(layer, m, spikex_arch, np.ones((layer.T, *layer.input_shape), dtype=bool))
+    w_words = -(-4 * layer.C * 9 * spikex_arch.weight_bits // 64)
+    s_words = -(-4 * layer.C * layer.H * layer.W // 64)
+    assert r.actions[("DRAM", "read")] == weight_tiles * w_words + spike_tiles * s_words
+
+
+def test_shared_sram_port_serialises_reads_and_writes(spikex_arch, tmp_path):
+    """One shared GLB port (read_write: 1) cannot overlap the next tile's DRAM fill with the
+    L1 fills, so the layer takes longer than with 1 read + 1 write port; counts are equal."""
+    from spikex_plugin.hardware.arch import load_arch
+    text = Path(spikex_arch.path).read_text()
+    default = "ports: {GLB: {read: 1, write: 1}, L1: {read: 1, write: 1}}"
+    assert default in text
+    spec = tmp_path / "shared.yaml"
+    spec.write_text(text.replace(default, "ports: {GLB: {read: 0, write: 0, read_write: 1}}"))
+    layer = CONV
+    x = make_trace("bernoulli", layer.input_shape, layer.T, 0.3, seed=4)[:, 0]
+    m = SpikeXMapping("temporal", tws=1, rows=8, cols=8, c_l1=1, tb_glb=8, m_glb=8, p_glb=1, dram_order="tpm")
+    two = simulate_layer(layer, m, spikex_arch, x)
+    one = simulate_layer(layer, m, load_arch(spec), x)
+    assert one.actions == two.actions
+    assert one.cycles > two.cycles

@@ -76,17 +76,20 @@ def tiled_counts(layer: Layer, nest: SimNest, taps: np.ndarray) -> np.ndarray:
     return tiled.reshape(-1, c_l1 * R * S, cols)
 
 
-def membrane_steps(layer: Layer, nest: SimNest, taps: np.ndarray, skip_silent: bool) -> np.ndarray:
-    """[output tile, column]: tws steps per window whose receptive field fired, else one
-    decay step (every step when silent windows are not skipped)."""
+def receptive_fields_fired(nest: SimNest, taps: np.ndarray) -> np.ndarray:
+    """[output tile, column] bool: whether the neuron's receptive field fired in its window."""
     K, C, P, Q = taps.shape[:4]
-    cols = nest.cols
-    if not skip_silent:
-        return np.full((K * P * Q // cols, cols), nest.tws, dtype=np.int64)
     rf = taps.reshape(K, C, P, Q, -1).any(axis=(1, 4))               # [K, P, Q]
     if nest.dispatch == "temporal":
-        rf = rf.reshape(K // cols, cols, P, Q).transpose(0, 2, 3, 1)
-    return np.where(rf.reshape(-1, cols), nest.tws, 1).astype(np.int64)
+        rf = rf.reshape(K // nest.cols, nest.cols, P, Q).transpose(0, 2, 3, 1)
+    return rf.reshape(-1, nest.cols)
+
+
+def membrane_steps(nest: SimNest, taps: np.ndarray, skip_silent: bool) -> np.ndarray:
+    """[output tile, column]: tws steps per window whose receptive field fired, else one
+    decay step (every step when silent windows are not skipped)."""
+    fired = receptive_fields_fired(nest, taps)
+    return np.where(fired | (not skip_silent), nest.tws, 1).astype(np.int64)
 
 
 class SpikeXTiles:
@@ -120,7 +123,12 @@ class SpikeXTiles:
         self.feed = self._feeder(layer, nest, arch, act)
         self.tag_checks = float(present.sum()) * nest.cols * layer.M
         self.tag_updates_per_tile = -(-nest.c_l1 // group)
-        self.mem = membrane_steps(layer, nest, taps, sk.zero_windows)
+        self.mem = membrane_steps(nest, taps, sk.zero_windows)
+        # An output block can hold a spike only if a receptive field fired in it (an LIF
+        # neuron without input decays and cannot cross threshold); with output tags
+        # (zero_blocks) the other blocks' bits do not leave the array.
+        fired = receptive_fields_fired(nest, taps).any(axis=1)
+        self.out_active = fired if sk.zero_blocks else np.ones_like(fired)
         # temporal: a neuron's windows chain across the columns; spatial: columns independent
         self.chain_start = np.arange(nest.cols) == 0 if nest.dispatch == "temporal" else np.ones(nest.cols, bool)
 
@@ -233,12 +241,12 @@ def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: di
     per_c1 = lambda a: a.reshape(a.shape[0], tiles.n_c1, nest.c_l1).sum(axis=2)  # noqa: E731
     sin_bits = per_c1(sin_l1)[order["b"], order["c1"]] * nest.tb * layer.R * w_l1
     wt_bits = per_c1(wt_l1)[order["b"], order["c1"]] * nest.rows * layer.R * layer.S * wbits
-    out_bits = np.where(order["last_c"], nest.rows * nest.cols * nest.tws, 0)
+    out_bits = np.where(order["last_c"] & tiles.out_active[order["out"]], nest.rows * nest.cols * nest.tws, 0)
     h_glb = (nest.p_glb - 1) * layer.stride + layer.R
     g_t0, spikes_new, fetch = glb_loads(order, tiles.moved["wt_glb"])
     sin_glb_bits = tiles.moved["sin_glb"].sum(axis=1)[g_t0] * nest.tb_glb * h_glb * layer.W * spikes_new
     wt_glb_bits = fetch.sum(axis=1) * nest.m_glb * layer.R * layer.S * wbits
-    wb_bits = np.full(len(g_t0), nest.m_glb * nest.p_glb * layer.Q * nest.tb_glb)
+    wb_bits = np.bincount(order["glb"], out_bits, minlength=len(g_t0))
     return {"l1_wr": words(sin_bits, bpa["L1"]) + words(wt_bits, bpa["L1"]),
             "glb_rd": words(sin_bits, bpa["GLB"]) + words(wt_bits, bpa["GLB"]),
             "out_words": words(out_bits, bpa["GLB"]),
