@@ -68,7 +68,8 @@ def step_active(m: SpikeXMapping, d: DensityModel) -> float:
     return d.p_nonempty(1, m.tb) if m.mode == "temporal" else d.p_nonempty(m.cols, m.tws)
 
 
-def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> dict[str, float]:
+def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
+                   out: DensityModel | None = None) -> dict[str, float]:
     """Fraction of each dense action class that SpikeX still performs."""
     sk = arch.extras.skipping
     valid = layer.valid_tap_fraction  # taps that land on padding never see a spike
@@ -84,10 +85,14 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     # themselves (one per window) are read for active blocks; never more than the bits.
     sin_window = window + sin_l1 / m.tws if sk.zero_windows else sin_l1
     sin_glb = d.p_channels_nonempty(group, m.tb_glb) if sk.zero_blocks else 1.0
+    # Output SP-MBs (output channel, FC: tag group of outputs) leave per active block: from
+    # the output's own statistics when given, else the input's occupancy stands in.
+    out_group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.M)
+    sout_glb = sin_glb if out is None else out.p_channels_nonempty(out_group, m.tb_glb) if sk.zero_blocks else 1.0
     fan_in = layer.C * layer.R * layer.S * valid
     rf_active = d.p_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
-            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "rf_active": rf_active,
+            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "sout_glb": sout_glb, "rf_active": rf_active,
             "sin_window": min(sin_window, 1.0)}
 
 
@@ -105,20 +110,22 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Sin", "read"): "sin_l1",
     ("GLB", "Sin", "write"): "sin_glb",
     ("DRAM", "Sin", "read"): "sin_glb",
-    # Output spikes leave the array per active block (tag-gated), like input blocks; the
-    # layer's input occupancy stands in for its output's (the next layer's statistics).
-    ("GLB", "Sout", "write"): "sin_glb",
-    ("GLB", "Sout", "read"): "sin_glb",
-    ("DRAM", "Sout", "write"): "sin_glb",
+    # Output spikes leave the array per active block (tag-gated), like input blocks.
+    ("GLB", "Sout", "write"): "sout_glb",
+    ("GLB", "Sout", "read"): "sout_glb",
+    ("DRAM", "Sout", "write"): "sout_glb",
 }
-_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sin_window")
+_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sin_window", "sout_glb")
 
 
-def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> LayerCost:
-    """Energy, cycles and per-action counts of one weighted layer under one mapping."""
+def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
+                   out: DensityModel | None = None) -> LayerCost:
+    """Energy, cycles and per-action counts of one weighted layer under one mapping; `out`,
+    the statistics of the layer's output spikes (the next layer's input), sets how many
+    output blocks leave the array (default: the input's occupancy stands in)."""
     widths = widths_of(arch)
     dense = dense_actions(layer, m, widths, innermost_reuse=True)
-    f = sparse_factors(layer, m, arch, d)
+    f = sparse_factors(layer, m, arch, d, out)
     computes = float(layer.dense_synops)
     actions: dict[tuple[str, str], float] = {}
 
@@ -223,7 +230,7 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
               + m.m_glb * layer.C * layer.R * layer.S * wbits * f["glb_block"])
     w_l1 = (m.q_cols - 1) * layer.stride + layer.S
     l1_in = m.tb * m.c_l1 * layer.R * w_l1 * f["sin_l1"] + m.rows * m.c_l1 * layer.R * layer.S * wbits * f["l1_block"]
-    out = m.m_glb * m.p_glb * layer.Q * m.tb_glb * f["sin_glb"]
+    out = m.m_glb * m.p_glb * layer.Q * m.tb_glb * f["sout_glb"]
     dram_time = per_dram_action / bpa["DRAM"]
     first = max(arch.port_cycles("GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
     l1_first = arch.port_cycles("GLB", l1_in / bpa["GLB"], 0.0)

@@ -105,9 +105,13 @@ def candidate_mappings(layer: Layer, arch: SpikeXArch, tws_choices: list[int] | 
                     yield SpikeXMapping(mode, tws, rows, cols, c_l1, *glb_tiles[(tb, rows)])
 
 
-def evaluate_mapping(layer: Layer, m: SpikeXMapping | PTBMapping, arch: SpikeXArch, density: DensityModel) -> LayerCost:
-    """One weighted layer's cost under the spec's own model (SpikeX or PTB)."""
-    return (evaluate_ptb_layer if arch.extras.model == "ptb" else evaluate_layer)(layer, m, arch, density)
+def evaluate_mapping(layer: Layer, m: SpikeXMapping | PTBMapping, arch: SpikeXArch, density: DensityModel,
+                     out_density: DensityModel | None = None) -> LayerCost:
+    """One weighted layer's cost under the spec's own model (SpikeX or PTB); `out_density`:
+    statistics of the layer's output spikes, where known (PTB moves its outputs dense)."""
+    if arch.extras.model == "ptb":
+        return evaluate_ptb_layer(layer, m, arch, density)
+    return evaluate_layer(layer, m, arch, density, out_density)
 
 
 @dataclass

@@ -11,7 +11,8 @@ stSAP, from the trace bits: a tap silent in all of the pass's windows takes no s
 weight is not sent; taps whose active windows never share a column are packed first-fit
 into one slot (each PE column serves one tap's window per slot, with that tap's weight, so
 packing is judged per window: merging at step level would need two weights in one PE).
-Before packing, the pass reads one live bit per tap and the live taps' spike bits. Input
+A pass reads one live bit per tap, then the live taps' spike bits as its slots go
+(the packer reads ahead in tap order). Input
 lines silent over the whole inference are never fetched from DRAM, nor are their weights
 (FC lines; a conv kernel when its input channel is silent all run). After the
 accumulation each row walks every time step of its windows (membrane; windows chain
@@ -133,8 +134,11 @@ class PTBPasses:
             self.loaded[i] = int((block > 0).sum())
             taps_per_slot = np.bincount(slot[keep], minlength=steps)[:steps]
             self.feed[i] = taps_per_slot * weight_words
-            if n_slots:   # live map and the live taps' spike bits, read once to pack
-                self.feed[i, 0] += (words(n_taps, width) + words(self.live[i] * self.cols_used[i] * nest.tws, width))
+            if n_slots:   # the live map first; the live taps' spike bits stream in tap order
+                spike_words = int(words(self.live[i] * self.cols_used[i] * nest.tws, width))
+                share = np.arange(n_slots + 1) * spike_words // n_slots
+                self.feed[i, :n_slots] += np.diff(share)
+                self.feed[i, 0] += int(words(n_taps, width))
             self.mem[i] = np.where(used, nest.tws, 0)
         self.chain_start = np.arange(cols) % wpg == 0
         self.n_taps = n_taps

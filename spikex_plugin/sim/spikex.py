@@ -124,11 +124,6 @@ class SpikeXTiles:
         self.tag_checks = float(present.sum()) * nest.cols * layer.M
         self.tag_updates_per_tile = -(-nest.c_l1 // group)
         self.mem = membrane_steps(nest, taps, sk.zero_windows)
-        # An output block can hold a spike only if a receptive field fired in it (an LIF
-        # neuron without input decays and cannot cross threshold); with output tags
-        # (zero_blocks) the other blocks' bits do not leave the array.
-        fired = receptive_fields_fired(nest, taps).any(axis=1)
-        self.out_active = fired if sk.zero_blocks else np.ones_like(fired)
         # temporal: a neuron's windows chain across the columns; spatial: columns independent
         self.chain_start = np.arange(nest.cols) == 0 if nest.dispatch == "temporal" else np.ones(nest.cols, bool)
 
@@ -180,15 +175,37 @@ def walk(layer: Layer, nest: SimNest, arch: SpikeXArch, x: np.ndarray, tiles, we
          lif: LIFParams) -> SimResult:
     """Walk the nest over prepared per-tile work (`SpikeXTiles` or `ptb.PTBTiles`): traffic,
     counts, cycles and, with weights, the layer's output spikes."""
-    order = nest_order(layer, nest, tiles)
-    traffic = tile_traffic(layer, nest, arch, tiles, order)
-    actions = count_actions(layer, nest, arch, tiles, order, traffic)
-    cycles, parts = run_cycles(layer, nest, arch, tiles, order, traffic)
     spikes = None
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64).reshape(layer.M, layer.C, layer.R, layer.S)
         spikes = lif_spikes(layer_currents(layer.type, x, w, layer.stride), lif)
+    order = nest_order(layer, nest, tiles)
+    traffic = tile_traffic(layer, nest, arch, tiles, order, output_tags(layer, nest, arch, x, spikes))
+    actions = count_actions(layer, nest, arch, tiles, order, traffic)
+    cycles, parts = run_cycles(layer, nest, arch, tiles, order, traffic)
     return priced(actions, cycles, arch, parts, spikes)
+
+
+def output_tags(layer: Layer, nest: SimNest, arch: SpikeXArch, x: np.ndarray,
+                spikes: np.ndarray | None) -> np.ndarray:
+    """[T/tb_glb, M] bool: the tag of the output SP-MB (output channel, FC: group of
+    `fc_tag_group` outputs, over a GLB time block) that output m belongs to; with output tags
+    (zero_blocks) only active SP-MBs leave the array. From the output spikes when known;
+    else any input spike in the block (an LIF neuron without input in a block decays and
+    cannot fire in it), an upper bound."""
+    n_blocks = layer.T // nest.tb_glb
+    if not arch.extras.skipping.zero_blocks:
+        return np.ones((n_blocks, layer.M), dtype=bool)
+    if spikes is None:
+        fired = x.reshape(n_blocks, -1).any(axis=1)
+        return np.repeat(fired[:, None], layer.M, axis=1)
+    per_out = spikes.reshape(n_blocks, nest.tb_glb, layer.M, -1).any(axis=(1, 3))
+    if layer.type != "fc":
+        return per_out
+    group = min(arch.extras.fc_tag_group, layer.M)
+    padded = np.zeros((n_blocks, -(-layer.M // group) * group), dtype=bool)
+    padded[:, :layer.M] = per_out
+    return np.repeat(padded.reshape(n_blocks, -1, group).any(axis=2), group, axis=1)[:, :layer.M]
 
 
 def nest_order(layer: Layer, nest: SimNest, tiles) -> dict[str, np.ndarray]:
@@ -207,6 +224,7 @@ def nest_order(layer: Layer, nest: SimNest, tiles) -> dict[str, np.ndarray]:
     p = p0 * nest.p_glb + p1
     out = (b * layer.P + p) * tiles.nq + q1
     return {"spk": out * tiles.n_c1 + c1, "out": out, "b": b, "c1": c1, "t0": t0, "m0": m0, "p0": p0,
+            "m": m0 * nest.m_glb + m1 * nest.rows,
             "last_c": c1 == tiles.n_c1 - 1, "chain": (t1 > 0) & (nest.dispatch == "temporal"),
             "glb": (idx[0] * shape[1] + idx[1]) * shape[2] + idx[2]}
 
@@ -231,7 +249,8 @@ def glb_loads(order: dict, needed: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return t0, spikes_new, fetch
 
 
-def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict) -> dict[str, np.ndarray]:
+def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict,
+                 out_tags: np.ndarray) -> dict[str, np.ndarray]:
     """Words each transfer moves: per L1 tile (GLB -> L1 fill, outputs to GLB) and per GLB
     tile (DRAM -> GLB fill of what the GLB does not keep, outputs back to DRAM)."""
     bpa = arch.bits_per_action
@@ -241,7 +260,9 @@ def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: di
     per_c1 = lambda a: a.reshape(a.shape[0], tiles.n_c1, nest.c_l1).sum(axis=2)  # noqa: E731
     sin_bits = per_c1(sin_l1)[order["b"], order["c1"]] * nest.tb * layer.R * w_l1
     wt_bits = per_c1(wt_l1)[order["b"], order["c1"]] * nest.rows * layer.R * layer.S * wbits
-    out_bits = np.where(order["last_c"] & tiles.out_active[order["out"]], nest.rows * nest.cols * nest.tws, 0)
+    filters = order["m"][:, None] + np.arange(nest.rows)
+    active_rows = out_tags[order["t0"][:, None], filters].sum(axis=1)
+    out_bits = np.where(order["last_c"], active_rows * nest.cols * nest.tws, 0)
     h_glb = (nest.p_glb - 1) * layer.stride + layer.R
     g_t0, spikes_new, fetch = glb_loads(order, tiles.moved["wt_glb"])
     sin_glb_bits = tiles.moved["sin_glb"].sum(axis=1)[g_t0] * nest.tb_glb * h_glb * layer.W * spikes_new
