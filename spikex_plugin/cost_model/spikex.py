@@ -17,11 +17,14 @@ DRAM loops that do not index it).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from scipy.special import gammaln
+from scipy.stats import binom
 
 from spikex_plugin.cost_model.dense import LevelWidths, dense_actions
 from spikex_plugin.hardware.arch import SpikeXArch
@@ -59,6 +62,46 @@ def expected_max(pmf: np.ndarray, n: int) -> float:
     """E[max of n iid draws] of a count distribution, with empty draws counting 0."""
     cdf = np.cumsum(pmf)
     return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** n))
+
+
+@functools.lru_cache(maxsize=4096)
+def issued_step_cycles(pmf: tuple[float, ...], cols: int, samples: int = 4096) -> float:
+    """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
+    each: a weight enters column 0 (one per cycle), hops one column per cycle, and a PE holds
+    it while it accumulates its window's spikes (at least one cycle) and until the next
+    column has taken it. Window counts are drawn independently from `pmf`, conditioned on a
+    non-empty step. Columns drift up to one step apart, so a step costs less than its
+    busiest column (lockstep) and more than the mean column."""
+    rng = np.random.default_rng(0)
+    p = np.asarray(pmf, dtype=np.float64)
+    if p[1:].sum() <= 0:
+        return 0.0
+    work = rng.choice(len(p), size=(samples, cols), p=p / p.sum())
+    empty = ~work.any(axis=1)   # condition on an issued step: one column gets a non-zero count
+    nonzero = p[1:] / p[1:].sum()
+    work[empty, rng.integers(0, cols, empty.sum())] = 1 + rng.choice(len(nonzero), size=empty.sum(), p=nonzero)
+    return blocking_line_cycles(work.astype(np.int64)) / samples
+
+
+@numba.njit(cache=True)
+def blocking_line_cycles(work: np.ndarray) -> float:
+    """Cycles for the steps `work` [steps, cols] to pass the line of `issued_step_cycles`."""
+    steps, cols = work.shape
+    free = np.zeros(cols, dtype=np.int64)
+    takes = np.zeros(cols, dtype=np.int64)
+    first = -1
+    for k in range(steps):
+        arrive = first + 1
+        for j in range(cols):
+            takes[j] = max(arrive, free[j])
+            arrive = takes[j] + 1
+        for j in range(cols):
+            hold = takes[j] + max(work[k, j], 1)
+            if j + 1 < cols:
+                hold = max(hold, takes[j + 1])
+            free[j] = hold
+        first = takes[0]
+    return float(free.max())
 
 
 def step_active(m: SpikeXMapping, d: DensityModel) -> float:
@@ -142,6 +185,10 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
         if factor in _BLOCK_FACTORS:
             block_driven[comp] = block_driven.get(comp, 0.0) + count
         add(comp, action, count)
+    # Each L1 tile's fill is its own transfer of whole words (AccelForge counts bits / width).
+    for (comp, action), extra in partial_word_excess(layer, m, arch, f).items():
+        add(comp, action, extra)
+        block_driven[comp] = block_driven.get(comp, 0.0) + extra
     # SpikeX-only actions (no AccelForge counterpart).
     neurons_windows = layer.output_neurons * math.ceil(layer.T / m.tws)
     updates = neurons_windows * (m.tws * f["rf_active"] + (1 - f["rf_active"]))
@@ -156,6 +203,28 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     add("TagLogic", "update", l1_tile_count(layer, m) * math.ceil(m.c_l1 / group))  # one tag per SP-MB per L1 tile
     cycles, parts = layer_cycles(layer, m, arch, d, actions, f, block_driven)
     return priced(layer.name, m, arch, actions, cycles, parts, bound_of(parts))
+
+
+def partial_word_excess(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict) -> dict[tuple[str, str], float]:
+    """Accesses that whole-word transfers add to the fractional count of the GLB -> L1 fills:
+    an L1 tile moves the spike bits and the weight kernels of its k active SP-MBs, each a
+    transfer of ceil(bits / width) words. k is binomial over the tile's SP-MBs (an FC SP-MB
+    is `fc_tag_group` lines; a tile with fewer lines moves all of them or none)."""
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    sp_mbs, lines_per = (m.c_l1 // group, group) if m.c_l1 >= group else (1, m.c_l1)
+    w_l1 = (m.q_cols - 1) * layer.stride + layer.S
+    units = {"sin_l1": m.tb * layer.R * w_l1 * lines_per,
+             "l1_block": m.rows * layer.R * layer.S * arch.weight_bits * lines_per}
+    tiles = l1_tile_count(layer, m)
+    excess: dict[tuple[str, str], float] = {}
+    for factor, bits in units.items():
+        k = np.arange(sp_mbs + 1)
+        pmf = binom.pmf(k, sp_mbs, f[factor])
+        for comp, action in (("L1", "write"), ("GLB", "read")):
+            width = arch.bits_per_action[comp]
+            extra = float(np.sum(pmf * (np.ceil(k * bits / width) - k * bits / width))) * tiles
+            excess[(comp, action)] = excess.get((comp, action), 0.0) + extra
+    return excess
 
 
 def bound_of(parts: dict[str, float]) -> str:
@@ -182,24 +251,25 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     the slowest of these per inference, averaged over how many SP-MBs an inference wakes."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
     if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
-        # Busiest column given the step is active: the independent-window shape, scaled to
-        # the measured probability that any column is active.
-        pmf = d.window_count_pmf(m.tws)
-        p_any_iid = 1 - pmf[0] ** m.cols
-        busy = expected_max(pmf, m.cols) / p_any_iid if p_any_iid > 0 else 0.0
-        per_step = busy * f["row_weight"]
+        # Cycles per issued step of the column line (independent-window shape), scaled to the
+        # measured probability that the step is issued.
+        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step
-    # Membrane: tws steps per window with input, one decay step otherwise; columns chain their
-    # windows (temporal) or run neighbouring neurons in parallel (spatial: slowest column).
-    windows = layer.T / m.tws * layer.M / m.rows * layer.P * layer.Q / m.q_cols  # per row, in sequence
+    # Membrane: tws steps per window with input, one decay step otherwise. Per output tile a
+    # column walks its own window(s) after its accumulation; in temporal mode the windows of
+    # a neuron also chain from column to column (and from one time block to the next), so a
+    # tile takes at least cols windows' membrane steps. Tiles follow each other through the
+    # array without draining it (a PE takes the next weight once its membrane is done).
+    out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
+    windows = out_tiles * m.cols  # per row, in sequence
     rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
-    membrane = windows * (m.tws * rf + (1 - rf))
-    # Only output tiles with an active SP-MB in some channel chunk enter the array.
-    tile_active = d.p_channels_nonempty(layer.C, m.tb) if arch.extras.skipping.zero_windows else 1.0
-    fill = fill_drain_cycles(layer, m) * tile_active
-    array = compute + membrane + fill
+    per_window = m.tws * rf + (1 - rf)
+    membrane = out_tiles * per_window
+    chain = out_tiles * m.cols * per_window if m.mode == "temporal" else 0.0
+    fill = m.rows + m.cols - 1
+    array = max(compute + membrane, chain) + fill
     loads = port_loads(actions, arch)
     levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
     # The block-driven share of each level's actions moves its port load in proportion.
@@ -209,7 +279,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
     # rises and falls with the same activity.
-    loads["array"], varying["array"] = array, compute + membrane - windows
+    loads["array"], varying["array"] = array, max(compute + membrane - out_tiles, chain - windows)
     # The exposed transfers run before or after everything else, not overlapped.
     exposed = exposed_transfers(layer, m, arch, f)
     overlapped = {**loads, "glb_port": max(loads["glb_port"] - exposed["glb_port"], 0.0),
@@ -270,12 +340,6 @@ def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int,
     scale = k / (n * p)
     slowest = np.max([load + varying[name] * (scale - 1) for name, load in loads.items()], axis=0)
     return float(np.sum(pmf * slowest) / np.sum(pmf))
-
-
-def fill_drain_cycles(layer: Layer, m: SpikeXMapping) -> float:
-    """Systolic fill and drain once per output tile: the channel chunks of one tile stream
-    back to back (their partial sums stay in Vmem), so they do not drain in between."""
-    return l1_tile_count(layer, m) * m.c_l1 / layer.C * (m.rows + m.cols - 1)
 
 
 def l1_tile_count(layer: Layer, m: SpikeXMapping) -> float:
