@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import time
 
-from spikex_plugin.cost_model.spikex import evaluate_layer
 from spikex_plugin.hardware.arch import load_arch
-from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
+from spikex_plugin.mapping.mapper import evaluate_mapping
+from spikex_plugin.mapping.mapping import PTBMapping, SpikeXMapping, divisors
 from spikex_plugin.sim.ptb import simulate_ptb_layer
 from spikex_plugin.sim.spikex import simulate_layer
 from spikex_plugin.sim.traces import make_trace
@@ -25,9 +25,13 @@ from spikex_plugin.workload.network import load_network
 TARGET_S = 60.0
 
 
-def mapping_for(layer, arch, mode: str, tws: int) -> SpikeXMapping:
-    """A fitting mapping with the most L1 tiles (one channel per tile, one output row per GLB tile)."""
+def mapping_for(layer, arch, mode: str, tws: int) -> SpikeXMapping | PTBMapping:
+    """A fitting mapping with the most tiles (SpikeX: one channel per L1 tile, one output row
+    per GLB tile; PTB: one window group per GLB tile, one output row)."""
     rows = max(d for d in divisors(layer.M) if d <= arch.rows)
+    if arch.extras.model == "ptb":
+        cols = min(arch.cols, -(-layer.T // tws))
+        return PTBMapping(tws, rows, cols, 1, "weights-stationary", rows, 1, cols * tws)
     cols = max(d for d in (divisors(layer.T // tws) if mode == "temporal" else divisors(layer.Q)) if d <= arch.cols)
     tb = cols * tws if mode == "temporal" else tws
     return SpikeXMapping(mode, tws, rows, cols, c_l1=1, tb_glb=tb, m_glb=rows, p_glb=1)
@@ -36,7 +40,7 @@ def mapping_for(layer, arch, mode: str, tws: int) -> SpikeXMapping:
 def main() -> None:
     net = load_network("nmnist")
     warm = None
-    print(f"{'layer':<6} {'arch':<6} {'mapping':<44} {'L1 tiles':>9} {'sim s':>7} {'model s':>8} {'sim/model':>9}"
+    print(f"{'layer':<6} {'arch':<6} {'mapping':<44} {'tiles':>9} {'sim s':>7} {'model s':>8} {'sim/model':>9}"
           f"  (target: sim < {TARGET_S:.0f} s)")
     for layer in [l for l in net.weighted_layers if l.type == "conv"]:
         trace = make_trace("moving_objects", layer.input_shape, layer.T, 0.5, seed=1)[:, 0]
@@ -53,9 +57,10 @@ def main() -> None:
                 simulate(layer, m, arch, trace)
                 elapsed = time.perf_counter() - t
                 t = time.perf_counter()
-                evaluate_layer(layer, m, arch, ActualDataDensity(layer_stats_from_spikes(trace[:, None])))
+                evaluate_mapping(layer, m, arch, ActualDataDensity(layer_stats_from_spikes(trace[:, None])))
                 model = time.perf_counter() - t
-                tiles = layer.T // m.tb * layer.M // m.rows * layer.P * layer.Q // m.q_cols * layer.C // m.c_l1
+                tiles = (layer.T // m.tb * layer.M // m.rows * layer.P * layer.Q // m.q_cols * layer.C // m.c_l1
+                         if arch_name == "spikex" else -(-layer.T // m.t_glb) * layer.M // m.rows * layer.P * layer.Q)
                 print(f"{layer.name:<6} {arch_name:<6} {m.summary():<44} {tiles:>9} {elapsed:>7.2f} {model:>8.3f} "
                       f"{elapsed / model:>8.1f}x  {elapsed / TARGET_S:.1%} of target", flush=True)
     print(f"first call (numba compile + run): {warm:.2f} s")

@@ -4,15 +4,16 @@ Skipping (see ../../shared/spikex-paper.md and docs in README):
 - zero spikes: accumulations, weight-register reads and Vmem read-modify-writes happen per
   input spike only;
 - zero time windows: a PE loads a weight for an (input line, window) pair only if the
-  window holds a spike; a row's weight leaves L1 only if some column needs it; a window's
-  spike bits leave L1 only if its tag is set (the tag bits are read instead);
+  window holds a spike; a row's weight and the words holding the step's spike bits leave
+  L1 only if some column needs them;
 - zero time blocks / weight tailoring: spike tiles move between buffers per active SP-MB
   (channel x time block) and weight kernels of inactive SP-MBs are not fetched;
 - the membrane update runs TWS steps per window whose receptive field fired, one decay
   step otherwise.
 With every skip disabled, or density 1, the counts equal `dense.dense_actions` with its
 `innermost_reuse` rule (partial sums stay in Vmem; the GLB keeps a tile across the innermost
-DRAM loops that do not index it).
+DRAM loops that do not index it), plus the partial words of the L1 fills (each fill moves
+whole words).
 """
 
 from __future__ import annotations
@@ -65,11 +66,12 @@ def expected_max(pmf: np.ndarray, n: int) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def issued_step_cycles(pmf: tuple[float, ...], cols: int, samples: int = 4096) -> float:
+def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096) -> float:
     """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
-    each: a weight enters column 0 (one per cycle), hops one column per cycle, and a PE holds
-    it while it accumulates its window's spikes (at least one cycle) and until the next
-    column has taken it. Window counts are drawn independently from `pmf`, conditioned on a
+    each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
+    weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
+    while it accumulates its window's spikes (at least one cycle) and until the next column
+    has taken it. Window counts are drawn independently from `pmf`, conditioned on a
     non-empty step. Columns drift up to one step apart, so a step costs less than its
     busiest column (lockstep) and more than the mean column."""
     rng = np.random.default_rng(0)
@@ -80,28 +82,28 @@ def issued_step_cycles(pmf: tuple[float, ...], cols: int, samples: int = 4096) -
     empty = ~work.any(axis=1)   # condition on an issued step: one column gets a non-zero count
     nonzero = p[1:] / p[1:].sum()
     work[empty, rng.integers(0, cols, empty.sum())] = 1 + rng.choice(len(nonzero), size=empty.sum(), p=nonzero)
-    return blocking_line_cycles(work.astype(np.int64)) / samples
+    return blocking_line_cycles(work.astype(np.float64), feed) / samples
 
 
 @numba.njit(cache=True)
-def blocking_line_cycles(work: np.ndarray) -> float:
+def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
     """Cycles for the steps `work` [steps, cols] to pass the line of `issued_step_cycles`."""
     steps, cols = work.shape
-    free = np.zeros(cols, dtype=np.int64)
-    takes = np.zeros(cols, dtype=np.int64)
-    first = -1
+    free = np.zeros(cols)
+    takes = np.zeros(cols)
+    feeder = 0.0
     for k in range(steps):
-        arrive = first + 1
+        feeder = max(feeder, takes[0]) + feed
+        arrive = feeder
         for j in range(cols):
             takes[j] = max(arrive, free[j])
             arrive = takes[j] + 1
         for j in range(cols):
-            hold = takes[j] + max(work[k, j], 1)
+            hold = takes[j] + max(work[k, j], 1.0)
             if j + 1 < cols:
                 hold = max(hold, takes[j + 1])
             free[j] = hold
-        first = takes[0]
-    return float(free.max())
+    return free.max()
 
 
 def step_active(m: SpikeXMapping, d: DensityModel) -> float:
@@ -124,9 +126,6 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     l1_block = d.p_channels_nonempty(group, m.tb) if sk.weight_tailoring else 1.0
     glb_block = d.p_channels_nonempty(group, m.tb_glb) if sk.weight_tailoring else 1.0
     sin_l1 = d.p_channels_nonempty(group, m.tb) if sk.zero_blocks else 1.0
-    # The array reads a window's spike bits from L1 only if its tag is set; the tag bits
-    # themselves (one per window) are read for active blocks; never more than the bits.
-    sin_window = window + sin_l1 / m.tws if sk.zero_windows else sin_l1
     sin_glb = d.p_channels_nonempty(group, m.tb_glb) if sk.zero_blocks else 1.0
     # Output SP-MBs (output channel, FC: tag group of outputs) leave per active block: from
     # the output's own statistics when given, else the input's occupancy stands in.
@@ -135,8 +134,7 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     fan_in = layer.C * layer.R * layer.S * valid
     rf_active = d.p_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
-            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "sout_glb": sout_glb, "rf_active": rf_active,
-            "sin_window": min(sin_window, 1.0)}
+            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "sout_glb": sout_glb, "rf_active": rf_active}
 
 
 _DENSE_SCALE = {  # (component, tensor, action) -> factor name
@@ -148,7 +146,9 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Wt", "read"): "l1_block",
     ("GLB", "Wt", "write"): "glb_block",
     ("DRAM", "Wt", "read"): "glb_block",
-    ("L1", "Sin", "read"): "sin_window",
+    # The feeder reads the words holding an issued step's spike bits: a port word carries
+    # many windows, so a silent window inside it is read too.
+    ("L1", "Sin", "read"): "row_weight",
     ("L1", "Sin", "write"): "sin_l1",
     ("GLB", "Sin", "read"): "sin_l1",
     ("GLB", "Sin", "write"): "sin_glb",
@@ -158,7 +158,7 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Sout", "read"): "sout_glb",
     ("DRAM", "Sout", "write"): "sout_glb",
 }
-_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sin_window", "sout_glb")
+_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sout_glb")
 
 
 def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
@@ -246,14 +246,18 @@ def priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: 
 
 def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
                  actions: dict, f: dict, block_driven: dict[str, float]) -> tuple[float, dict[str, float]]:
-    """Cycles: array work (per weight step, the slowest column) + membrane updates + systolic
-    fill/drain, overlapped (double buffering) with each buffer's port and the DRAM bandwidth;
-    the slowest of these per inference, averaged over how many SP-MBs an inference wakes."""
+    """Cycles: array work (issued weight steps through the column line, each column's membrane
+    steps, the temporal window chain; fill/drain once), overlapped (double buffering) with
+    each buffer's port and the DRAM bandwidth, the slowest of these per inference averaged
+    over how many SP-MBs an inference wakes; plus the transfers nothing overlaps."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
     if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
         # Cycles per issued step of the column line (independent-window shape), scaled to the
         # measured probability that the step is issued.
-        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols) * f["row_weight"]
+        issued = steps * f["row_weight"]
+        feed = actions.get(("L1", "read"), 0.0) / issued if issued else 0.0   # L1 words per issued step
+        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols,
+                                      round(feed, 2)) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step
@@ -271,21 +275,25 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     fill = m.rows + m.cols - 1
     array = max(compute + membrane, chain) + fill
     loads = port_loads(actions, arch)
+    # A fill streams GLB words into L1 one cycle behind: one cycle of latency per L1 tile
+    # that moves anything (the next fill waits for its half of the double buffer).
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    fill_latency = l1_tile_count(layer, m) * d.p_channels_nonempty(max(m.c_l1, group), m.tb)
     levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
     # The block-driven share of each level's actions moves its port load in proportion.
     varying = {name: loads[name] * block_driven.get(level, 0.0) / max(_level_actions(actions, level), 1e-300)
                for name, level in levels.items()}
-    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
     sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
     # rises and falls with the same activity.
     loads["array"], varying["array"] = array, max(compute + membrane - out_tiles, chain - windows)
     # The exposed transfers run before or after everything else, not overlapped.
     exposed = exposed_transfers(layer, m, arch, f)
-    overlapped = {**loads, "glb_port": max(loads["glb_port"] - exposed["glb_port"], 0.0),
+    overlapped = {**loads, "glb_port": max(loads["glb_port"] - exposed["glb_port"], 0.0) + fill_latency,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
-    parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"]}
+    parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
+             "fill_latency": fill_latency}
     return cycles, parts
 
 
