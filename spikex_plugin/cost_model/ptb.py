@@ -30,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from spikex_plugin.cost_model.spikex import LayerCost, port_loads, priced
+from spikex_plugin.cost_model.spikex import LayerCost, overlapped_glb_port, port_loads, priced
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.sparsity.density import DensityModel
@@ -225,7 +225,7 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     loads = {"array": array, **port_loads(actions, arch)}
     bound = max(loads, key=loads.get)
     exposed = ptb_exposed_transfers(layer, m, arch, d, (l1_weights + l1_spikes) / shape.passes, out_bits)
-    overlapped = {**loads, "glb_port": max(loads["glb_port"] - exposed["glb_port"], 0.0),
+    overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed),
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
     cycles = max(overlapped.values()) + exposed["cycles"]
     parts = {"accumulate": accumulate, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"]}
@@ -247,8 +247,8 @@ def neuron_group_cycles(group_windows: tuple, group_accumulate: list[float], tws
 def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: DensityModel,
                           pass_bits: float, out_bits: float) -> dict[str, float]:
     """Transfers nothing can overlap: the first GLB tile's load from DRAM, the first pass's
-    L1 fill, and the last GLB tile's outputs back to DRAM. Returns their cycles and their
-    share of the GLB-port and DRAM loads."""
+    L1 fill, and the last GLB tile's outputs back to DRAM. Returns their cycles, their GLB
+    reads and writes, and their DRAM cycles."""
     bpa = arch.bits_per_action
     dram_time = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz / bpa["DRAM"]
     line_live = 1 - d.p_line_silent(layer.T)
@@ -264,8 +264,8 @@ def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Dens
     first = max(arch.port_cycles("GLB", 0.0, first_in / bpa["GLB"]), first_in * dram_time)
     l1_first = arch.port_cycles("GLB", pass_bits / bpa["GLB"], 0.0)
     last = max(arch.port_cycles("GLB", last_out / bpa["GLB"], 0.0), last_out * dram_time)
-    glb_port = arch.port_cycles("GLB", (pass_bits + last_out) / bpa["GLB"], first_in / bpa["GLB"])
-    return {"cycles": first + l1_first + last, "glb_port": glb_port, "dram": (first_in + last_out) * dram_time}
+    return {"cycles": first + l1_first + last, "glb_reads": (pass_bits + last_out) / bpa["GLB"],
+            "glb_writes": first_in / bpa["GLB"], "dram": (first_in + last_out) * dram_time}
 
 
 # ---- mapspace ---------------------------------------------------------------------------------

@@ -289,7 +289,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     loads["array"], varying["array"] = array, max(compute + membrane - out_tiles, chain - windows)
     # The exposed transfers run before or after everything else, not overlapped.
     exposed = exposed_transfers(layer, m, arch, f)
-    overlapped = {**loads, "glb_port": max(loads["glb_port"] - exposed["glb_port"], 0.0) + fill_latency,
+    overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
@@ -297,10 +297,17 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     return cycles, parts
 
 
+def overlapped_glb_port(actions: dict[tuple[str, str], float], arch: SpikeXArch, exposed: dict[str, float]) -> float:
+    """GLB port cycles of the transfers that overlap the array (the exposed ones removed from
+    reads and writes separately: they may use different ports)."""
+    return arch.port_cycles("GLB", max(actions.get(("GLB", "read"), 0.0) - exposed["glb_reads"], 0.0),
+                            max(actions.get(("GLB", "write"), 0.0) - exposed["glb_writes"], 0.0))
+
+
 def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict) -> dict[str, float]:
     """Transfers nothing can overlap: the first GLB tile's load from DRAM and its first L1
     tile (before any compute), and the last GLB tile's outputs back to DRAM (after it).
-    Returns their cycles and their share of the GLB-port and DRAM loads."""
+    Returns their cycles, their GLB reads and writes, and their DRAM cycles."""
     bpa, wbits = arch.bits_per_action, arch.weight_bits
     per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
     h_glb = (m.p_glb - 1) * layer.stride + layer.R
@@ -313,8 +320,8 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
     first = max(arch.port_cycles("GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
     l1_first = arch.port_cycles("GLB", l1_in / bpa["GLB"], 0.0)
     last = max(arch.port_cycles("GLB", out / bpa["GLB"], 0.0), out * dram_time)
-    glb_port = arch.port_cycles("GLB", (l1_in + out) / bpa["GLB"], glb_in / bpa["GLB"])
-    return {"cycles": first + l1_first + last, "glb_port": glb_port, "dram": (glb_in + out) * dram_time}
+    return {"cycles": first + l1_first + last, "glb_reads": (l1_in + out) / bpa["GLB"],
+            "glb_writes": glb_in / bpa["GLB"], "dram": (glb_in + out) * dram_time}
 
 
 def _level_actions(actions: dict, level: str) -> float:
