@@ -12,6 +12,7 @@ PTB specs (`model: ptb`) are mapped in their own mapspace (`cost_model.ptb`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import multiprocessing
@@ -40,9 +41,9 @@ def _l1_fits(layer: Layer, arch: SpikeXArch, tb: int, c_l1: int, rows: int, q_co
     return 2 * bits <= arch.sizes_bits["L1"]  # double-buffered
 
 
-def _glb_bits(layer: Layer, arch: SpikeXArch, tb_glb: int, m_glb: int, p_glb: int) -> int:
+def _glb_bits(layer: Layer, weight_bits: int, tb_glb: int, m_glb: int, p_glb: int) -> int:
     h = (p_glb - 1) * layer.stride + layer.R
-    return (tb_glb * layer.C * h * layer.W + m_glb * layer.C * layer.R * layer.S * arch.weight_bits
+    return (tb_glb * layer.C * h * layer.W + m_glb * layer.C * layer.R * layer.S * weight_bits
             + tb_glb * m_glb * p_glb * layer.Q)
 
 
@@ -52,12 +53,12 @@ DRAM_ORDERS = ("tmp", "mtp", "tpm", "mpt", "ptm", "pmt")
 _REFILL_LOOPS = {o: (o[:o.index("m") + 1], o[:max(o.index("t"), o.index("p")) + 1]) for o in DRAM_ORDERS}
 
 
-def dram_traffic_bits(layer: Layer, arch: SpikeXArch, tb_glb: int, m_glb: int, p_glb: int) -> dict[str, float]:
+def dram_traffic_bits(layer: Layer, weight_bits: int, tb_glb: int, m_glb: int, p_glb: int) -> dict[str, float]:
     """Dense DRAM bits of a GLB tile under each DRAM loop order: each tensor's tile is re-read
     for every DRAM loop outside its innermost relevant one (the GLB keeps it across the rest);
     output spikes are written once."""
     bounds = {"t": layer.T // tb_glb, "m": layer.M // m_glb, "p": layer.P // p_glb}
-    weights = m_glb * layer.C * layer.R * layer.S * arch.weight_bits
+    weights = m_glb * layer.C * layer.R * layer.S * weight_bits
     spikes = tb_glb * layer.C * ((p_glb - 1) * layer.stride + layer.R) * layer.W
     outputs = float(layer.T * layer.M * layer.P * layer.Q)
     return {o: outputs + weights * math.prod(bounds[r] for r in w) + spikes * math.prod(bounds[r] for r in sp)
@@ -67,13 +68,18 @@ def dram_traffic_bits(layer: Layer, arch: SpikeXArch, tb_glb: int, m_glb: int, p
 def best_glb_tile(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> tuple[int, int, int, str] | None:
     """The GLB tile (tb_glb, m_glb, p_glb) and DRAM order with the least DRAM traffic that
     fit double-buffered (ties: the tile holding more work, then the first order)."""
+    return _best_glb_tile(layer, arch.sizes_bits["GLB"], arch.weight_bits, tb, rows)
+
+
+@functools.lru_cache(maxsize=4096)  # the TWS sweeps and co-search ask again for each TWS
+def _best_glb_tile(layer: Layer, glb_bits: float, weight_bits: int, tb: int, rows: int) -> tuple[int, int, int, str] | None:
     best, best_key = None, None
     for tb_glb in (d for d in divisors(layer.T) if d % tb == 0):
         for m_glb in (d for d in divisors(layer.M) if d % rows == 0):
             for p_glb in divisors(layer.P):
-                if 2 * _glb_bits(layer, arch, tb_glb, m_glb, p_glb) > arch.sizes_bits["GLB"]:
+                if 2 * _glb_bits(layer, weight_bits, tb_glb, m_glb, p_glb) > glb_bits:
                     continue
-                for i, (order, bits) in enumerate(dram_traffic_bits(layer, arch, tb_glb, m_glb, p_glb).items()):
+                for i, (order, bits) in enumerate(dram_traffic_bits(layer, weight_bits, tb_glb, m_glb, p_glb).items()):
                     key = (bits, -tb_glb * m_glb * p_glb, -p_glb, i)
                     if best_key is None or key < best_key:
                         best, best_key = (tb_glb, m_glb, p_glb, order), key
