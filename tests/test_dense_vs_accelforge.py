@@ -44,15 +44,23 @@ def test_dense_counts_equal_accelforge(tmp_path, spikex_arch, layer, mapping):
 @pytest.mark.parametrize("layer,mapping", CASES[:1] + CASES[4:5])
 def test_sparse_model_at_density_one_is_dense(spikex_arch, layer, mapping):
     """At density 1 the SpikeX cost is the dense count with its reuse rule (tiles kept across
-    innermost loops that do not index them: partial sums stay in Vmem)."""
+    innermost loops that do not index them: partial sums stay in Vmem), except that every
+    L1 fill moves whole words: the spike bits and the kernels of a tile are one transfer each
+    (hand count below: the dense count's bits / width, rounded up per tile)."""
     dense = dense_actions(layer, mapping, widths_of(spikex_arch), innermost_reuse=True)
     cost = evaluate_layer(layer, mapping, spikex_arch, UniformDensity(1.0))
     per_action = {}
     for (comp, _, action), n in dense.items():
         per_action[(comp, action)] = per_action.get((comp, action), 0.0) + n
+    m, bpa = mapping, spikex_arch.bits_per_action
+    tiles = layer.T // m.tb * layer.M // m.rows * layer.P * layer.Q // m.q_cols * layer.C // m.c_l1
+    tile_bits = (m.c_l1 * m.tb * layer.R * ((m.q_cols - 1) * layer.stride + layer.S),
+                 m.rows * m.c_l1 * layer.R * layer.S * spikex_arch.weight_bits)
+    whole_words = {(comp, action): tiles * sum(-(-b // bpa[comp]) - b / bpa[comp] for b in tile_bits)
+                   for comp, action in (("L1", "write"), ("GLB", "read"))}
     spikex_only_vmem = cost.actions[("Comparator", "compare")] * spikex_arch.vmem_bits / spikex_arch.bits_per_action["Vmem"]
     for (comp, action), n in per_action.items():
-        extra = spikex_only_vmem if comp == "Vmem" else 0.0
+        extra = spikex_only_vmem if comp == "Vmem" else whole_words.get((comp, action), 0.0)
         assert cost.actions[(comp, action)] == pytest.approx(n + extra, rel=1e-12)
     # Every neuron updates at every step when all inputs fire.
     assert cost.actions[("Comparator", "compare")] == pytest.approx(layer.T * layer.output_neurons)

@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from spikex_plugin.api import densities_for, run_map
-from spikex_plugin.cost_model.ptb import PTBMapping, evaluate_ptb_layer, packed_slots, trace_compute_cycles
+from spikex_plugin.cost_model.ptb import evaluate_ptb_layer, packed_slots, trace_compute_cycles
+from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.hardware.arch import PortSpec, load_arch
 from spikex_plugin.sparsity.density import ActualDataDensity, UniformDensity
 from spikex_plugin.sparsity.stats import layer_stats_from_rate, sample_bursty_trace
@@ -188,8 +189,13 @@ def test_ports_are_spec_parameters():
     assert UniformDensity(0.0).expected_packed_rows(100, 8, 4) == 0.0
 
 
-def test_ptb_16x8_picks_tw_8_at_t_300():
-    """`spikex map --arch ptb --density 0.02` on dvsg-medium (T = 300): TW 8, its paper's optimum."""
+def test_ptb_16x8_tw_8_near_optimal_at_t_300():
+    """`spikex map --arch ptb --density 0.02` on dvsg-medium (T = 300): its paper finds TW 8
+    near optimal. With passes pipelined through the array (the model checked against the
+    simulator) the search picks TW 10; TW 8 is 5.5 % behind it in EDP, TW 12 25 %."""
     res = run_map("ptb", "dvsg-medium", density=0.02, workers=1)
-    assert {l.mapping.tws for l in res.layers if l.mapping} == {8}
+    assert {l.mapping.tws for l in res.layers if l.mapping} == {10}
     assert "bound" in res.to_json()["layers"][0]
+    tw8 = run_map("ptb", "dvsg-medium", density=0.02, workers=1, tws=8)
+    tw12 = run_map("ptb", "dvsg-medium", density=0.02, workers=1, tws=12)
+    assert res.edp_js < tw8.edp_js < 1.08 * res.edp_js < tw12.edp_js

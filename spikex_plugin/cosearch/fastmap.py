@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from spikex_plugin.cost_model.elementwise import evaluate_unweighted, weighted_unit
-from spikex_plugin.cost_model.ptb import PTBMapping
 from spikex_plugin.cost_model.spikex import evaluate_layer
+from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapper import Objective, _l1_fits, best_glb_tile, map_layer  # the mapper's own buffer rules
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors

@@ -25,39 +25,18 @@ a density model (its stSAP terms come from `DensityModel.expected_packed_rows`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from spikex_plugin.cost_model.spikex import LayerCost, port_loads, priced
+from spikex_plugin.cost_model.spikex import LayerCost, overlapped_glb_port, port_loads, priced
 from spikex_plugin.hardware.arch import SpikeXArch
+from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.workload.network import Layer
 
-Order = Literal["weights-stationary", "spikes-stationary", "streaming"]
 Packing = Literal["first_fit", "pairs", "none"]
-
-
-@dataclass(frozen=True)
-class PTBMapping:
-    tws: int          # the network's time window (TW)
-    rows: int         # output channels per pass
-    cols: int         # PE columns used: windows per group x fold
-    fold: int         # output positions side by side in the columns
-    order: Order      # DRAM-level loop order: which tensor stays in the GLB
-    m_glb: int        # output channels whose weights a GLB tile holds
-    p_glb: int        # output rows whose input a GLB tile holds
-    t_glb: int        # time steps (whole window groups) a GLB spike tile holds
-
-    mode = "ptb"
-
-    def summary(self) -> str:
-        return (f"PTB tw={self.tws} {self.rows}x{self.cols} fold{self.fold} {self.order} "
-                f"GLB[m{self.m_glb} p{self.p_glb} t{self.t_glb}]")
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "mode": self.mode}
 
 
 @dataclass(frozen=True)
@@ -204,8 +183,9 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     lines = valid_lines(layer)
     bpa = arch.bits_per_action
     slots = active = l1_spike_bits = 0.0  # per channel group, summed over passes
-    for width in shape.group_windows:
-        slots += shape.positions * d.expected_packed_rows(lines, width * shape.fold, m.tws)
+    group_slots = [d.expected_packed_rows(lines, width * shape.fold, m.tws) for width in shape.group_windows]
+    for width, group in zip(shape.group_windows, group_slots):
+        slots += shape.positions * group
         live = lines * (1 - d.p_line_silent(width * m.tws) ** shape.fold)  # lines with a slot
         active += shape.positions * live
         l1_spike_bits += shape.positions * live * width * shape.fold * m.tws
@@ -238,11 +218,54 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     }
     accumulate = slots * shape.channel_groups * m.tws
     membrane = shape.passes * (sum(shape.group_windows) / len(shape.group_windows)) * m.tws
-    fill = shape.passes * (m.rows + m.cols - 1)
-    loads = {"array": accumulate + membrane + fill, **port_loads(actions, arch)}
+    fill = m.rows + m.cols - 1   # passes stream back to back: the pipeline fills and drains once
+    per_neurons = neuron_group_cycles(shape.group_windows, [g * m.tws for g in group_slots], m.tws)
+    # ... plus the last neuron group's membrane chain through its last window group
+    array = shape.channel_groups * shape.positions * per_neurons + (shape.group_windows[-1] - 1) * m.tws + fill
+    loads = {"array": array, **port_loads(actions, arch)}
     bound = max(loads, key=loads.get)
-    parts = {"accumulate": accumulate, "membrane": membrane, "fill_drain": fill, **loads}
-    return priced(layer.name, m, arch, actions, loads[bound], parts, bound)
+    exposed = ptb_exposed_transfers(layer, m, arch, d, (l1_weights + l1_spikes) / shape.passes, out_bits)
+    overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed),
+                  "dram": max(loads["dram"] - exposed["dram"], 0.0)}
+    cycles = max(overlapped.values()) + exposed["cycles"]
+    parts = {"accumulate": accumulate, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"]}
+    return priced(layer.name, m, arch, actions, cycles, parts, bound)
+
+
+def neuron_group_cycles(group_windows: tuple, group_accumulate: list[float], tws: int) -> float:
+    """Array cycles of one group of output neurons (one channel group at one position group)
+    over its window groups. Every column spends its window's accumulation (slots x TW) and
+    TW membrane steps per pass; the membrane steps chain from window to window (a PE hands
+    its potential to the next column), so the last window group cannot finish before the
+    earlier groups' windows have all been walked. Passes of different neuron groups overlap
+    (each PE holds one weight and its own potential), so the slower of the two sets the pace."""
+    column_work = sum(a + tws for a in group_accumulate)
+    chain = sum(w * tws for w in group_windows[:-1]) + group_accumulate[-1] + tws
+    return max(column_work, chain)
+
+
+def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: DensityModel,
+                          pass_bits: float, out_bits: float) -> dict[str, float]:
+    """Transfers nothing can overlap: the first GLB tile's load from DRAM, the first pass's
+    L1 fill, and the last GLB tile's outputs back to DRAM. Returns their cycles, their GLB
+    reads and writes, and their DRAM cycles."""
+    bpa = arch.bits_per_action
+    dram_time = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz / bpa["DRAM"]
+    line_live = 1 - d.p_line_silent(layer.T)
+    kernel_live = line_live if layer.type == "fc" else d.p_channels_nonempty(1, layer.T)
+    if m.order == "streaming":
+        first_in, tiles = pass_bits, pass_shape(layer, m.tws, m.rows, arch.cols).passes
+    else:
+        t_glb = min(m.t_glb, layer.T)
+        first_in = (min(m.m_glb, layer.M) * layer.C * layer.R * layer.S * arch.weight_bits * kernel_live
+                    + spike_tile_bits(layer, m.p_glb, t_glb) * line_live)
+        tiles = math.ceil(layer.M / m.m_glb) * layer.P // m.p_glb * math.ceil(layer.T / t_glb)
+    last_out = out_bits / tiles
+    first = max(arch.port_cycles("GLB", 0.0, first_in / bpa["GLB"]), first_in * dram_time)
+    l1_first = arch.port_cycles("GLB", pass_bits / bpa["GLB"], 0.0)
+    last = max(arch.port_cycles("GLB", last_out / bpa["GLB"], 0.0), last_out * dram_time)
+    return {"cycles": first + l1_first + last, "glb_reads": (pass_bits + last_out) / bpa["GLB"],
+            "glb_writes": first_in / bpa["GLB"], "dram": (first_in + last_out) * dram_time}
 
 
 # ---- mapspace ---------------------------------------------------------------------------------

@@ -4,24 +4,28 @@ Skipping (see ../../shared/spikex-paper.md and docs in README):
 - zero spikes: accumulations, weight-register reads and Vmem read-modify-writes happen per
   input spike only;
 - zero time windows: a PE loads a weight for an (input line, window) pair only if the
-  window holds a spike; a row's weight leaves L1 only if some column needs it; a window's
-  spike bits leave L1 only if its tag is set (the tag bits are read instead);
+  window holds a spike; a row's weight and the words holding the step's spike bits leave
+  L1 only if some column needs them;
 - zero time blocks / weight tailoring: spike tiles move between buffers per active SP-MB
   (channel x time block) and weight kernels of inactive SP-MBs are not fetched;
 - the membrane update runs TWS steps per window whose receptive field fired, one decay
   step otherwise.
 With every skip disabled, or density 1, the counts equal `dense.dense_actions` with its
 `innermost_reuse` rule (partial sums stay in Vmem; the GLB keeps a tile across the innermost
-DRAM loops that do not index it).
+DRAM loops that do not index it), plus the partial words of the L1 fills (each fill moves
+whole words).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from scipy.special import gammaln
+from scipy.stats import binom
 
 from spikex_plugin.cost_model.dense import LevelWidths, dense_actions
 from spikex_plugin.hardware.arch import SpikeXArch
@@ -61,6 +65,47 @@ def expected_max(pmf: np.ndarray, n: int) -> float:
     return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** n))
 
 
+@functools.lru_cache(maxsize=4096)
+def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096) -> float:
+    """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
+    each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
+    weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
+    while it accumulates its window's spikes (at least one cycle) and until the next column
+    has taken it. Window counts are drawn independently from `pmf`, conditioned on a
+    non-empty step. Columns drift up to one step apart, so a step costs less than its
+    busiest column (lockstep) and more than the mean column."""
+    rng = np.random.default_rng(0)
+    p = np.asarray(pmf, dtype=np.float64)
+    if p[1:].sum() <= 0:
+        return 0.0
+    work = rng.choice(len(p), size=(samples, cols), p=p / p.sum())
+    empty = ~work.any(axis=1)   # condition on an issued step: one column gets a non-zero count
+    nonzero = p[1:] / p[1:].sum()
+    work[empty, rng.integers(0, cols, empty.sum())] = 1 + rng.choice(len(nonzero), size=empty.sum(), p=nonzero)
+    return blocking_line_cycles(work.astype(np.float64), feed) / samples
+
+
+@numba.njit(cache=True)
+def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
+    """Cycles for the steps `work` [steps, cols] to pass the line of `issued_step_cycles`."""
+    steps, cols = work.shape
+    free = np.zeros(cols)
+    takes = np.zeros(cols)
+    feeder = 0.0
+    for k in range(steps):
+        feeder = max(feeder, takes[0]) + feed
+        arrive = feeder
+        for j in range(cols):
+            takes[j] = max(arrive, free[j])
+            arrive = takes[j] + 1
+        for j in range(cols):
+            hold = takes[j] + max(work[k, j], 1.0)
+            if j + 1 < cols:
+                hold = max(hold, takes[j + 1])
+            free[j] = hold
+    return free.max()
+
+
 def step_active(m: SpikeXMapping, d: DensityModel) -> float:
     """P(some column of a row needs the current weight): in temporal mode the columns are the
     consecutive windows of one line (its time-block occupancy, which keeps burstiness); in
@@ -68,7 +113,8 @@ def step_active(m: SpikeXMapping, d: DensityModel) -> float:
     return d.p_nonempty(1, m.tb) if m.mode == "temporal" else d.p_nonempty(m.cols, m.tws)
 
 
-def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> dict[str, float]:
+def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
+                   out: DensityModel | None = None) -> dict[str, float]:
     """Fraction of each dense action class that SpikeX still performs."""
     sk = arch.extras.skipping
     valid = layer.valid_tap_fraction  # taps that land on padding never see a spike
@@ -80,15 +126,15 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     l1_block = d.p_channels_nonempty(group, m.tb) if sk.weight_tailoring else 1.0
     glb_block = d.p_channels_nonempty(group, m.tb_glb) if sk.weight_tailoring else 1.0
     sin_l1 = d.p_channels_nonempty(group, m.tb) if sk.zero_blocks else 1.0
-    # The array reads a window's spike bits from L1 only if its tag is set; the tag bits
-    # themselves (one per window) are read for active blocks; never more than the bits.
-    sin_window = window + sin_l1 / m.tws if sk.zero_windows else sin_l1
     sin_glb = d.p_channels_nonempty(group, m.tb_glb) if sk.zero_blocks else 1.0
+    # Output SP-MBs (output channel, FC: tag group of outputs) leave per active block: from
+    # the output's own statistics when given, else the input's occupancy stands in.
+    out_group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.M)
+    sout_glb = sin_glb if out is None else out.p_channels_nonempty(out_group, m.tb_glb) if sk.zero_blocks else 1.0
     fan_in = layer.C * layer.R * layer.S * valid
     rf_active = d.p_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
-            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "rf_active": rf_active,
-            "sin_window": min(sin_window, 1.0)}
+            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "sout_glb": sout_glb, "rf_active": rf_active}
 
 
 _DENSE_SCALE = {  # (component, tensor, action) -> factor name
@@ -100,25 +146,29 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Wt", "read"): "l1_block",
     ("GLB", "Wt", "write"): "glb_block",
     ("DRAM", "Wt", "read"): "glb_block",
-    ("L1", "Sin", "read"): "sin_window",
+    # The feeder reads the words holding an issued step's spike bits: a port word carries
+    # many windows, so a silent window inside it is read too.
+    ("L1", "Sin", "read"): "row_weight",
     ("L1", "Sin", "write"): "sin_l1",
     ("GLB", "Sin", "read"): "sin_l1",
     ("GLB", "Sin", "write"): "sin_glb",
     ("DRAM", "Sin", "read"): "sin_glb",
-    # Output spikes leave the array per active block (tag-gated), like input blocks; the
-    # layer's input occupancy stands in for its output's (the next layer's statistics).
-    ("GLB", "Sout", "write"): "sin_glb",
-    ("GLB", "Sout", "read"): "sin_glb",
-    ("DRAM", "Sout", "write"): "sin_glb",
+    # Output spikes leave the array per active block (tag-gated), like input blocks.
+    ("GLB", "Sout", "write"): "sout_glb",
+    ("GLB", "Sout", "read"): "sout_glb",
+    ("DRAM", "Sout", "write"): "sout_glb",
 }
-_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sin_window")
+_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sout_glb")
 
 
-def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel) -> LayerCost:
-    """Energy, cycles and per-action counts of one weighted layer under one mapping."""
+def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
+                   out: DensityModel | None = None) -> LayerCost:
+    """Energy, cycles and per-action counts of one weighted layer under one mapping; `out`,
+    the statistics of the layer's output spikes (the next layer's input), sets how many
+    output blocks leave the array (default: the input's occupancy stands in)."""
     widths = widths_of(arch)
     dense = dense_actions(layer, m, widths, innermost_reuse=True)
-    f = sparse_factors(layer, m, arch, d)
+    f = sparse_factors(layer, m, arch, d, out)
     computes = float(layer.dense_synops)
     actions: dict[tuple[str, str], float] = {}
 
@@ -135,6 +185,10 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
         if factor in _BLOCK_FACTORS:
             block_driven[comp] = block_driven.get(comp, 0.0) + count
         add(comp, action, count)
+    # Each L1 tile's fill is its own transfer of whole words (AccelForge counts bits / width).
+    for (comp, action), extra in partial_word_excess(layer, m, arch, f).items():
+        add(comp, action, extra)
+        block_driven[comp] = block_driven.get(comp, 0.0) + extra
     # SpikeX-only actions (no AccelForge counterpart).
     neurons_windows = layer.output_neurons * math.ceil(layer.T / m.tws)
     updates = neurons_windows * (m.tws * f["rf_active"] + (1 - f["rf_active"]))
@@ -142,11 +196,37 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     add("Vmem", "read", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
     add("Vmem", "write", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
     add("PEController", "dispatch", neurons_windows)
-    weight_slots = dense[("WReg", "Wt", "write")]
+    # Window tags are checked only for weight steps of SP-MBs that reached L1.
+    weight_slots = dense[("WReg", "Wt", "write")] * min(f["l1_block"], f["sin_l1"])
     add("TagLogic", "check", weight_slots)
-    add("TagLogic", "update", l1_tile_count(layer, m) * m.c_l1)  # one SP-MB tag per channel per L1 tile
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    add("TagLogic", "update", l1_tile_count(layer, m) * math.ceil(m.c_l1 / group))  # one tag per SP-MB per L1 tile
     cycles, parts = layer_cycles(layer, m, arch, d, actions, f, block_driven)
     return priced(layer.name, m, arch, actions, cycles, parts, bound_of(parts))
+
+
+def partial_word_excess(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict) -> dict[tuple[str, str], float]:
+    """Accesses that whole-word transfers add to the fractional count of the GLB -> L1 fills:
+    an L1 tile moves the spike bits and the weight kernels of its k active SP-MBs, each a
+    transfer of ceil(bits / width) words. k is binomial over the tile's SP-MBs (an FC SP-MB
+    is `fc_tag_group` lines; a tile with fewer lines moves all of them or none)."""
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    sp_mbs, lines_per = (m.c_l1 // group, group) if m.c_l1 >= group else (1, m.c_l1)
+    w_l1 = (m.q_cols - 1) * layer.stride + layer.S
+    units = {"sin_l1": m.tb * layer.R * w_l1 * lines_per,
+             "l1_block": m.rows * layer.R * layer.S * arch.weight_bits * lines_per}
+    tiles = l1_tile_count(layer, m)
+    excess: dict[tuple[str, str], float] = {}
+    for factor, bits in units.items():
+        k = np.arange(sp_mbs + 1)
+        p = f[factor]
+        # scipy's binomial overflows for p within 1e-300 of 0 or 1; such a tile is all-or-nothing
+        pmf = binom.pmf(k, sp_mbs, p) if 1e-12 < p < 1 - 1e-12 else (k == (sp_mbs if p > 0.5 else 0)).astype(float)
+        for comp, action in (("L1", "write"), ("GLB", "read")):
+            width = arch.bits_per_action[comp]
+            extra = float(np.sum(pmf * (np.ceil(k * bits / width) - k * bits / width))) * tiles
+            excess[(comp, action)] = excess.get((comp, action), 0.0) + extra
+    return excess
 
 
 def bound_of(parts: dict[str, float]) -> str:
@@ -168,40 +248,82 @@ def priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: 
 
 def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
                  actions: dict, f: dict, block_driven: dict[str, float]) -> tuple[float, dict[str, float]]:
-    """Cycles: array work (per weight step, the slowest column) + membrane updates + systolic
-    fill/drain, overlapped (double buffering) with each buffer's port and the DRAM bandwidth;
-    the slowest of these per inference, averaged over how many SP-MBs an inference wakes."""
+    """Cycles: array work (issued weight steps through the column line, each column's membrane
+    steps, the temporal window chain; fill/drain once), overlapped (double buffering) with
+    each buffer's port and the DRAM bandwidth, the slowest of these per inference averaged
+    over how many SP-MBs an inference wakes; plus the transfers nothing overlaps."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
     if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
-        # Busiest column given the step is active: the independent-window shape, scaled to
-        # the measured probability that any column is active.
-        pmf = d.window_count_pmf(m.tws)
-        p_any_iid = 1 - pmf[0] ** m.cols
-        busy = expected_max(pmf, m.cols) / p_any_iid if p_any_iid > 0 else 0.0
-        per_step = busy * f["row_weight"]
+        # Cycles per issued step of the column line (independent-window shape), scaled to the
+        # measured probability that the step is issued.
+        issued = steps * f["row_weight"]
+        feed = actions.get(("L1", "read"), 0.0) / issued if issued else 0.0   # L1 words per issued step
+        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols,
+                                      round(feed, 2)) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step
-    # Membrane: tws steps per window with input, one decay step otherwise; columns chain their
-    # windows (temporal) or run neighbouring neurons in parallel (spatial: slowest column).
-    windows = layer.T / m.tws * layer.M / m.rows * layer.P * layer.Q / m.q_cols  # per row, in sequence
+    # Membrane: tws steps per window with input, one decay step otherwise. Per output tile a
+    # column walks its own window(s) after its accumulation; in temporal mode the windows of
+    # a neuron also chain from column to column (and from one time block to the next), so a
+    # tile takes at least cols windows' membrane steps. Tiles follow each other through the
+    # array without draining it (a PE takes the next weight once its membrane is done).
+    out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
+    windows = out_tiles * m.cols  # per row, in sequence
     rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
-    membrane = windows * (m.tws * rf + (1 - rf))
-    fill = fill_drain_cycles(layer, m)
-    array = compute + membrane + fill
+    per_window = m.tws * rf + (1 - rf)
+    membrane = out_tiles * per_window
+    chain = out_tiles * m.cols * per_window if m.mode == "temporal" else 0.0
+    fill = m.rows + m.cols - 1
+    array = max(compute + membrane, chain) + fill
     loads = port_loads(actions, arch)
+    # A fill streams GLB words into L1 one cycle behind: one cycle of latency per L1 tile
+    # that moves anything (the next fill waits for its half of the double buffer).
+    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    fill_latency = l1_tile_count(layer, m) * d.p_channels_nonempty(max(m.c_l1, group), m.tb)
     levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
     # The block-driven share of each level's actions moves its port load in proportion.
     varying = {name: loads[name] * block_driven.get(level, 0.0) / max(_level_actions(actions, level), 1e-300)
                for name, level in levels.items()}
-    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
     sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
     # rises and falls with the same activity.
-    loads["array"], varying["array"] = array, compute + membrane - windows
-    cycles = expected_slowest(loads, varying, sp_mbs, f["sin_l1"])
-    parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads}
+    loads["array"], varying["array"] = array, max(compute + membrane - out_tiles, chain - windows)
+    # The exposed transfers run before or after everything else, not overlapped.
+    exposed = exposed_transfers(layer, m, arch, f)
+    overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
+                  "dram": max(loads["dram"] - exposed["dram"], 0.0)}
+    cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
+    parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
+             "fill_latency": fill_latency}
     return cycles, parts
+
+
+def overlapped_glb_port(actions: dict[tuple[str, str], float], arch: SpikeXArch, exposed: dict[str, float]) -> float:
+    """GLB port cycles of the transfers that overlap the array (the exposed ones removed from
+    reads and writes separately: they may use different ports)."""
+    return arch.port_cycles("GLB", max(actions.get(("GLB", "read"), 0.0) - exposed["glb_reads"], 0.0),
+                            max(actions.get(("GLB", "write"), 0.0) - exposed["glb_writes"], 0.0))
+
+
+def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict) -> dict[str, float]:
+    """Transfers nothing can overlap: the first GLB tile's load from DRAM and its first L1
+    tile (before any compute), and the last GLB tile's outputs back to DRAM (after it).
+    Returns their cycles, their GLB reads and writes, and their DRAM cycles."""
+    bpa, wbits = arch.bits_per_action, arch.weight_bits
+    per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+    h_glb = (m.p_glb - 1) * layer.stride + layer.R
+    glb_in = (m.tb_glb * layer.C * h_glb * layer.W * f["sin_glb"]
+              + m.m_glb * layer.C * layer.R * layer.S * wbits * f["glb_block"])
+    w_l1 = (m.q_cols - 1) * layer.stride + layer.S
+    l1_in = m.tb * m.c_l1 * layer.R * w_l1 * f["sin_l1"] + m.rows * m.c_l1 * layer.R * layer.S * wbits * f["l1_block"]
+    out = m.m_glb * m.p_glb * layer.Q * m.tb_glb * f["sout_glb"]
+    dram_time = per_dram_action / bpa["DRAM"]
+    first = max(arch.port_cycles("GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
+    l1_first = arch.port_cycles("GLB", l1_in / bpa["GLB"], 0.0)
+    last = max(arch.port_cycles("GLB", out / bpa["GLB"], 0.0), out * dram_time)
+    return {"cycles": first + l1_first + last, "glb_reads": (l1_in + out) / bpa["GLB"],
+            "glb_writes": glb_in / bpa["GLB"], "dram": (glb_in + out) * dram_time}
 
 
 def _level_actions(actions: dict, level: str) -> float:
@@ -235,12 +357,6 @@ def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int,
     scale = k / (n * p)
     slowest = np.max([load + varying[name] * (scale - 1) for name, load in loads.items()], axis=0)
     return float(np.sum(pmf * slowest) / np.sum(pmf))
-
-
-def fill_drain_cycles(layer: Layer, m: SpikeXMapping) -> float:
-    """Systolic fill and drain once per output tile: the channel chunks of one tile stream
-    back to back (their partial sums stay in Vmem), so they do not drain in between."""
-    return l1_tile_count(layer, m) * m.c_l1 / layer.C * (m.rows + m.cols - 1)
 
 
 def l1_tile_count(layer: Layer, m: SpikeXMapping) -> float:

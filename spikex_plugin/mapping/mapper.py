@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Iterator, Literal
 
 from spikex_plugin.cost_model.elementwise import evaluate_unweighted, scaled, weighted_unit
-from spikex_plugin.cost_model.ptb import PTBMapping, candidate_ptb_mappings, evaluate_ptb_layer
+from spikex_plugin.cost_model.ptb import candidate_ptb_mappings, evaluate_ptb_layer
 from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer
 from spikex_plugin.hardware.arch import SpikeXArch
-from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
+from spikex_plugin.mapping.mapping import PTBMapping, SpikeXMapping, divisors
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.util import ignore_interrupt
 from spikex_plugin.workload.network import Layer
@@ -113,9 +113,13 @@ def candidate_mappings(layer: Layer, arch: SpikeXArch, tws_choices: list[int] | 
                     yield SpikeXMapping(mode, tws, rows, cols, c_l1, *glb_tiles[(tb, rows)])
 
 
-def evaluate_mapping(layer: Layer, m: SpikeXMapping | PTBMapping, arch: SpikeXArch, density: DensityModel) -> LayerCost:
-    """One weighted layer's cost under the spec's own model (SpikeX or PTB)."""
-    return (evaluate_ptb_layer if arch.extras.model == "ptb" else evaluate_layer)(layer, m, arch, density)
+def evaluate_mapping(layer: Layer, m: SpikeXMapping | PTBMapping, arch: SpikeXArch, density: DensityModel,
+                     out_density: DensityModel | None = None) -> LayerCost:
+    """One weighted layer's cost under the spec's own model (SpikeX or PTB); `out_density`:
+    statistics of the layer's output spikes, where known (PTB moves its outputs dense)."""
+    if arch.extras.model == "ptb":
+        return evaluate_ptb_layer(layer, m, arch, density)
+    return evaluate_layer(layer, m, arch, density, out_density)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from typing import Literal
 from spikex_plugin.workload.network import Layer
 
 Mode = Literal["temporal", "spatial"]
+PTBOrder = Literal["weights-stationary", "spikes-stationary", "streaming"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,29 @@ class SpikeXMapping:
         for name, inner, outer in pairs:
             if inner < 1 or outer % inner:
                 raise ValueError(f"mapping {name}={inner} does not divide {outer} for layer {layer.name}")
+
+
+@dataclass(frozen=True)
+class PTBMapping:
+    """PTB (docs/ptb.md): passes of `rows` output channels x `cols` columns (windows x fold
+    output positions); the GLB tile and the DRAM loop order `order`."""
+    tws: int          # the network's time window (TW)
+    rows: int         # output channels per pass
+    cols: int         # PE columns used: windows per group x fold
+    fold: int         # output positions side by side in the columns
+    order: PTBOrder   # DRAM-level loop order: which tensor stays in the GLB
+    m_glb: int        # output channels whose weights a GLB tile holds
+    p_glb: int        # output rows whose input a GLB tile holds
+    t_glb: int        # time steps (whole window groups) a GLB spike tile holds
+
+    mode = "ptb"
+
+    def summary(self) -> str:
+        return (f"PTB tw={self.tws} {self.rows}x{self.cols} fold{self.fold} {self.order} "
+                f"GLB[m{self.m_glb} p{self.p_glb} t{self.t_glb}]")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mode": self.mode}
 
 
 def loop_nest(layer: Layer, m: SpikeXMapping) -> list[tuple]:

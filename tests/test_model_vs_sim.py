@@ -1,0 +1,35 @@
+"""Reduced model-vs-simulator table (the full one: benchmarks/model_vs_simulator.py).
+
+Rows on held-out trace families (correlated, skewed, bursty) where the analytic model meets
+the issue-12 target against the simulator (|energy| <= 5 %, |cycles| <= 10 %), for SpikeX
+(both dispatch modes) and PTB. The rows where the full table misses the target are listed,
+with their measured errors and causes, in docs/simulator.md; they are not pinned here.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from model_vs_simulator import CONV, FC, compare  # noqa: E402
+
+SAMPLES, SEED = 2, 3
+TARGET_ROWS = [  # (arch, layer, family, rate, TWS list)
+    ("spikex", CONV, "bursty", 0.001, (1, 4)),
+    ("spikex", CONV, "moving_objects", 0.001, (1, 4)),
+    ("spikex", FC, "channel_skewed", 0.1, (1, 4)),
+    ("ptb", CONV, "channel_skewed", 0.001, (1, 4)),
+    ("ptb", CONV, "local_blobs", 0.5, (1, 4)),
+    ("ptb", FC, "moving_objects", 0.1, (1, 4)),
+]
+
+
+@pytest.mark.parametrize("arch,layer,family,rate,tws", TARGET_ROWS,
+                         ids=[f"{a}-{l.name}-{f}-{r}" for a, l, f, r, _ in TARGET_ROWS])
+def test_model_meets_target_against_simulator(arch, layer, family, rate, tws):
+    rows = compare(arch, layer, family, rate, SAMPLES, SEED, tws)
+    assert len(rows) == len(tws) * (1 if arch == "ptb" else 2)
+    for row in rows:
+        assert abs(row.energy_err) <= 0.05, (row.mapping, row.energy_err)
+        assert abs(row.cycle_err) <= 0.10, (row.mapping, row.cycle_err)
