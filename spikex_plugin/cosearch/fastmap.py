@@ -9,7 +9,7 @@ repeats:
 - a candidate is a key (mode, tws, rows, cols, c_l1), whose fit depends on the L1 size, plus
   the largest GLB tile that fits, a function of (time block, rows, GLB size).
 `FastMapper` lists the keys once per layer and weight width, asks the mapper's own
-`_l1_fits` once per L1 size and `best_glb_tile` once per GLB size, and prices each
+`l1_fits` once per L1 size and `best_glb_tile` once per GLB size, and prices each
 distinct mapping once with `evaluate_layer` (`unpriced` + `fill` let a search price them in
 parallel, deduplicated); per architecture it only masks the keys the architecture allows
 and prices the survivors with one vectorised sum. It returns what `map_layer` returns (same
@@ -27,7 +27,7 @@ from spikex_plugin.cost_model.elementwise import evaluate_unweighted, weighted_u
 from spikex_plugin.cost_model.spikex import evaluate_layer
 from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.hardware.arch import SpikeXArch
-from spikex_plugin.mapping.mapper import Objective, _l1_fits, best_glb_tile, map_layer  # the mapper's own buffer rules
+from spikex_plugin.mapping.mapper import Objective, l1_fits, best_glb_tile, map_layer  # the mapper's own buffer rules
 from spikex_plugin.mapping.mapping import SpikeXMapping, divisors
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.workload.network import Layer
@@ -130,7 +130,7 @@ class _LayerTable:
     def _l1_fit(self, l1_bits: float) -> np.ndarray:
         if l1_bits not in self._l1_ok:
             arch = _with_buffers(self.arch, L1=l1_bits)
-            self._l1_ok[l1_bits] = np.array([_l1_fits(self.layer, arch, k.tb, k.c_l1, k.rows, k.q_cols)
+            self._l1_ok[l1_bits] = np.array([l1_fits(self.layer, arch, k.tb, k.c_l1, k.rows, k.q_cols)
                                              for k in self.keys], dtype=bool)
         return self._l1_ok[l1_bits]
 

@@ -37,7 +37,7 @@ def objective_value(cost: LayerCost, objective: Objective) -> float:
     return {"energy": cost.energy_j, "latency": cost.cycles, "edp": cost.edp_js}[objective]
 
 
-def _l1_fits(layer: Layer, arch: SpikeXArch, tb: int, c_l1: int, rows: int, q_cols: int) -> bool:
+def l1_fits(layer: Layer, arch: SpikeXArch, tb: int, c_l1: int, rows: int, q_cols: int) -> bool:
     w_l1 = (q_cols - 1) * layer.stride + layer.S
     bits = tb * c_l1 * layer.R * w_l1 + rows * c_l1 * layer.R * layer.S * arch.weight_bits
     return 2 * bits <= arch.sizes_bits["L1"]  # double-buffered
@@ -105,7 +105,7 @@ def candidate_mappings(layer: Layer, arch: SpikeXArch, tws_choices: list[int] | 
             tb = cols * tws if mode == "temporal" else tws
             q_cols = cols if mode == "spatial" else 1
             for rows, c_l1 in itertools.product(rows_opts, divisors(layer.C)):
-                if not _l1_fits(layer, arch, tb, c_l1, rows, q_cols):
+                if not l1_fits(layer, arch, tb, c_l1, rows, q_cols):
                     continue
                 if (tb, rows) not in glb_tiles:
                     glb_tiles[(tb, rows)] = best_glb_tile(layer, arch, tb, rows)

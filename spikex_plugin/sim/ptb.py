@@ -33,7 +33,7 @@ from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.sim.engine import OVERFLOW, run_tiles
 from spikex_plugin.sim.lif import LIFParams, layer_currents, lif_spikes
 from spikex_plugin.sim.result import SimResult, priced
-from spikex_plugin.sim.spikex import padded_input, port_counts, words
+from spikex_plugin.sim.spikex import padded_input, port_counts, transfer_words, words
 from spikex_plugin.workload.network import Layer
 
 
@@ -226,12 +226,7 @@ def pass_traffic(layer: Layer, nest: PTBNest, arch: SpikeXArch, passes: PTBPasse
             if g == 0 or s_tile[g] != s_tile[g - 1]:
                 dram_s[g] = spike_tile_bits(layer, nest, alive_line, order, g, passes)
     wb = np.bincount(order["glb"], out_bits, minlength=n_glb)
-    return {"l1_wr": words(s_bits, bpa["L1"]) + words(w_bits, bpa["L1"]),
-            "glb_rd": words(s_bits, bpa["GLB"]) + words(w_bits, bpa["GLB"]),
-            "out_words": words(out_bits, bpa["GLB"]),
-            "dram_rd": words(dram_s, bpa["DRAM"]) + words(dram_w, bpa["DRAM"]),
-            "glb_wr": words(dram_s, bpa["GLB"]) + words(dram_w, bpa["GLB"]),
-            "wb_glb": words(wb, bpa["GLB"]), "wb_dram": words(wb, bpa["DRAM"])}
+    return transfer_words(bpa, s_bits, w_bits, out_bits, dram_s, dram_w, wb)
 
 
 def spike_tile_bits(layer: Layer, nest: PTBNest, alive_line: np.ndarray, order: dict, g: int,

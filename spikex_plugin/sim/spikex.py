@@ -268,12 +268,18 @@ def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: di
     sin_glb_bits = tiles.moved["sin_glb"].sum(axis=1)[g_t0] * nest.tb_glb * h_glb * layer.W * spikes_new
     wt_glb_bits = fetch.sum(axis=1) * nest.m_glb * layer.R * layer.S * wbits
     wb_bits = np.bincount(order["glb"], out_bits, minlength=len(g_t0))
-    return {"l1_wr": words(sin_bits, bpa["L1"]) + words(wt_bits, bpa["L1"]),
-            "glb_rd": words(sin_bits, bpa["GLB"]) + words(wt_bits, bpa["GLB"]),
+    return transfer_words(bpa, sin_bits, wt_bits, out_bits, sin_glb_bits, wt_glb_bits, wb_bits)
+
+
+def transfer_words(bpa: dict, l1_spike_bits, l1_weight_bits, out_bits, glb_spike_bits, glb_weight_bits,
+                   writeback_bits) -> dict[str, np.ndarray]:
+    """Per-tile words each transfer moves: every transfer is a whole number of port words."""
+    return {"l1_wr": words(l1_spike_bits, bpa["L1"]) + words(l1_weight_bits, bpa["L1"]),
+            "glb_rd": words(l1_spike_bits, bpa["GLB"]) + words(l1_weight_bits, bpa["GLB"]),
             "out_words": words(out_bits, bpa["GLB"]),
-            "dram_rd": words(sin_glb_bits, bpa["DRAM"]) + words(wt_glb_bits, bpa["DRAM"]),
-            "glb_wr": words(sin_glb_bits, bpa["GLB"]) + words(wt_glb_bits, bpa["GLB"]),
-            "wb_glb": words(wb_bits, bpa["GLB"]), "wb_dram": words(wb_bits, bpa["DRAM"])}
+            "dram_rd": words(glb_spike_bits, bpa["DRAM"]) + words(glb_weight_bits, bpa["DRAM"]),
+            "glb_wr": words(glb_spike_bits, bpa["GLB"]) + words(glb_weight_bits, bpa["GLB"]),
+            "wb_glb": words(writeback_bits, bpa["GLB"]), "wb_dram": words(writeback_bits, bpa["DRAM"])}
 
 
 def count_actions(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict,
