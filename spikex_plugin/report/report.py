@@ -157,7 +157,7 @@ def trained_profiles(s: Settings, uniform_rows: list[dict], stage: Path) -> tupl
     """SpikeX 8x8 against PTB 8x8 (like-for-like) and PTB 16x8 on every bundled trained
     profile, beside each network's uniform row at the same rate."""
     meta = profile_metadata()
-    names = s.profiles or tuple(p for p in bundled_profiles() if p in meta)
+    names = s.profiles or tuple(p for p in meta if p in bundled_profiles())   # metadata order: by network, beta
     rows = []
     for name in names:
         net = load_network(meta[name]["network"])
@@ -187,7 +187,7 @@ def trained_profiles(s: Settings, uniform_rows: list[dict], stage: Path) -> tupl
 
 def trained_png(rows: list[dict], uniform: dict, path: Path) -> None:
     """EDP gain per profile against both PTBs; the network's uniform gain as a dashed tick."""
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.0 * len(rows) + 3), 4.2))
     width = 0.38
     for i, key in enumerate(("ptb-8x8", "ptb-16x8")):
         xs = [j + (i - 0.5) * width for j in range(len(rows))]
@@ -196,7 +196,7 @@ def trained_png(rows: list[dict], uniform: dict, path: Path) -> None:
         ax.scatter(xs, [u[key]["edp_js"] / u["spikex 8x8 per-layer TWS"]["edp_js"] if u else math.nan for u in ref],
                    marker="_", s=300, color="k", label="uniform 0.5 % (same network)" if i == 0 else None, zorder=3)
     ax.axhline(1.0, color="grey", lw=0.8, ls=":")
-    ax.set_xticks(range(len(rows)), [r["profile"].replace("-trained", "\ntrained") for r in rows], fontsize=7)
+    ax.set_xticks(range(len(rows)), [f"{r['network']}\nbeta {r['beta']:g}" for r in rows], fontsize=7)
     ax.set_ylabel("EDP gain, PTB / SpikeX 8x8 (x)")
     ax.set_title("SpikeX vs PTB on the trained firing profiles (held-out emulated event data)", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
