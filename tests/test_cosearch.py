@@ -139,11 +139,18 @@ def test_report_quick_writes_markdown_and_pngs(tmp_path):
     out = tmp_path / "report"
     assert main(["report", "--quick", "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
-    for heading in ("SpikeX vs PTB per network", "Firing-rate sweep", "EDP against TWS", "Energy breakdown",
-                    "The paper's numbers beside ours", "Attributing the gap"):
+    for heading in ("Main case: SpikeX vs PTB on the trained profiles", "Gain against firing structure",
+                    "Sensitivity: uniform synthetic firing", "SpikeX vs PTB per network", "Firing-rate sweep",
+                    "EDP against TWS", "Energy breakdown", "The paper's numbers beside ours", "Attributing the gap"):
         assert heading in md
-    for png in ("network_energy_latency.png", "rate_sweep_spikex.png", "edp_vs_tws.png", "energy_breakdown.png"):
+    for png in ("trained_gains.png", "knobs.png", "network_energy_latency.png", "rate_sweep_spikex.png",
+                "edp_vs_tws.png", "energy_breakdown.png"):
         assert png in md and (out / png).read_bytes()[:4] == b"\x89PNG"
+    # the main table's like-for-like EDP gain, against `spikex map` (map_network, PTB's own global-TW search)
+    row = next(line for line in md.splitlines() if line.startswith("| nmnist-trained |")).split(" | ")
+    spikex = run_map("spikex", "nmnist", profile="nmnist-trained", workers=1).edp_js
+    ptb = run_map("ptb", "nmnist", profile="nmnist-trained", workers=1, ROWS=8).edp_js
+    assert row[2].startswith("88.0 %") and float(row[7].strip("*x")) == pytest.approx(ptb / spikex, abs=0.006)
 
 
 def test_relaxed_tws_moves_alpha_to_the_cheapest_window():
