@@ -42,8 +42,11 @@ _ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, n
 
 
 def is_neuron(mod: nn.Module) -> bool:
+    """SpikingJelly's neurons, and the compiled LIF `spikex train` builds on the CPU."""
     from spikingjelly.activation_based.neuron import BaseNode
-    return isinstance(mod, BaseNode) or type(mod).__name__.endswith("Node")
+
+    from spikex_plugin.training.lif import FastLIF
+    return isinstance(mod, (BaseNode, FastLIF)) or type(mod).__name__.endswith("Node")
 
 
 def is_gate(mod: nn.Module) -> bool:
