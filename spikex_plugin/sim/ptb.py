@@ -33,7 +33,7 @@ from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.sim.engine import OVERFLOW, run_tiles
 from spikex_plugin.sim.lif import LIFParams, layer_currents, lif_spikes
 from spikex_plugin.sim.result import SimResult, priced
-from spikex_plugin.sim.spikex import padded_input, port_counts, transfer_words, words
+from spikex_plugin.sim.spikex import padded_input, port_counts, transfer_actions, transfer_words, words
 from spikex_plugin.workload.network import Layer
 
 
@@ -253,11 +253,7 @@ def ptb_actions(layer: Layer, nest: PTBNest, arch: SpikeXArch, passes: PTBPasses
     membrane = float((passes.mem.sum(axis=1)[s] * rows).sum())
     vmem = arch.vmem_bits / arch.bits_per_action["Vmem"]
     return {
-        ("DRAM", "read"): float(traffic["dram_rd"].sum()),
-        ("DRAM", "write"): float(traffic["wb_dram"].sum()),
-        ("GLB", "write"): float(traffic["glb_wr"].sum() + traffic["out_words"].sum()),
-        ("GLB", "read"): float(traffic["glb_rd"].sum() + traffic["wb_glb"].sum()),
-        ("L1", "write"): float(traffic["l1_wr"].sum()),
+        **transfer_actions(traffic),
         ("L1", "read"): float(passes.feed.sum(axis=1)[s].sum()),
         ("WReg", "write"): float((passes.loaded[s] * rows).sum() * arch.weight_bits / arch.bits_per_action["WReg"]),
         ("WReg", "read"): accum,

@@ -271,6 +271,15 @@ def tile_traffic(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: di
     return transfer_words(bpa, sin_bits, wt_bits, out_bits, sin_glb_bits, wt_glb_bits, wb_bits)
 
 
+def transfer_actions(traffic: dict) -> dict[tuple[str, str], float]:
+    """DRAM, GLB and L1-fill actions of the per-tile transfer words (`transfer_words`)."""
+    return {("DRAM", "read"): float(traffic["dram_rd"].sum()),
+            ("DRAM", "write"): float(traffic["wb_dram"].sum()),
+            ("GLB", "write"): float(traffic["glb_wr"].sum() + traffic["out_words"].sum()),
+            ("GLB", "read"): float(traffic["glb_rd"].sum() + traffic["wb_glb"].sum()),
+            ("L1", "write"): float(traffic["l1_wr"].sum())}
+
+
 def transfer_words(bpa: dict, l1_spike_bits, l1_weight_bits, out_bits, glb_spike_bits, glb_weight_bits,
                    writeback_bits) -> dict[str, np.ndarray]:
     """Per-tile words each transfer moves: every transfer is a whole number of port words."""
@@ -289,11 +298,7 @@ def count_actions(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: d
     accum = float(tiles.accumulations.sum()) * layer.M
     membrane = float(tiles.mem.sum()) * layer.M
     return {
-        ("DRAM", "read"): float(traffic["dram_rd"].sum()),
-        ("DRAM", "write"): float(traffic["wb_dram"].sum()),
-        ("GLB", "write"): float(traffic["glb_wr"].sum() + traffic["out_words"].sum()),
-        ("GLB", "read"): float(traffic["glb_rd"].sum() + traffic["wb_glb"].sum()),
-        ("L1", "write"): float(traffic["l1_wr"].sum()),
+        **transfer_actions(traffic),
         ("L1", "read"): float(tiles.feed.sum()) * m_tiles,
         ("WReg", "write"): float(tiles.loaded.sum()) * layer.M,
         ("WReg", "read"): accum,
