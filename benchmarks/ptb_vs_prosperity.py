@@ -10,7 +10,6 @@ The reference counts come from the brute-force re-derivation in tests/test_ptb.p
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
