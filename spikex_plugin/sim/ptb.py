@@ -33,7 +33,8 @@ from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.sim.engine import OVERFLOW, run_tiles
 from spikex_plugin.sim.lif import LIFParams, layer_currents, lif_spikes
 from spikex_plugin.sim.result import SimResult, priced
-from spikex_plugin.sim.spikex import padded_input, port_counts, transfer_actions, transfer_words, words
+from spikex_plugin.sim.spikex import (cycle_horizon, dram_cycles_per_word, padded_input, port_counts,
+                                      transfer_actions, transfer_words, words)
 from spikex_plugin.workload.network import Layer
 
 
@@ -267,12 +268,9 @@ def ptb_actions(layer: Layer, nest: PTBNest, arch: SpikeXArch, passes: PTBPasses
 
 def ptb_cycles(nest: PTBNest, arch: SpikeXArch, passes: PTBPasses, order: dict,
                traffic: dict) -> tuple[float, dict[str, float]]:
-    dram_cycles = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+    dram_cycles = dram_cycles_per_word(arch)
     n = len(order["spk"])
-    cols = passes.work.shape[2]
-    per_pass = (passes.work.max(axis=2) + passes.feed + cols) * passes.issued
-    horizon = int(per_pass.sum(axis=1)[order["spk"]].sum() + passes.mem.sum(axis=1)[order["spk"]].sum()
-                  + sum(int(v.sum()) for v in traffic.values()) * (1 + dram_cycles) + n * (nest.rows + cols + 2) + 64)
+    horizon = cycle_horizon(passes, order["spk"], order["spk"], traffic, dram_cycles, nest.rows)
     last = np.ones(n, dtype=bool)
     while True:
         cycles, acc, mem, wait = run_tiles(

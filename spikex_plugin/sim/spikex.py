@@ -318,15 +318,26 @@ def port_counts(arch: SpikeXArch, level: str) -> np.ndarray:
     return np.array([spec.read, spec.write, spec.read_write] if spec else [1, 1, 0], dtype=np.int64)
 
 
+def dram_cycles_per_word(arch: SpikeXArch) -> float:
+    """Clock cycles one DRAM word takes at the spec's bandwidth."""
+    return arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+
+
+def cycle_horizon(units, work_index: np.ndarray, mem_index: np.ndarray, traffic: dict, dram_cycles: float,
+                  rows: int) -> int:
+    """Cycles that bound a run with nothing overlapped (sizes the port calendars): every unit's
+    slowest column, feed and membrane steps, every transfer word, and per-unit fill/drain."""
+    cols = units.work.shape[2]
+    per_unit = (units.work.max(axis=2) + units.feed + cols) * units.issued
+    return int(per_unit.sum(axis=1)[work_index].sum() + units.mem.sum(axis=1)[mem_index].sum()
+               + sum(int(v.sum()) for v in traffic.values()) * (1 + dram_cycles)
+               + len(work_index) * (rows + cols + 2) + 64)
+
+
 def run_cycles(layer: Layer, nest: SimNest, arch: SpikeXArch, tiles, order: dict,
                traffic: dict) -> tuple[float, dict[str, float]]:
-    dram_cycles = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
-    n_tiles = len(order["spk"])
-    cols = tiles.work.shape[2]
-    per_tile = (tiles.work.max(axis=2) + tiles.feed + cols) * tiles.issued
-    horizon = int(per_tile.sum(axis=1)[order["spk"]].sum() + tiles.mem.sum(axis=1)[order["out"]].sum()
-                  + sum(int(v.sum()) for v in traffic.values()) * (1 + dram_cycles)
-                  + n_tiles * (nest.rows + cols + 2) + 64)
+    dram_cycles = dram_cycles_per_word(arch)
+    horizon = cycle_horizon(tiles, order["spk"], order["out"], traffic, dram_cycles, nest.rows)
     while True:
         cycles, acc, mem, wait = run_tiles(
             order["spk"], order["out"], order["last_c"], order["chain"], order["glb"], traffic["l1_wr"],
