@@ -84,7 +84,7 @@ def test_layout_index_and_readme(nmnist):
     assert [l["name"] for l in index["layers"]] == [l.name for l in net.weighted_layers]
     assert [s["name"] for s in index["skipped"]] == ["pool1", "pool2"]
     for _, d in layer_dirs(out):
-        assert sorted(p.name for p in d.iterdir()) == sorted(FILES)
+        assert sorted(p.name for p in d.iterdir()) == sorted(FILES + ("model", "mapper"))
     readme = (out / "README.md").read_text()
     assert "pool1" in readme and "OR-pool" in readme and "tl model" in readme and "Zero-window" in readme
     assert (out / "energy_tables" / "spikex.table.yaml").is_file()
@@ -299,3 +299,75 @@ def test_failed_export_leaves_earlier_output_alone(tmp_path, nmnist):
     assert cli(["export-timeloop", "--network", "nmnist", "--density", "1.5", "--out", str(out)]) == 2
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert load(out / "index.yaml")["density"] == "uniform:0.01"
+
+
+def timeloopfe_areas(path) -> dict[str, float]:
+    """What timeloopfe's output parser (v4 output_parsing.get_area_from_art) reads from
+    <out>/timeloop-<app>.ART.yaml after a run: per component, instances x area in m^2."""
+    areas = {}
+    for t in yaml.safe_load(path.read_text())["ART"]["tables"]:
+        name = t["name"].split(".", 1)[1]
+        count = int(name.split("..")[1].rstrip("]")) if "[" in name else 1
+        areas[name.split("[")[0]] = count * t["area"] / 1e12
+    return areas
+
+
+def test_run_dirs_hold_the_area_table_timeloopfe_reads(nmnist, spikex_arch):
+    """Given ERT/ART, Timeloop dumps no ART, yet `tl model ... -o model` parses model/timeloop-model.ART.yaml
+    afterwards: the export ships it (and mapper/timeloop-mapper.ART.yaml for `-o mapper`)."""
+    out, _ = nmnist
+    readme = (out / "README.md").read_text()
+    assert re.search(r"tl model .*ERT\.yaml .*ART\.yaml -o model\b", readme)
+    assert re.search(r"tl mapper .*ERT\.yaml .*ART\.yaml -o mapper\b", readme)
+    for _, d in layer_dirs(out):
+        for app in ("model", "mapper"):
+            areas = timeloopfe_areas(d / app / f"timeloop-{app}.ART.yaml")
+            assert areas.keys() == spikex_arch.area.keys()
+            for comp, m2 in spikex_arch.area.items():
+                assert areas[comp] == pytest.approx(m2, rel=1e-12), comp
+
+
+def table_plugin_energy(csv_path, attributes: dict, action: str, arguments: dict) -> float | None:
+    """The Accelergy table plug-in's row match (accelergy-table-based-plug-ins walk_csv): the
+    query's attributes must equal the row where the CSV has that column, and every action
+    argument must be a column whose text equals str(value)."""
+    with open(csv_path) as f:
+        for row in csv.DictReader(f):
+            if any(k in row and row[k] != str(v) for k, v in attributes.items()) or row["action"] != action:
+                continue
+            if all(k in row and row[k] == str(v) for k, v in arguments.items()):
+                return float(row["energy"])
+    return None
+
+
+def test_energy_tables_answer_accelergy_04_queries(nmnist, spikex_arch):
+    """Accelergy 0.4 sends every action with global_cycle_seconds (the clock period set on the
+    system container) and action_latency_cycles (default 1): each storage and compute action
+    of the exported components must still find its row, at our energy."""
+    out, _ = nmnist
+    _, d = layer_dirs(out)[0]
+    nodes = load(d / "arch.yaml")["architecture"]["nodes"]
+    period = next(n for n in nodes if n["__tag__"] == "!Container")["attributes"]["global_cycle_seconds"]
+    assert period == pytest.approx(1 / spikex_arch.clock_hz, rel=1e-12)
+    arguments = {"global_cycle_seconds": period, "action_latency_cycles": 1}
+    tech = yaml.safe_load((out / "energy_tables" / "spikex.table.yaml").read_text())["technology"]
+    checked = 0
+    for node in nodes:
+        if node["__tag__"] != "!Component":
+            continue
+        csv_path = out / "energy_tables" / "data" / f"{node['subclass']}.csv"
+        attributes = {"technology": tech, **node["attributes"]}
+        for (comp, action), joules in spikex_arch.energy.items():
+            if comp != node["name"]:
+                continue
+            assert table_plugin_energy(csv_path, attributes, action, arguments) == pytest.approx(joules * 1e12), \
+                (comp, action)
+            checked += 1
+        assert table_plugin_energy(csv_path, attributes, "skipped_read" if node["class"] != "compute"
+                                   else "compute_skipped", arguments) == 0.0
+    assert checked >= 8
+    # a period the tables were not written for finds nothing (the match really is on the argument)
+    node = next(n for n in nodes if n["name"] == "GLB")
+    assert table_plugin_energy(out / "energy_tables" / "data" / f"{node['subclass']}.csv",
+                               {"technology": tech, **node["attributes"]}, "read",
+                               {**arguments, "global_cycle_seconds": period * 2}) is None

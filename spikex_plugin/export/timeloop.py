@@ -55,6 +55,9 @@ STORAGE_ACTIONS = ["read", "write", "update", "leak"] + [f"{k}_{a}" for k in ("g
                                                          for a in ("read", "write", "update")]
 COMPUTE_ACTIONS = ["compute", "compute_gated", "compute_skipped", "leak"]
 RESERVED = {"energy_tables", "README.md", "ERT.yaml", "ART.yaml", "index.yaml"}  # not layer directories
+# Timeloop dumps no ART when it is given ERT/ART, but timeloopfe's output parser reads
+# <out>/timeloop-<app>.ART.yaml after every run: each layer ships it in the documented -o dirs.
+RUN_DIRS = {"model": "timeloop-model", "mapper": "timeloop-mapper"}
 
 
 # ---------------------------------------------------------------------------- YAML with v0.4 tags
@@ -479,15 +482,22 @@ def energy_tables(arch: SpikeXArch, technology: str) -> dict[str, str]:
                                                               f"attributes {attrs} have different costs")
     files = {"spikex.table.yaml": dump_yaml({"name": f"spikex_{arch.name}", "technology": technology,
                                              "accuracy": 100, "path_to_data_dir": "./data"})}
+    arguments = action_arguments(arch)
     for cls, table in rows.items():
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(columns[cls] + ["action", "energy", "area"])
+        w.writerow(columns[cls] + ["action", *arguments, "energy", "area"])
         for (attrs, action), (e, a) in table.items():
             d = dict(attrs)
-            w.writerow([d.get(c, "") for c in columns[cls]] + [action, repr(e), repr(a)])
+            w.writerow([d.get(c, "") for c in columns[cls]] + [action, *arguments.values(), repr(e), repr(a)])
         files[f"data/{cls}.csv"] = buf.getvalue()
     return files
+
+
+def action_arguments(arch: SpikeXArch) -> dict[str, str]:
+    """The arguments Accelergy 0.4 passes with every action, as the table plug-in compares them
+    (str of the value): the clock period from arch.yaml, one cycle per action."""
+    return {"global_cycle_seconds": str(1.0 / arch.clock_hz), "action_latency_cycles": "1"}
 
 
 # ---------------------------------------------------------------------------- the export
@@ -561,6 +571,8 @@ def export_timeloop(arch: str | SpikeXArch = "spikex", network: str | Network = 
                  "mapping.yaml": mapping_spec(layer, m, arch.path)}
         for name, spec in specs.items():
             files[f"{layer.name}/{name}"] = dump_yaml(spec)
+        for run_dir, prefix in RUN_DIRS.items():
+            files[f"{layer.name}/{run_dir}/{prefix}.ART.yaml"] = dump_yaml(art_spec(arch))
         index["layers"].append({"name": layer.name, "type": layer.type, "dir": layer.name,
                                 "firing_rate": rate, "input_density": density,
                                 "mapping": m.to_dict(), "summary": m.summary(),
