@@ -32,6 +32,7 @@ import yaml
 
 from spikex_plugin.cost_model.elementwise import lowering
 from spikex_plugin.cost_model.dense import tile_extents, tile_values
+from spikex_plugin.cost_model.spikex import widths_of
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch, accelforge_spec, load_arch
 from spikex_plugin.mapping.mapping import SpikeXMapping, loop_nest
@@ -42,12 +43,18 @@ VERSION = 0.4
 DIMS = ("N", "T", "C", "M", "P", "Q", "R", "S")
 TENSORS = {"Wt": "Weights", "Sin": "Inputs", "Sout": "Outputs"}
 DATA_SPACES = ("Weights", "Inputs", "Outputs")
-STORAGE = ("DRAM", "GLB", "L1", "Vmem", "WReg")
-SHARED = ("DRAM", "GLB", "L1")          # bit-word levels (datawidth 1)
+STORAGE = ("DRAM", "GLB", "L1", "Vmem", "WReg")   # SpikeX's buffers
+SHARED = ("DRAM", "GLB", "L1")   # hold 1-bit spikes and multi-bit weights
+WEIGHTS_PART = "_weights"
+# Timeloop has one word size per level, so each shared buffer becomes two levels in sequence
+# with no loop between them: X (1-bit words: spikes, partial outputs; at DRAM every tensor)
+# and X_weights (weight_bits words: Weights). The buffer's loops sit on X_weights.
+TL_STORAGE = ("DRAM", "DRAM" + WEIGHTS_PART, "GLB", "GLB" + WEIGHTS_PART, "L1", "L1" + WEIGHTS_PART,
+              "Vmem", "WReg")
 PE_PARTS = ("Vmem", "WReg", "Accumulator")
 SYSTEM, PE = "system", "PE"
 DRAM_DEPTH = 2**31  # SpikeX's DRAM is unbounded; timeloopfe requires a depth and Timeloop reads it as uint32
-CLASSES = {  # component -> (Timeloop class, Accelergy primitive class = CSV table name)
+CLASSES = {  # SpikeX component -> (Timeloop class, Accelergy primitive class = CSV table name)
     "DRAM": ("DRAM", "spikex_dram"), "GLB": ("storage", "spikex_sram"), "L1": ("storage", "spikex_sram"),
     "Vmem": ("storage", "spikex_vmem"), "WReg": ("storage", "spikex_weight_register"),
     "Accumulator": ("compute", "spikex_accumulator")}
@@ -159,34 +166,43 @@ def _technology(path: str, params: tuple) -> str:
 
 def _instances(arch: SpikeXArch, component: str) -> int:
     pe_parts = set(PE_PARTS) | {p.name for p in arch.extras.pe_logic}
-    return arch.rows * arch.cols if component in pe_parts else 1
+    return arch.rows * arch.cols if spikex_component(component) in pe_parts else 1
+
+
+def spikex_component(timeloop_name: str) -> str:
+    """The SpikeX component a Timeloop component stands for (X_weights is part of buffer X)."""
+    return timeloop_name.removesuffix(WEIGHTS_PART)
 
 
 # ---------------------------------------------------------------------------- architecture
 
 def storage_attributes(arch: SpikeXArch, level: str) -> dict:
-    """Timeloop storage attributes of one SpikeX buffer (sizes in words of `datawidth` bits)."""
-    src = arch.path
-    width = _as_int(arch.bits_per_action[level], src, f"{level}.actions.bits_per_action")
-    weights_scale = {"Weights": arch.weight_bits}
-    if level == "DRAM":
+    """Timeloop storage attributes of one Timeloop level (sizes in words of `datawidth` bits).
+    The two levels of a shared buffer each get its whole capacity and port (the export checks
+    that the tiles fit together; Timeloop does not see them compete)."""
+    src, base = arch.path, spikex_component(level)
+    width = _as_int(arch.bits_per_action[base], src, f"{base}.actions.bits_per_action")
+    if base in SHARED:
+        datawidth = arch.weight_bits if level.endswith(WEIGHTS_PART) else 1
+    else:
+        datawidth = arch.vmem_bits if base == "Vmem" else arch.weight_bits
+    if base == "DRAM":
         bits_per_cycle = arch.extras.dram_bytes_per_s * 8 / arch.clock_hz
-        return {"width": width, "depth": DRAM_DEPTH, "datawidth": 1, "shared_bandwidth": float(bits_per_cycle),
-                "per_dataspace_bandwidth_consumption_scale": weights_scale}
-    depth = _as_int(arch.sizes_bits[level] / width, src, f"{level}.size")
-    if level in SHARED:  # one SRAM port, every tile double-buffered (as our mapper assumes)
-        return {"width": width, "depth": depth, "datawidth": 1, "n_banks": 1, "read_bandwidth": width,
-                "write_bandwidth": width, "shared_bandwidth": width, "multiple_buffering": 2,
-                "per_dataspace_bandwidth_consumption_scale": weights_scale}
-    datawidth = arch.vmem_bits if level == "Vmem" else arch.weight_bits
+        return {"width": width, "depth": DRAM_DEPTH, "datawidth": datawidth,
+                "shared_bandwidth": float(bits_per_cycle / datawidth)}
+    depth = _as_int(arch.sizes_bits[base] / width, src, f"{base}.size")
     if width % datawidth or depth < 1:
-        raise _unsupported(src, f"{level}.size", f"a {width}-bit x {depth} buffer cannot hold {datawidth}-bit words")
-    return {"width": width, "depth": depth, "datawidth": datawidth, "n_banks": 1,
-            "read_bandwidth": width // datawidth, "write_bandwidth": width // datawidth}
+        raise _unsupported(src, f"{base}.size", f"a {width}-bit x {depth} buffer cannot hold {datawidth}-bit words")
+    words = width // datawidth
+    attrs = {"width": width, "depth": depth, "datawidth": datawidth, "n_banks": 1,
+             "read_bandwidth": words, "write_bandwidth": words}
+    if base in SHARED:  # one SRAM port, every tile double-buffered (as our mapper assumes)
+        attrs.update({"shared_bandwidth": words, "multiple_buffering": 2})
+    return attrs
 
 
 def _component(arch: SpikeXArch, name: str) -> Component:
-    kind, sub = CLASSES[name]
+    kind, sub = CLASSES[spikex_component(name)]
     if kind == "compute":  # accumulate-only: no multiplier, energy from our table
         attrs = {"width": arch.vmem_bits, "weight_width": arch.weight_bits}
     else:
@@ -197,11 +213,11 @@ def _component(arch: SpikeXArch, name: str) -> Component:
 
 
 def arch_spec(arch: SpikeXArch, technology: str) -> dict:
-    """The SpikeX hierarchy as v0.4 nodes: DRAM -> GLB -> L1 -> rows x cols PEs (Vmem, weight
-    register, accumulator)."""
+    """The SpikeX hierarchy as v0.4 nodes: DRAM -> GLB -> L1 (each as a spike and a weight
+    level) -> rows x cols PEs (Vmem, weight register, accumulator)."""
     nodes: list = [Container({"name": SYSTEM, "attributes": {
         "technology": technology, "global_cycle_seconds": 1.0 / arch.clock_hz}})]
-    nodes += [_component(arch, level) for level in SHARED]
+    nodes += [_component(arch, level) for level in TL_STORAGE if spikex_component(level) in SHARED]
     nodes.append(Container({"name": PE, "spatial": {"meshX": arch.cols, "meshY": arch.rows}}))
     nodes += [_component(arch, part) for part in PE_PARTS]
     return {"architecture": {"version": VERSION, "nodes": nodes}}
@@ -290,17 +306,35 @@ def mapping_spec(layer: Layer, m: SpikeXMapping, source: str = "<mapping>") -> d
     """Every factor of one SpikeX mapping, so timeloop-model evaluates exactly that mapping."""
     keep, temporal, spatial = level_loops(layer, m, source)
     targets = []
-    for level in STORAGE:
-        targets.append({"target": level, "type": "dataspace", "keep": keep[level],
-                        "bypass": [d for d in DATA_SPACES if d not in keep[level]]})
-        loops = [(d, b) for d, b in temporal[level] if b > 1]
-        targets.append({"target": level, "type": "temporal", "factors": _factors(loops),
+    for tl_level, level, kept, has_loops in timeloop_levels(keep):
+        targets.append(_dataspace_target(tl_level, kept))
+        loops = [(d, b) for d, b in temporal[level] if b > 1] if has_loops else []
+        targets.append({"target": tl_level, "type": "temporal", "factors": _factors(loops),
                         "permutation": _permutation([d for d, _ in loops])})
     x = [d for d, _, axis in spatial if axis == "cols"]
     y = [d for d, _, axis in spatial if axis == "rows"]
     targets.append(_spatial_target(x, y, _factors([(d, b) for d, b, _ in spatial])))
     _check_factors(layer, targets, source)
     return {"mapping": targets}
+
+
+def timeloop_levels(keep: dict[str, list[str]]) -> list[tuple[str, str, list[str], bool]]:
+    """Per Timeloop level (outer first): its name, the SpikeX buffer it is part of, the data
+    spaces it keeps and whether it carries the buffer's loops (see TL_STORAGE)."""
+    levels = []
+    for tl_level in TL_STORAGE:
+        level = spikex_component(tl_level)
+        kept = keep[level]
+        if level in SHARED and tl_level.endswith(WEIGHTS_PART):
+            kept = [d for d in kept if d == "Weights"]
+        elif level in SHARED and level != "DRAM":  # the outermost level keeps every tensor
+            kept = [d for d in kept if d != "Weights"]
+        levels.append((tl_level, level, kept, level not in SHARED or tl_level.endswith(WEIGHTS_PART)))
+    return levels
+
+
+def _dataspace_target(tl_level: str, kept: list[str]) -> dict:
+    return {"target": tl_level, "type": "dataspace", "keep": kept, "bypass": [d for d in DATA_SPACES if d not in kept]}
 
 
 def _check_factors(layer: Layer, targets: list[dict], source: str) -> None:
@@ -321,15 +355,14 @@ def constraints_spec(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> dict:
     each buffer may loop over and in which order, rows <- M and columns <- T or Q."""
     keep, temporal, _ = level_loops(layer, m)
     targets = []
-    for level in STORAGE:
-        targets.append({"target": level, "type": "dataspace", "keep": keep[level],
-                        "bypass": [d for d in DATA_SPACES if d not in keep[level]]})
-        free = [d for d, _ in temporal[level]]
+    for tl_level, level, kept, has_loops in timeloop_levels(keep):
+        targets.append(_dataspace_target(tl_level, kept))
+        free = [d for d, _ in temporal[level]] if has_loops else []
         factors = [f"{d}=1" for d in DIMS if d not in free]
         if level == "WReg":  # the window: TWS steps, at most the Vmem entries (one partial sum each)
             entries = arch.sizes_bits["Vmem"] // arch.vmem_bits
             factors.append(f"T<={max([t for t in arch.extras.tws_choices if t <= entries], default=1)}")
-        targets.append({"target": level, "type": "temporal", "factors": factors, "permutation": _permutation(free)})
+        targets.append({"target": tl_level, "type": "temporal", "factors": factors, "permutation": _permutation(free)})
     modes = arch.extras.dispatch_modes
     x = [d for d, mode in (("T", "temporal"), ("Q", "spatial")) if mode in modes]
     targets.append(_spatial_target(x, ["M"], [f"{d}=1" for d in DIMS if d not in x and d != "M"]))
@@ -359,16 +392,16 @@ def check_exportable(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> None:
         raise _rejected(src, "Vmem.size", f"layer {layer.name}: TWS {m.tws} needs {m.tws} Vmem entries, "
                                           f"the Vmem holds {entries}")
     nest = loop_nest(layer, m)
-    for i, node in enumerate(nest):  # tiles in Timeloop's words must fit each buffer
+    widths = widths_of(arch)
+    for i, node in enumerate(nest):  # the tiles of a buffer must fit it together
         if node[0] != "store" or node[1] == "DRAM":
             continue
-        attrs = storage_attributes(arch, node[1])
         ext = tile_extents(layer, [n for n in nest[:i] if n[0] != "store"])
-        words = sum(tile_values(layer, t, ext) for t in node[2])
-        capacity = attrs["depth"] * attrs["width"] // attrs["datawidth"] // attrs.get("multiple_buffering", 1)
-        if words > capacity:
-            raise _rejected(src, f"{node[1]}.size", f"layer {layer.name}: a {words}-word tile does not fit "
-                                                    f"{node[1]} ({capacity} words usable)")
+        bits = sum(tile_values(layer, t, ext) * widths.value_bits(node[1], t) for t in node[2])
+        capacity = arch.sizes_bits[node[1]] // (2 if node[1] in SHARED else 1)  # shared buffers double-buffer
+        if bits > capacity:
+            raise _rejected(src, f"{node[1]}.size", f"layer {layer.name}: a {bits}-bit tile does not fit "
+                                                    f"{node[1]} ({capacity} bits usable)")
 
 
 # ---------------------------------------------------------------------------- sparsity
@@ -384,14 +417,14 @@ def sparse_optimizations_spec(arch: SpikeXArch) -> tuple[dict, list[str]]:
             {"type": "skipping", "options": [{"target": tensor, "condition_on": ["Inputs"]}]}]})
 
     if sk.weight_tailoring:
-        skip("DRAM", "Weights")
-        skip("GLB", "Weights")
+        skip("DRAM" + WEIGHTS_PART, "Weights")
+        skip("GLB" + WEIGHTS_PART, "Weights")
         notes.append("SP-MB weight tailoring (weight kernels of silent channel x time blocks are not fetched) "
                      "is declared as skipping Weights reads at DRAM and GLB conditioned on Inputs. Sparseloop "
                      "tests the Inputs tile of a whole storage block (64 one-bit words there), which is almost "
                      "never silent: expect dense weight traffic above L1, an upper bound of SpikeX's.")
     if sk.zero_windows:
-        skip("L1", "Weights")
+        skip("L1" + WEIGHTS_PART, "Weights")
         notes.append("Zero-window skipping (no weight load into a PE whose time window is silent) is declared as "
                      "skipping Weights reads at L1 conditioned on Inputs. Sparseloop skips at the granularity of "
                      "L1's storage block (64 one-bit words), whose Inputs are almost never all silent, and never "
@@ -426,11 +459,17 @@ def component_energy_pj(arch: SpikeXArch) -> dict[str, dict[str, float]]:
         elif kind == "compute":
             acts.update({"compute_gated": 0.0, "compute_skipped": 0.0})
         acts["leak"] = arch.leak_w.get(comp, 0.0) / _instances(arch, comp) / arch.clock_hz * 1e12
+    for level in SHARED:  # the weight level of a buffer: same accesses; the macro leaks once
+        weights = table[level + WEIGHTS_PART] = {**table[level], "leak": 0.0}
+        if level == "DRAM":  # written only by the one copy of the weights from the spike level
+            weights.update({"write": 0.0, "update": 0.0})
     return table
 
 
 def area_um2(arch: SpikeXArch) -> dict[str, float]:
-    return {str(c): float(a) / _instances(arch, c) * 1e12 for c, a in arch.area.items()}
+    """Per instance; a buffer's area is on its spike level (one macro)."""
+    areas = {str(c): float(a) / _instances(arch, c) * 1e12 for c, a in arch.area.items()}
+    return {**areas, **{level + WEIGHTS_PART: 0.0 for level in SHARED}}
 
 
 def _flat_name(arch: SpikeXArch, comp: str) -> str:
@@ -451,12 +490,12 @@ def art_spec(arch: SpikeXArch) -> dict:
 
 def _table_class_and_attributes(arch: SpikeXArch, comp: str, technology: str) -> tuple[str, dict]:
     """Accelergy primitive class and the attributes that select a row of its table."""
-    if comp in CLASSES:
-        kind, cls = CLASSES[comp]
+    if spikex_component(comp) in CLASSES:
+        kind, cls = CLASSES[spikex_component(comp)]
         if kind == "compute":
             return cls, {"technology": technology, "width": arch.vmem_bits}
         attrs = storage_attributes(arch, comp)
-        keys = ("width", "datawidth") if comp == "DRAM" else ("width", "depth", "datawidth")
+        keys = ("width", "datawidth") if spikex_component(comp) == "DRAM" else ("width", "depth", "datawidth")
         return cls, {"technology": technology, **{k: attrs[k] for k in keys}}
     part = next((p for p in arch.extras.pe_logic if p.name == comp), None)
     if part is None:
@@ -577,6 +616,8 @@ def export_timeloop(arch: str | SpikeXArch = "spikex", network: str | Network = 
                                 "firing_rate": rate, "input_density": density,
                                 "mapping": m.to_dict(), "summary": m.summary(),
                                 "spikex_energy_j": float(cost.energy_j), "spikex_cycles": float(cost.cycles),
+                                "spikex_energy_by_component_j": {c: float(e) for c, e in cost.breakdown_j.items()},
+                                "spikex_actions": {f"{c}.{a}": float(n) for (c, a), n in cost.actions.items()},
                                 "dense_computes": int(layer.dense_synops)})
     files["ERT.yaml"] = dump_yaml(ert_spec(arch))
     files["ART.yaml"] = dump_yaml(art_spec(arch))
