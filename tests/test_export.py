@@ -199,6 +199,7 @@ def test_every_tensor_is_kept_in_words_of_its_own_width(nmnist, spikex_arch):
             a, w = nodes[buffer]["attributes"], nodes[buffer + "_weights"]["attributes"]
             assert a["depth"] * a["width"] == w["depth"] * w["width"] == spikex_arch.sizes_bits[buffer]
             assert a["read_bandwidth"] * a["datawidth"] == w["read_bandwidth"] * w["datawidth"] == a["width"]
+            assert w["width"] == w["datawidth"] == spikex_arch.weight_bits  # a storage block of one weight
 
 
 def _extent(rank: list, sizes: dict, coefs: dict) -> int:
@@ -391,8 +392,10 @@ def test_energy_tables_answer_accelergy_04_queries(nmnist, spikex_arch):
         for (comp, action), joules in spikex_arch.energy.items():
             if comp != node["name"].removesuffix("_weights"):
                 continue
-            if node["name"] == "DRAM_weights" and action == "write":
-                joules = 0.0  # written only by the one copy from the spike level
+            if node["name"].endswith("_weights"):  # one weight per access: its share of a port access
+                joules *= spikex_arch.weight_bits / spikex_arch.bits_per_action[comp]
+                if node["name"] == "DRAM_weights" and action == "write":
+                    joules = 0.0  # written only by the one copy from the spike level
             assert table_plugin_energy(csv_path, attributes, action, arguments) == pytest.approx(joules * 1e12), \
                 (node["name"], action)
             checked += 1

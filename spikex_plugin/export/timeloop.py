@@ -179,25 +179,34 @@ def spikex_component(timeloop_name: str) -> str:
 def storage_attributes(arch: SpikeXArch, level: str) -> dict:
     """Timeloop storage attributes of one Timeloop level (sizes in words of `datawidth` bits).
     The two levels of a shared buffer each get its whole capacity and port (the export checks
-    that the tiles fit together; Timeloop does not see them compete)."""
+    that the tiles fit together; Timeloop does not see them compete). A weight level is one
+    weight wide: Sparseloop skips per storage block, so a block of one weight lets it skip a
+    single weight, as SpikeX does; its access energy is scaled to the weight's share."""
     src, base = arch.path, spikex_component(level)
     width = _as_int(arch.bits_per_action[base], src, f"{base}.actions.bits_per_action")
     if base in SHARED:
         datawidth = arch.weight_bits if level.endswith(WEIGHTS_PART) else 1
     else:
         datawidth = arch.vmem_bits if base == "Vmem" else arch.weight_bits
+    if width % datawidth:
+        raise _unsupported(src, f"{base}.actions.bits_per_action", f"a {width}-bit access cannot move whole "
+                                                                   f"{datawidth}-bit words")
+    words = width // datawidth  # per cycle through the port
+    if level.endswith(WEIGHTS_PART):  # one weight per access, priced 1/words of an access (weight_access_share)
+        width = datawidth
     if base == "DRAM":
         bits_per_cycle = arch.extras.dram_bytes_per_s * 8 / arch.clock_hz
         return {"width": width, "depth": DRAM_DEPTH, "datawidth": datawidth,
                 "shared_bandwidth": float(bits_per_cycle / datawidth)}
     depth = _as_int(arch.sizes_bits[base] / width, src, f"{base}.size")
-    if width % datawidth or depth < 1:
-        raise _unsupported(src, f"{base}.size", f"a {width}-bit x {depth} buffer cannot hold {datawidth}-bit words")
-    words = width // datawidth
+    if depth < 1:
+        raise _unsupported(src, f"{base}.size", f"smaller than one {width}-bit word")
     attrs = {"width": width, "depth": depth, "datawidth": datawidth, "n_banks": 1,
              "read_bandwidth": words, "write_bandwidth": words}
     if base in SHARED:  # one SRAM port, every tile double-buffered (as our mapper assumes)
         attrs.update({"shared_bandwidth": words, "multiple_buffering": 2})
+    else:  # SpikeX does not power-gate idle PEs: every instance leaks (Timeloop: gated with the DRAM)
+        attrs["power_gated_at"] = Quoted("DRAM")
     return attrs
 
 
@@ -459,11 +468,18 @@ def component_energy_pj(arch: SpikeXArch) -> dict[str, dict[str, float]]:
         elif kind == "compute":
             acts.update({"compute_gated": 0.0, "compute_skipped": 0.0})
         acts["leak"] = arch.leak_w.get(comp, 0.0) / _instances(arch, comp) / arch.clock_hz * 1e12
-    for level in SHARED:  # the weight level of a buffer: same accesses; the macro leaks once
-        weights = table[level + WEIGHTS_PART] = {**table[level], "leak": 0.0}
+    for level in SHARED:  # the weight level of a buffer: one weight per access; the macro leaks once
+        share = weight_access_share(arch, level)
+        weights = table[level + WEIGHTS_PART] = {a: e * share for a, e in table[level].items()}
+        weights["leak"] = 0.0
         if level == "DRAM":  # written only by the one copy of the weights from the spike level
             weights.update({"write": 0.0, "update": 0.0})
     return table
+
+
+def weight_access_share(arch: SpikeXArch, level: str) -> float:
+    """The share of one `level` access that moving one weight costs (weight levels are one weight wide)."""
+    return arch.weight_bits / arch.bits_per_action[level]
 
 
 def area_um2(arch: SpikeXArch) -> dict[str, float]:
@@ -618,6 +634,7 @@ def export_timeloop(arch: str | SpikeXArch = "spikex", network: str | Network = 
                                 "spikex_energy_j": float(cost.energy_j), "spikex_cycles": float(cost.cycles),
                                 "spikex_energy_by_component_j": {c: float(e) for c, e in cost.breakdown_j.items()},
                                 "spikex_actions": {f"{c}.{a}": float(n) for (c, a), n in cost.actions.items()},
+                                "spikex_cycle_parts": {k: float(v) for k, v in cost.cycle_parts.items()},
                                 "dense_computes": int(layer.dense_synops)})
     files["ERT.yaml"] = dump_yaml(ert_spec(arch))
     files["ART.yaml"] = dump_yaml(art_spec(arch))
