@@ -36,13 +36,13 @@ RUN = ["arch.yaml", "problem.yaml", "sparse_optimizations.yaml", "mapping.yaml",
 
 def parse_stats(path: Path) -> dict:
     """Cycles, energy (J) and per-component energy (J) from a timeloop-model.stats.txt summary
-    (per-component lines are fJ per algorithmic compute)."""
+    (per-component lines are fJ per algorithmic compute, as timeloopfe reads them)."""
     text = path.read_text()
     summary = text[text.rindex("Summary Stats"):]
     cycles = int(re.search(r"^Cycles: (\d+)", summary, re.M).group(1))
     energy_uj = float(re.search(r"^Energy: ([\d.eE+-]+) uJ", summary, re.M).group(1))
-    computes = int(re.search(r"^Computes = (\d+)", summary, re.M).group(1))
-    per_compute = summary[summary.index("fJ/Compute"):]
+    computes = int(re.search(r"^Algorithmic Computes = (\d+)", summary, re.M).group(1))
+    per_compute = summary[summary.index("fJ/Algorithmic-Compute"):].split("\n\n")[0]
     parts: dict[str, float] = {}
     for name, fj in re.findall(r"^\s+(\S+)\s+= ([\d.eE+-]+)$", per_compute, re.M):
         if name != "Total":
