@@ -89,10 +89,11 @@ def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths,
 
 def _without_innermost_reuse(above: list[tuple], tensor: str) -> list[tuple]:
     """Loops above a tile with the innermost temporal loops that do not index the tensor
-    dropped (the tile stays across them); spatial loops in between are kept."""
+    dropped (the tile stays across them); spatial loops in between are kept. A loop of bound 1
+    never advances, so it does not end the reuse."""
     out, reusing = [], True
     for node in reversed(above):
-        if reusing and node[0] == "temporal" and node[1] not in RELEVANT[tensor]:
+        if reusing and node[0] == "temporal" and (node[1] not in RELEVANT[tensor] or node[2] == 1):
             continue
         reusing = reusing and node[0] == "spatial"
         out.append(node)

@@ -45,12 +45,19 @@ TENSORS = {"Wt": "Weights", "Sin": "Inputs", "Sout": "Outputs"}
 DATA_SPACES = ("Weights", "Inputs", "Outputs")
 STORAGE = ("DRAM", "GLB", "L1", "Vmem", "WReg")   # SpikeX's buffers
 SHARED = ("DRAM", "GLB", "L1")   # hold 1-bit spikes and multi-bit weights
-WEIGHTS_PART = "_weights"
-# Timeloop has one word size per level, so each shared buffer becomes two levels in sequence
-# with no loop between them: X (1-bit words: spikes, partial outputs; at DRAM every tensor)
-# and X_weights (weight_bits words: Weights). The buffer's loops sit on X_weights.
-TL_STORAGE = ("DRAM", "DRAM" + WEIGHTS_PART, "GLB", "GLB" + WEIGHTS_PART, "L1", "L1" + WEIGHTS_PART,
-              "Vmem", "WReg")
+WEIGHTS_PART, OUTPUTS_PART = "_weights", "_outputs"
+# Timeloop has one word size per level, so each shared buffer becomes levels in sequence:
+# X (1-bit words: input spikes; at DRAM, the outermost level, every tensor), X_outputs (the
+# GLB's 1-bit output spikes) and X_weights (weight_bits words: Weights), which carries the
+# buffer's loops. X_outputs lets the loops that X's spike tile stays across sit below X but
+# above the output tile (see _stationary_below).
+TL_STORAGE = ("DRAM", "DRAM" + WEIGHTS_PART, "GLB", "GLB" + OUTPUTS_PART, "GLB" + WEIGHTS_PART,
+              "L1", "L1" + WEIGHTS_PART, "Vmem", "WReg")
+PART_TENSOR = {WEIGHTS_PART: "Weights", OUTPUTS_PART: "Outputs"}
+# SpikeX refills a whole spike tile (double-buffered, no sliding window); Timeloop would keep
+# the rows a tile shares with the previous one unless told `no_reuse`.
+NO_HALO_REUSE = ("GLB", "L1")
+INPUT_DIMS = ("N", "T", "C", "P", "Q", "R", "S")
 PE_PARTS = ("Vmem", "WReg", "Accumulator")
 SYSTEM, PE = "system", "PE"
 DRAM_DEPTH = 2**31  # SpikeX's DRAM is unbounded; timeloopfe requires a depth and Timeloop reads it as uint32
@@ -171,7 +178,12 @@ def _instances(arch: SpikeXArch, component: str) -> int:
 
 def spikex_component(timeloop_name: str) -> str:
     """The SpikeX component a Timeloop component stands for (X_weights is part of buffer X)."""
-    return timeloop_name.removesuffix(WEIGHTS_PART)
+    return timeloop_name.removesuffix(WEIGHTS_PART).removesuffix(OUTPUTS_PART)
+
+
+def _part(timeloop_name: str) -> str:
+    """Which tensors a level of a shared buffer holds: weights, outputs or spikes."""
+    return next((tensor.lower() for suffix, tensor in PART_TENSOR.items() if timeloop_name.endswith(suffix)), "spikes")
 
 
 # ---------------------------------------------------------------------------- architecture
@@ -194,17 +206,18 @@ def storage_attributes(arch: SpikeXArch, level: str) -> dict:
     words = width // datawidth  # per cycle through the port
     if level.endswith(WEIGHTS_PART):  # one weight per access, priced 1/words of an access (weight_access_share)
         width = datawidth
+    holds = {"holds": Quoted(_part(level))} if base in SHARED else {}  # tells the table rows apart
     if base == "DRAM":
         bits_per_cycle = arch.extras.dram_bytes_per_s * 8 / arch.clock_hz
         return {"width": width, "depth": DRAM_DEPTH, "datawidth": datawidth,
-                "shared_bandwidth": float(bits_per_cycle / datawidth)}
+                "shared_bandwidth": float(bits_per_cycle / datawidth), **holds}
     depth = _as_int(arch.sizes_bits[base] / width, src, f"{base}.size")
     if depth < 1:
         raise _unsupported(src, f"{base}.size", f"smaller than one {width}-bit word")
     attrs = {"width": width, "depth": depth, "datawidth": datawidth, "n_banks": 1,
              "read_bandwidth": words, "write_bandwidth": words}
     if base in SHARED:  # one SRAM port, every tile double-buffered (as our mapper assumes)
-        attrs.update({"shared_bandwidth": words, "multiple_buffering": 2})
+        attrs.update({"shared_bandwidth": words, "multiple_buffering": 2, **holds})
     else:  # SpikeX does not power-gate idle PEs: every instance leaks (Timeloop: gated with the DRAM)
         attrs["power_gated_at"] = Quoted("DRAM")
     return attrs
@@ -314,17 +327,34 @@ def _spatial_target(x: list[str], y: list[str], factors: list[str]) -> dict:
 def mapping_spec(layer: Layer, m: SpikeXMapping, source: str = "<mapping>") -> dict:
     """Every factor of one SpikeX mapping, so timeloop-model evaluates exactly that mapping."""
     keep, temporal, spatial = level_loops(layer, m, source)
+    levels = timeloop_levels(keep)
+    loops = {tl: [(d, b) for d, b in temporal[level] if b > 1] if has_loops else []
+             for tl, level, _, has_loops in levels}
+    for spikes, parent in (("GLB", "DRAM"), ("L1", "GLB")):
+        if "Inputs" in keep[spikes]:
+            loops[parent + WEIGHTS_PART], loops[spikes] = _stationary_below(loops[parent + WEIGHTS_PART])
     targets = []
-    for tl_level, level, kept, has_loops in timeloop_levels(keep):
+    for tl_level, _, kept, _ in levels:
         targets.append(_dataspace_target(tl_level, kept))
-        loops = [(d, b) for d, b in temporal[level] if b > 1] if has_loops else []
-        targets.append({"target": tl_level, "type": "temporal", "factors": _factors(loops),
-                        "permutation": _permutation([d for d, _ in loops])})
+        targets.append({"target": tl_level, "type": "temporal", "factors": _factors(loops[tl_level]),
+                        "permutation": _permutation([d for d, _ in loops[tl_level]]),
+                        **({"no_reuse": ["Inputs"]} if tl_level in NO_HALO_REUSE else {})})
     x = [d for d, _, axis in spatial if axis == "cols"]
     y = [d for d, _, axis in spatial if axis == "rows"]
     targets.append(_spatial_target(x, y, _factors([(d, b) for d, b, _ in spatial])))
     _check_factors(layer, targets, source)
     return {"mapping": targets}
+
+
+def _stationary_below(above: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Split the loops above a spike level into those that stay above it and the innermost
+    ones that do not index Inputs (M), which go just below it. SpikeX keeps the spike tile
+    across those; under `no_reuse` (NO_HALO_REUSE) Timeloop refetches on every iteration of a
+    loop above the level, so the loops it must not refetch on are placed below."""
+    split = len(above)
+    while split and above[split - 1][0] not in INPUT_DIMS:
+        split -= 1
+    return above[:split], above[split:]
 
 
 def timeloop_levels(keep: dict[str, list[str]]) -> list[tuple[str, str, list[str], bool]]:
@@ -334,10 +364,11 @@ def timeloop_levels(keep: dict[str, list[str]]) -> list[tuple[str, str, list[str
     for tl_level in TL_STORAGE:
         level = spikex_component(tl_level)
         kept = keep[level]
-        if level in SHARED and tl_level.endswith(WEIGHTS_PART):
-            kept = [d for d in kept if d == "Weights"]
+        parts = [PART_TENSOR[suffix] for suffix in PART_TENSOR if level + suffix in TL_STORAGE]
+        if tl_level != level:
+            kept = [d for d in kept if d == PART_TENSOR[tl_level[len(level):]]]
         elif level in SHARED and level != "DRAM":  # the outermost level keeps every tensor
-            kept = [d for d in kept if d != "Weights"]
+            kept = [d for d in kept if d not in parts]
         levels.append((tl_level, level, kept, level not in SHARED or tl_level.endswith(WEIGHTS_PART)))
     return levels
 
@@ -366,12 +397,13 @@ def constraints_spec(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> dict:
     targets = []
     for tl_level, level, kept, has_loops in timeloop_levels(keep):
         targets.append(_dataspace_target(tl_level, kept))
-        free = [d for d, _ in temporal[level]] if has_loops else []
+        free = [d for d, _ in temporal[level]] if has_loops else ["M"] if tl_level in NO_HALO_REUSE else []
         factors = [f"{d}=1" for d in DIMS if d not in free]
         if level == "WReg":  # the window: TWS steps, at most the Vmem entries (one partial sum each)
             entries = arch.sizes_bits["Vmem"] // arch.vmem_bits
             factors.append(f"T<={max([t for t in arch.extras.tws_choices if t <= entries], default=1)}")
-        targets.append({"target": tl_level, "type": "temporal", "factors": factors, "permutation": _permutation(free)})
+        targets.append({"target": tl_level, "type": "temporal", "factors": factors, "permutation": _permutation(free),
+                        **({"no_reuse": ["Inputs"]} if tl_level in NO_HALO_REUSE else {})})
     modes = arch.extras.dispatch_modes
     x = [d for d, mode in (("T", "temporal"), ("Q", "spatial")) if mode in modes]
     targets.append(_spatial_target(x, ["M"], [f"{d}=1" for d in DIMS if d not in x and d != "M"]))
@@ -474,6 +506,8 @@ def component_energy_pj(arch: SpikeXArch) -> dict[str, dict[str, float]]:
         weights["leak"] = 0.0
         if level == "DRAM":  # written only by the one copy of the weights from the spike level
             weights.update({"write": 0.0, "update": 0.0})
+        if level + OUTPUTS_PART in TL_STORAGE:
+            table[level + OUTPUTS_PART] = {**table[level], "leak": 0.0}
     return table
 
 
@@ -485,7 +519,7 @@ def weight_access_share(arch: SpikeXArch, level: str) -> float:
 def area_um2(arch: SpikeXArch) -> dict[str, float]:
     """Per instance; a buffer's area is on its spike level (one macro)."""
     areas = {str(c): float(a) / _instances(arch, c) * 1e12 for c, a in arch.area.items()}
-    return {**areas, **{level + WEIGHTS_PART: 0.0 for level in SHARED}}
+    return {**areas, **{level: 0.0 for level in TL_STORAGE if spikex_component(level) != level}}
 
 
 def _flat_name(arch: SpikeXArch, comp: str) -> str:
@@ -511,8 +545,8 @@ def _table_class_and_attributes(arch: SpikeXArch, comp: str, technology: str) ->
         if kind == "compute":
             return cls, {"technology": technology, "width": arch.vmem_bits}
         attrs = storage_attributes(arch, comp)
-        keys = ("width", "datawidth") if spikex_component(comp) == "DRAM" else ("width", "depth", "datawidth")
-        return cls, {"technology": technology, **{k: attrs[k] for k in keys}}
+        keys = ("width", "datawidth", "holds") if kind == "DRAM" else ("width", "depth", "datawidth", "holds")
+        return cls, {"technology": technology, **{k: attrs[k] for k in keys if k in attrs}}
     part = next((p for p in arch.extras.pe_logic if p.name == comp), None)
     if part is None:
         raise _unsupported(arch.path, f"arch.{comp}", "component without a class")
