@@ -51,8 +51,16 @@ WEIGHTS_PART, OUTPUTS_PART = "_weights", "_outputs"
 # GLB's 1-bit output spikes) and X_weights (weight_bits words: Weights), which carries the
 # buffer's loops. X_outputs lets the loops that X's spike tile stays across sit below X but
 # above the output tile (see _stationary_below).
+# What Timeloop's data path lacks, as PE levels that cost what SpikeX spends (one instance per
+# PE, gated with the DRAM so every instance leaks, as in our model): a membrane step of each
+# output value (Comparator, and the Vmem's read/write of the potential in Vmem_membrane) as
+# levels every finished output value passes once; the leakage of the accumulator, tag logic
+# and controller as levels that keep nothing.
+MEMBRANE_LEVELS = ("Comparator", "Vmem_membrane")
+LEAK_LEVELS = ("Accumulator_leak", "TagLogic", "PEController")
+PROXY_CLASSES = {"Vmem_membrane": "spikex_vmem_membrane", "Accumulator_leak": "spikex_accumulator_leak"}
 TL_STORAGE = ("DRAM", "DRAM" + WEIGHTS_PART, "GLB", "GLB" + OUTPUTS_PART, "GLB" + WEIGHTS_PART,
-              "L1", "L1" + WEIGHTS_PART, "Vmem", "WReg")
+              "L1", "L1" + WEIGHTS_PART, *MEMBRANE_LEVELS, *LEAK_LEVELS, "Vmem", "WReg")
 PART_TENSOR = {WEIGHTS_PART: "Weights", OUTPUTS_PART: "Outputs"}
 # SpikeX refills a whole spike tile (double-buffered, no sliding window); Timeloop would keep
 # the rows a tile shares with the previous one unless told `no_reuse`.
@@ -177,8 +185,9 @@ def _instances(arch: SpikeXArch, component: str) -> int:
 
 
 def spikex_component(timeloop_name: str) -> str:
-    """The SpikeX component a Timeloop component stands for (X_weights is part of buffer X)."""
-    return timeloop_name.removesuffix(WEIGHTS_PART).removesuffix(OUTPUTS_PART)
+    """The SpikeX component a Timeloop component stands for (X_weights, X_outputs,
+    X_membrane, X_leak are parts of X; SpikeX names have no underscore)."""
+    return timeloop_name.split("_")[0]
 
 
 def _part(timeloop_name: str) -> str:
@@ -224,14 +233,23 @@ def storage_attributes(arch: SpikeXArch, level: str) -> dict:
 
 
 def _component(arch: SpikeXArch, name: str) -> Component:
-    kind, sub = CLASSES[spikex_component(name)]
-    if kind == "compute":  # accumulate-only: no multiplier, energy from our table
-        attrs = {"width": arch.vmem_bits, "weight_width": arch.weight_bits}
+    if name in MEMBRANE_LEVELS + LEAK_LEVELS:  # one membrane value wide, no port limit
+        kind, sub = "storage", _proxy_class(arch, name)
+        attrs = {"width": arch.vmem_bits, "depth": int(arch.sizes_bits["Vmem"] // arch.vmem_bits),
+                 "datawidth": arch.vmem_bits, "power_gated_at": Quoted("DRAM")}
     else:
-        attrs = storage_attributes(arch, name)
+        kind, sub = CLASSES[spikex_component(name)]
+        attrs = {"width": arch.vmem_bits, "weight_width": arch.weight_bits} if kind == "compute" \
+            else storage_attributes(arch, name)  # compute: accumulate-only, priced from our table
     actions = COMPUTE_ACTIONS if kind == "compute" else STORAGE_ACTIONS
     return Component({"name": name, "class": kind, "subclass": sub, "attributes": attrs,
                       "required_actions": list(actions)})
+
+
+def _proxy_class(arch: SpikeXArch, name: str) -> str:
+    """Accelergy class of a PE proxy level: the logic part's own, else one of its own."""
+    part = next((p for p in arch.extras.pe_logic if p.name == name), None)
+    return part.component_class if part is not None else PROXY_CLASSES[name]
 
 
 def arch_spec(arch: SpikeXArch, technology: str) -> dict:
@@ -241,7 +259,8 @@ def arch_spec(arch: SpikeXArch, technology: str) -> dict:
         "technology": technology, "global_cycle_seconds": 1.0 / arch.clock_hz}})]
     nodes += [_component(arch, level) for level in TL_STORAGE if spikex_component(level) in SHARED]
     nodes.append(Container({"name": PE, "spatial": {"meshX": arch.cols, "meshY": arch.rows}}))
-    nodes += [_component(arch, part) for part in PE_PARTS]
+    nodes += [_component(arch, level) for level in TL_STORAGE if spikex_component(level) not in SHARED]
+    nodes.append(_component(arch, "Accumulator"))
     return {"architecture": {"version": VERSION, "nodes": nodes}}
 
 
@@ -362,6 +381,9 @@ def timeloop_levels(keep: dict[str, list[str]]) -> list[tuple[str, str, list[str
     spaces it keeps and whether it carries the buffer's loops (see TL_STORAGE)."""
     levels = []
     for tl_level in TL_STORAGE:
+        if tl_level in MEMBRANE_LEVELS + LEAK_LEVELS:
+            levels.append((tl_level, tl_level, ["Outputs"] if tl_level in MEMBRANE_LEVELS else [], False))
+            continue
         level = spikex_component(tl_level)
         kept = keep[level]
         parts = [PART_TENSOR[suffix] for suffix in PART_TENSOR if level + suffix in TL_STORAGE]
@@ -492,22 +514,35 @@ def component_energy_pj(arch: SpikeXArch) -> dict[str, dict[str, float]]:
     table: dict[str, dict[str, float]] = {}
     for (comp, action), joules in arch.energy.items():
         table.setdefault(str(comp), {})[str(action)] = float(joules) * 1e12
+    free = {f"{k}_{a}": 0.0 for k in ("gated", "skipped") for a in ("read", "write", "update")}
+    leak = {comp: arch.leak_w.get(comp, 0.0) / _instances(arch, comp) / arch.clock_hz * 1e12 for comp in table}
     for comp, acts in table.items():
         kind = CLASSES.get(comp, ("logic",))[0]
         if kind in ("DRAM", "storage"):
             acts.setdefault("update", acts["write"])
-            acts.update({f"{k}_{a}": 0.0 for k in ("gated", "skipped") for a in ("read", "write", "update")})
+            acts.update(free)
         elif kind == "compute":
             acts.update({"compute_gated": 0.0, "compute_skipped": 0.0})
-        acts["leak"] = arch.leak_w.get(comp, 0.0) / _instances(arch, comp) / arch.clock_hz * 1e12
+        acts["leak"] = 0.0 if kind == "compute" else leak[comp]  # Timeloop's compute does not leak
+    vmem = table["Vmem"]
+    # Per finished output value: the comparator's step; the Vmem reads the potential twice (the
+    # step, and the window's first accumulation, which Timeloop takes as a write of 0) and writes it.
+    membrane = {"Comparator": arch.energy[("Comparator", "compare")] * 1e12,
+                "Vmem_membrane": 2 * vmem["read"] + vmem["write"]}
+    for level in MEMBRANE_LEVELS + LEAK_LEVELS:
+        step = membrane.get(level, 0.0)
+        acts = table.setdefault(level, {})
+        acts.update({"read": acts.get("read", 0.0), "write": step, "update": step, **free,
+                     "leak": leak.get(spikex_component(level), 0.0) if level in LEAK_LEVELS + ("Comparator",) else 0.0})
     for level in SHARED:  # the weight level of a buffer: one weight per access; the macro leaks once
         share = weight_access_share(arch, level)
         weights = table[level + WEIGHTS_PART] = {a: e * share for a, e in table[level].items()}
         weights["leak"] = 0.0
         if level == "DRAM":  # written only by the one copy of the weights from the spike level
             weights.update({"write": 0.0, "update": 0.0})
-        if level + OUTPUTS_PART in TL_STORAGE:
-            table[level + OUTPUTS_PART] = {**table[level], "leak": 0.0}
+        if level + OUTPUTS_PART in TL_STORAGE:  # Timeloop counts no read for sending a tile up: in the write
+            table[level + OUTPUTS_PART] = {**table[level], "leak": 0.0, "write": table[level]["write"] + table[level]["read"],
+                                           "update": table[level]["write"] + table[level]["read"]}
     return table
 
 
@@ -540,6 +575,11 @@ def art_spec(arch: SpikeXArch) -> dict:
 
 def _table_class_and_attributes(arch: SpikeXArch, comp: str, technology: str) -> tuple[str, dict]:
     """Accelergy primitive class and the attributes that select a row of its table."""
+    part = next((p for p in arch.extras.pe_logic if p.name == comp), None)
+    if part is not None:
+        return part.component_class, {"technology": technology, **part.attributes}
+    if comp in MEMBRANE_LEVELS + LEAK_LEVELS:
+        return PROXY_CLASSES[comp], {"technology": technology, "width": arch.vmem_bits}
     if spikex_component(comp) in CLASSES:
         kind, cls = CLASSES[spikex_component(comp)]
         if kind == "compute":
@@ -547,10 +587,7 @@ def _table_class_and_attributes(arch: SpikeXArch, comp: str, technology: str) ->
         attrs = storage_attributes(arch, comp)
         keys = ("width", "datawidth", "holds") if kind == "DRAM" else ("width", "depth", "datawidth", "holds")
         return cls, {"technology": technology, **{k: attrs[k] for k in keys if k in attrs}}
-    part = next((p for p in arch.extras.pe_logic if p.name == comp), None)
-    if part is None:
-        raise _unsupported(arch.path, f"arch.{comp}", "component without a class")
-    return part.component_class, {"technology": technology, **part.attributes}
+    raise _unsupported(arch.path, f"arch.{comp}", "component without a class")
 
 
 def energy_tables(arch: SpikeXArch, technology: str) -> dict[str, str]:
