@@ -47,7 +47,7 @@ STORAGE = ("DRAM", "GLB", "L1", "Vmem", "WReg")   # SpikeX's buffers
 SHARED = ("DRAM", "GLB", "L1")   # hold 1-bit spikes and multi-bit weights
 WEIGHTS_PART, OUTPUTS_PART = "_weights", "_outputs"
 # Timeloop has one word size per level, so each shared buffer becomes levels in sequence:
-# X (1-bit words: input spikes; at DRAM, the outermost level, every tensor), X_outputs (the
+# X (1-bit words: input spikes; at DRAM also the outputs), X_outputs (the
 # GLB's 1-bit output spikes) and X_weights (weight_bits words: Weights), which carries the
 # buffer's loops. X_outputs lets the loops that X's spike tile stays across sit below X but
 # above the output tile (see _stationary_below).
@@ -389,7 +389,7 @@ def timeloop_levels(keep: dict[str, list[str]]) -> list[tuple[str, str, list[str
         parts = [PART_TENSOR[suffix] for suffix in PART_TENSOR if level + suffix in TL_STORAGE]
         if tl_level != level:
             kept = [d for d in kept if d == PART_TENSOR[tl_level[len(level):]]]
-        elif level in SHARED and level != "DRAM":  # the outermost level keeps every tensor
+        else:  # spikes; the weights start in DRAM_weights (no copy from a 1-bit level above)
             kept = [d for d in kept if d not in parts]
         levels.append((tl_level, level, kept, level not in SHARED or tl_level.endswith(WEIGHTS_PART)))
     return levels
@@ -529,17 +529,15 @@ def component_energy_pj(arch: SpikeXArch) -> dict[str, dict[str, float]]:
     # step, and the window's first accumulation, which Timeloop takes as a write of 0) and writes it.
     membrane = {"Comparator": arch.energy[("Comparator", "compare")] * 1e12,
                 "Vmem_membrane": 2 * vmem["read"] + vmem["write"]}
-    for level in MEMBRANE_LEVELS + LEAK_LEVELS:
-        step = membrane.get(level, 0.0)
+    for level in MEMBRANE_LEVELS + LEAK_LEVELS:  # leak levels keep nothing: their storage actions never occur
         acts = table.setdefault(level, {})
-        acts.update({"read": acts.get("read", 0.0), "write": step, "update": step, **free,
-                     "leak": leak.get(spikex_component(level), 0.0) if level in LEAK_LEVELS + ("Comparator",) else 0.0})
+        for action in ("read", "write", "update"):
+            acts[action] = membrane[level] if level in membrane and action != "read" else acts.get(action, 0.0)
+        acts.update({**free, "leak": leak.get(spikex_component(level), 0.0) if level != "Vmem_membrane" else 0.0})
     for level in SHARED:  # the weight level of a buffer: one weight per access; the macro leaks once
         share = weight_access_share(arch, level)
         weights = table[level + WEIGHTS_PART] = {a: e * share for a, e in table[level].items()}
         weights["leak"] = 0.0
-        if level == "DRAM":  # written only by the one copy of the weights from the spike level
-            weights.update({"write": 0.0, "update": 0.0})
         if level + OUTPUTS_PART in TL_STORAGE:  # Timeloop counts no read for sending a tile up: in the write
             table[level + OUTPUTS_PART] = {**table[level], "leak": 0.0, "write": table[level]["write"] + table[level]["read"],
                                            "update": table[level]["write"] + table[level]["read"]}
