@@ -32,7 +32,7 @@ import yaml
 from spikex_plugin.export.timeloop import export_timeloop, spikex_component
 
 RUN = ["arch.yaml", "problem.yaml", "sparse_optimizations.yaml", "mapping.yaml", "../ERT.yaml", "../ART.yaml",
-       "-o", "model"]
+       "-o", "model"]  # the documented command (README of each export)
 
 
 def parse_stats(path: Path) -> dict:
@@ -52,12 +52,13 @@ def parse_stats(path: Path) -> dict:
     return {"cycles": cycles, "energy_j": energy_uj * 1e-6, "parts": parts}
 
 
-def run_layer(tl: str, layer_dir: Path, env: dict) -> dict:
+def run_layer(tl: str, layer_dir: Path, env: dict, args: list[str] = RUN, out: str = "model") -> dict:
     """The documented command in one layer directory; its exit status and Timeloop's stats."""
-    log = layer_dir / "model" / "tl.log"
+    (layer_dir / out).mkdir(exist_ok=True)
+    log = layer_dir / out / "tl.log"
     with open(log, "w") as f:
-        rc = subprocess.run([tl, "model", *RUN], cwd=layer_dir, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
-    stats = layer_dir / "model" / "timeloop-model.stats.txt"
+        rc = subprocess.run([tl, "model", *args], cwd=layer_dir, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+    stats = layer_dir / out / "timeloop-model.stats.txt"
     if not stats.is_file():
         return {"rc": rc, "error": log.read_text()[-2000:]}
     return {"rc": rc, **parse_stats(stats)}
@@ -105,6 +106,9 @@ def main() -> int:
     ap.add_argument("--densities", nargs="+", type=float, default=[1.0, 0.01, 0.001])
     ap.add_argument("--arch", default="spikex")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--energy-tables", action="store_true",
+                    help="also run the Accelergy table path (registers each export's energy_tables/ with "
+                         "accelergyTables -r, runs without ERT/ART into model_accelergy/) and compare")
     args = ap.parse_args()
     tl_bin = Path(args.timeloop_bin).resolve()
     if not (tl_bin / "timeloop-model").is_file():
@@ -122,9 +126,19 @@ def main() -> int:
         for density in args.densities:
             out = Path(args.out) / f"{net}-{density:g}"
             index = export_timeloop(args.arch, net, density, out_dir=out, workers=args.workers)
+            if args.energy_tables:
+                subprocess.run([str(Path(tl).parent / "accelergyTables"), "-r", str((out / "energy_tables").resolve())],
+                               env=env, check=True, capture_output=True)
             for entry in index["layers"]:
                 result = run_layer(tl, out / entry["dir"], env)
                 failed += result["rc"] != 0
+                if args.energy_tables:
+                    tables = run_layer(tl, out / entry["dir"], env, RUN[:4] + ["-o", "model_accelergy"], "model_accelergy")
+                    failed += tables["rc"] != 0
+                    gap = max((abs(tables["parts"].get(c, 0.0) - e) / e for c, e in result.get("parts", {}).items() if e),
+                              default=float("nan")) if "parts" in tables else float("nan")
+                    print(f"  {entry['name']}: energy-table path exit {tables['rc']}, largest per-component "
+                          f"difference from the ERT path {gap:.2e}", flush=True)
                 h, c = layer_rows(net, density, entry, result)
                 heads += h
                 comps += c
