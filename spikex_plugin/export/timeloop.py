@@ -483,15 +483,17 @@ def sparse_optimizations_spec(arch: SpikeXArch) -> tuple[dict, list[str]]:
         skip("DRAM" + WEIGHTS_PART, "Weights")
         skip("GLB" + WEIGHTS_PART, "Weights")
         notes.append("SP-MB weight tailoring (weight kernels of silent channel x time blocks are not fetched) "
-                     "is declared as skipping Weights reads at DRAM and GLB conditioned on Inputs. Sparseloop "
-                     "tests the Inputs tile of a whole storage block (64 one-bit words there), which is almost "
-                     "never silent: expect dense weight traffic above L1, an upper bound of SpikeX's.")
+                     "is declared as skipping Weights reads at DRAM_weights and GLB_weights conditioned on "
+                     "Inputs. Sparseloop tests the Inputs tile of a whole transfer (all the tile's channels "
+                     "and time steps), almost never silent, not one SP-MB: weight traffic above L1 stays near "
+                     "dense, an upper bound of SpikeX's (the main sparse gap of FC layers at 0.1 %).")
     if sk.zero_windows:
         skip("L1" + WEIGHTS_PART, "Weights")
         notes.append("Zero-window skipping (no weight load into a PE whose time window is silent) is declared as "
-                     "skipping Weights reads at L1 conditioned on Inputs. Sparseloop skips at the granularity of "
-                     "L1's storage block (64 one-bit words), whose Inputs are almost never all silent, and never "
-                     "per PE: expect dense L1 weight reads and weight-register fills, an upper bound of SpikeX's.")
+                     "skipping Weights reads at L1_weights conditioned on Inputs (a one-weight storage block, so "
+                     "one weight at a time). A read multicast to the columns is skipped only when all their "
+                     "windows are silent, and every column is then filled: weight-register fills are an upper "
+                     "bound of SpikeX's per-PE loads.")
     if sk.zero_spikes:
         skip("WReg", "Weights")
         skip("Vmem", "Outputs")
@@ -503,6 +505,11 @@ def sparse_optimizations_spec(arch: SpikeXArch) -> tuple[dict, list[str]]:
         notes.append("Zero time-block tags (silent spike blocks are not moved between buffers) have no Timeloop "
                      "counterpart: Timeloop moves every spike tile, so its DRAM/GLB/L1 Inputs traffic is an "
                      "upper bound of SpikeX's.")
+    if sk.zero_spikes or sk.zero_windows:
+        notes.append("The spike feeder reads only the L1 words of issued weight steps; Sparseloop cannot skip "
+                     "the operand reads of Inputs without a compressed format (skipping Inputs conditioned on "
+                     "Inputs stops timeloop-model with an assertion), so Timeloop reads every spike word from "
+                     "L1: its L1 energy and, at low firing rates, its L1-bound cycles are upper bounds.")
     return {"sparse_optimizations": {"version": VERSION, "targets": targets}}, notes
 
 
@@ -627,11 +634,17 @@ def action_arguments(arch: SpikeXArch) -> dict[str, str]:
 # ---------------------------------------------------------------------------- the export
 
 COMMON_NOTES = [
-    "Membrane recurrence (leak, threshold compare and reset once per time window, TWS membrane steps "
-    "when the receptive field fired, one decay step otherwise) has no Timeloop counterpart: Timeloop "
-    "counts only the accumulation data path. Our model's Comparator, TagLogic and PEController energy "
-    "and its membrane-update cycles are not in Timeloop's totals (their ERT entries are written for "
-    "reference; Timeloop ignores entries without a matching component).",
+    "Membrane recurrence: Timeloop's compute is the accumulation only. The export prices one membrane "
+    "step per finished output value on two PE levels every output passes once (Comparator: the "
+    "comparison; Vmem_membrane: the Vmem read and write of the potential, and the read of the window's "
+    "first accumulation, which Timeloop takes as a write of 0) - exact at density 1; SpikeX runs TWS "
+    "steps only for windows whose receptive field fired and one decay step otherwise, so at low rates "
+    "these levels are upper bounds. Its cycles (membrane steps after a window's accumulation) have no "
+    "Timeloop counterpart.",
+    "Leakage: every PE instance leaks (power_gated_at: DRAM), as in our model; the accumulator's, tag "
+    "logic's and controller's leakage sit on levels that keep nothing (Accumulator_leak, TagLogic, "
+    "PEController). The tag checks, tag updates and controller dispatches themselves are not "
+    "exported (under 0.2 % of any bundled layer's energy at density 1).",
     "Activity tags across a window (a PE's time window, an SP-MB = channel x time block) are not "
     "Timeloop state: where SpikeX skips by tag, the export uses Sparseloop skipping conditioned on the "
     "Inputs tile, whose emptiness Sparseloop derives from the density model, not from recorded tags.",
@@ -639,13 +652,22 @@ COMMON_NOTES = [
     "line (padding never spikes; 1 for unpadded layers), so Timeloop's effectual accumulations equal "
     "ours; the distribution is hypergeometric (spikes at random positions, padding halo included). "
     "Burstiness in the statistics (window occupancy above 1-(1-rate)^w) is not carried over.",
-    "Mixed word sizes: DRAM, GLB and L1 use 1-bit words, so spikes are exact but each weight counts as "
-    "one 1-bit word there: Timeloop's Weights capacity and access energy at those levels are 1/weight_bits "
-    "of SpikeX's (bandwidth is corrected with per_dataspace_bandwidth_consumption_scale).",
+    "Mixed word sizes: DRAM, GLB and L1 each become a 1-bit level for spikes (and the GLB a 1-bit level "
+    "for output spikes) and a one-weight-wide level for Weights (X_weights, its access energy the "
+    "weight's share of a port access), in sequence with no loop between them. Each gets the buffer's "
+    "whole capacity and port: the export checks that the tiles fit together, Timeloop does not see "
+    "them compete for the port.",
+    "Whole-tile spike refills: SpikeX refills a double-buffered spike tile whole; Timeloop would keep "
+    "the rows a tile shares with the previous one (sliding window), so GLB and L1 say no_reuse for "
+    "Inputs, and the innermost loops that do not index Inputs (M) are placed just below the spike "
+    "level so the tile stays across them, as in SpikeX. Timeloop counts no read for sending an output "
+    "tile up: GLB_outputs' write carries that read's energy. Partial-word fills (each L1 fill moves whole "
+    "words) are aggregated by Timeloop.",
     "The TWS choice set becomes an upper bound on the weight register's T factor; the two dispatch "
     "modes become 'columns take T or Q' (Timeloop may mix them).",
     "Column load imbalance (per weight step the slowest column, an expected maximum of per-window spike "
-    "counts) and systolic fill/drain are not modelled by Timeloop's cycle count.",
+    "counts), systolic fill/drain and the transfers before the first and after the last tile (Timeloop "
+    "overlaps every transfer) are not in Timeloop's cycle count.",
 ]
 
 
@@ -738,16 +760,21 @@ def _readme(index: dict, arch: SpikeXArch) -> str:
         lines.append(f"| {s['name']} | {s['type']} | not exported | {s['reason']} | | | |")
     first = index["layers"][0]["dir"]
     lines += ["", "## Run", "",
-              "With Timeloop's Python front end (`tl`, from timeloop-python / the accelergy-timeloop "
-              "Docker image), from a layer directory:", "", "```bash",
+              "With timeloopfe's `tl` (timeloopfe 0.4, Accelergy 0.4, `timeloop-model`/`timeloop-mapper` "
+              "on the PATH), from a layer directory:", "", "```bash",
               f"cd {first}",
-              "# evaluate exactly our mapping (energies from ../ERT.yaml and ../ART.yaml, no Accelergy call)",
+              "# evaluate exactly our mapping (energies from ../ERT.yaml and ../ART.yaml, no Accelergy call;",
+              "# model/ and mapper/ already hold the ART file timeloopfe parses after the run)",
               "tl model arch.yaml problem.yaml sparse_optimizations.yaml mapping.yaml ../ERT.yaml ../ART.yaml -o model",
               "# search Timeloop's own mapping in the SpikeX mapspace",
               "tl mapper arch.yaml problem.yaml sparse_optimizations.yaml constraints.yaml mapper.yaml "
-              "../ERT.yaml ../ART.yaml -o mapper", "```", "",
-              "To let Accelergy price the components instead, drop ERT/ART and add `energy_tables/` as a "
-              "table-based plug-in root (`accelergyTables -r <out>/energy_tables`).", "",
+              "../ERT.yaml ../ART.yaml -o mapper",
+              "# or let Accelergy price the components from the table plug-in (same numbers)",
+              "accelergyTables -r \"$(cd ../energy_tables && pwd)\"   # once; needs accelergy-table-based-plug-ins",
+              "tl model arch.yaml problem.yaml sparse_optimizations.yaml mapping.yaml -o model_accelergy", "```", "",
+              "Compare `model/timeloop-model.stats.txt` with `spikex_energy_j`, `spikex_cycles`, "
+              "`spikex_energy_by_component_j` in index.yaml (Timeloop's X_weights, X_outputs, "
+              "X_membrane and X_leak levels are parts of our component X).", "",
               "## What is approximated", ""]
     lines += [f"- {n}" for n in index["approximations"]]
     return "\n".join(lines) + "\n"
