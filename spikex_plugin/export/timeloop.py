@@ -433,7 +433,8 @@ def constraints_spec(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> dict:
 
 
 def mapper_spec() -> dict:
-    return {"mapper": {"version": VERSION, "optimization_metrics": ["edp"], "algorithm": "hybrid",
+    # search_size bounds the search (valid mappings per thread), so `tl mapper` ends
+    return {"mapper": {"version": VERSION, "optimization_metrics": ["edp"], "algorithm": "hybrid", "search_size": 100,
                        "num_threads": 8, "timeout": 10000, "victory_condition": 100,
                        "max_permutations_per_if_visit": 16, "live_status": False, "diagnostics": False}}
 
