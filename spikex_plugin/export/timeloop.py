@@ -9,9 +9,10 @@ generated README and docs/timeloop-export.md.
 
 Fixed choices (why):
 - Time is the problem dimension `T`; N = 1. Tensor names are Timeloop's Weights/Inputs/Outputs.
-- DRAM, GLB and L1 use `datawidth: 1`: Timeloop has one word size per buffer, and bit words
-  keep 1-bit spikes exact (capacity and energy per 64-bit access); weights then count as
-  1-bit words there (bandwidth corrected with `per_dataspace_bandwidth_consumption_scale`).
+- Timeloop has one word size per level: DRAM, GLB and L1 each become a 1-bit spike level (the
+  GLB also a 1-bit output level) and a one-weight-wide weight level (see TL_STORAGE); what
+  Timeloop's data path lacks (membrane steps, logic leakage) sits on PE proxy levels priced
+  from our numbers, so Timeloop's dense totals equal ours (docs/timeloop-export.md).
 - The PE's Vmem and weight register are a sequence (Vmem above the c/r/s loops, the register
   above the t loop), not a `!Parallel`: the SpikeX loop nest orders them and Inputs bypass both.
 - Inputs are stored plain (no representation format): a bitmask for a 1-bit tensor is as big
