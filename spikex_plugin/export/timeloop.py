@@ -420,7 +420,9 @@ def constraints_spec(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> dict:
     targets = []
     for tl_level, level, kept, has_loops in timeloop_levels(keep):
         targets.append(_dataspace_target(tl_level, kept))
-        free = [d for d, _ in temporal[level]] if has_loops else ["M"] if tl_level in NO_HALO_REUSE else []
+        free = [d for d, _ in temporal[level]] if has_loops else []
+        if tl_level == "GLB" and temporal["DRAM"] and temporal["DRAM"][-1][0] == "M":
+            free = ["M"]  # the innermost DRAM loop, placed below the spike level (see _stationary_below)
         factors = [f"{d}=1" for d in DIMS if d not in free]
         if level == "WReg":  # the window: TWS steps, at most the Vmem entries (one partial sum each)
             entries = arch.sizes_bits["Vmem"] // arch.vmem_bits
