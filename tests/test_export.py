@@ -204,21 +204,23 @@ def test_every_tensor_is_kept_in_words_of_its_own_width(nmnist, spikex_arch):
             assert w["width"] == w["datawidth"] == spikex_arch.weight_bits  # a storage block of one weight
 
 
-def test_spike_tiles_are_refilled_whole_and_stay_across_m(nmnist, dvsg_profiled):
-    """SpikeX refills a spike tile whole (no sliding-window halo reuse) and keeps it across
-    the innermost loops that do not index it: GLB and L1 say no_reuse for Inputs, and the
-    loops just above them (outer to inner, bound > 1) never end with an M loop; every M loop
-    of the buffer's mapping is still there (the factors multiply out, checked above)."""
+def test_tiles_are_refilled_as_spikex_refills_them(nmnist, dvsg_profiled):
+    """SpikeX refills a spike tile whole (no sliding-window halo reuse); its GLB keeps the tile
+    across the innermost loops that do not index it, its L1 keeps nothing from one tile to the
+    next (the weights are tailored to each tile's spikes). So: GLB, L1 and L1_weights say
+    no_reuse; the loops just above the GLB (outer to inner, bound > 1) never end with an M loop
+    (it sits below the GLB's spike level instead); the L1 spike level carries no loop."""
     for out, net in (nmnist, dvsg_profiled[:2]):
         for entry, d in layer_dirs(out):
             temporal = {t["target"]: t for t in load(d / "mapping.yaml")["mapping"] if t["type"] == "temporal"}
-            for spikes, parent in (("GLB", "DRAM_weights"), ("L1", "GLB_weights")):
-                assert temporal[spikes]["no_reuse"] == ["Inputs"]
-                bounds = dict(f.split("=") for f in temporal[parent]["factors"])
-                inner_to_outer = [dim for dim in temporal[parent]["permutation"] if int(bounds[dim]) > 1]
-                assert not inner_to_outer or inner_to_outer[0] != "M", (entry["name"], parent)
-                assert all(f.split("=")[0] == "M" or f.endswith("=1") for f in temporal[spikes]["factors"])
-            assert "no_reuse" not in temporal["Vmem"] and "no_reuse" not in temporal["L1_weights"]
+            assert temporal["GLB"]["no_reuse"] == temporal["L1"]["no_reuse"] == ["Inputs"]
+            assert temporal["L1_weights"]["no_reuse"] == ["Weights"]
+            bounds = dict(f.split("=") for f in temporal["DRAM_weights"]["factors"])
+            inner_to_outer = [dim for dim in temporal["DRAM_weights"]["permutation"] if int(bounds[dim]) > 1]
+            assert not inner_to_outer or inner_to_outer[0] != "M", entry["name"]
+            assert all(f.split("=")[0] == "M" or f.endswith("=1") for f in temporal["GLB"]["factors"])
+            assert all(f.endswith("=1") for f in temporal["L1"]["factors"])
+            assert "no_reuse" not in temporal["Vmem"] and "no_reuse" not in temporal["GLB_weights"]
 
 
 def _extent(rank: list, sizes: dict, coefs: dict) -> int:

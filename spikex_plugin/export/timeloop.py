@@ -64,8 +64,9 @@ TL_STORAGE = ("DRAM", "DRAM" + WEIGHTS_PART, "GLB", "GLB" + OUTPUTS_PART, "GLB" 
               "L1", "L1" + WEIGHTS_PART, *MEMBRANE_LEVELS, *LEAK_LEVELS, "Vmem", "WReg")
 PART_TENSOR = {WEIGHTS_PART: "Weights", OUTPUTS_PART: "Outputs"}
 # SpikeX refills a whole spike tile (double-buffered, no sliding window); Timeloop would keep
-# the rows a tile shares with the previous one unless told `no_reuse`.
-NO_HALO_REUSE = ("GLB", "L1")
+# the rows a tile shares with the previous one unless told `no_reuse`. The L1 keeps nothing
+# from one tile to the next (its weights are tailored to the tile's spikes): no reuse there at all.
+NO_REUSE = {"GLB": ["Inputs"], "L1": ["Inputs"], "L1" + WEIGHTS_PART: ["Weights"]}
 INPUT_DIMS = ("N", "T", "C", "P", "Q", "R", "S")
 PE_PARTS = ("Vmem", "WReg", "Accumulator")
 SYSTEM, PE = "system", "PE"
@@ -350,15 +351,14 @@ def mapping_spec(layer: Layer, m: SpikeXMapping, source: str = "<mapping>") -> d
     levels = timeloop_levels(keep)
     loops = {tl: [(d, b) for d, b in temporal[level] if b > 1] if has_loops else []
              for tl, level, _, has_loops in levels}
-    for spikes, parent in (("GLB", "DRAM"), ("L1", "GLB")):
-        if "Inputs" in keep[spikes]:
-            loops[parent + WEIGHTS_PART], loops[spikes] = _stationary_below(loops[parent + WEIGHTS_PART])
+    if "Inputs" in keep["GLB"]:
+        loops["DRAM" + WEIGHTS_PART], loops["GLB"] = _stationary_below(loops["DRAM" + WEIGHTS_PART])
     targets = []
     for tl_level, _, kept, _ in levels:
         targets.append(_dataspace_target(tl_level, kept))
         targets.append({"target": tl_level, "type": "temporal", "factors": _factors(loops[tl_level]),
                         "permutation": _permutation([d for d, _ in loops[tl_level]]),
-                        **({"no_reuse": ["Inputs"]} if tl_level in NO_HALO_REUSE else {})})
+                        **({"no_reuse": NO_REUSE[tl_level]} if tl_level in NO_REUSE else {})})
     x = [d for d, _, axis in spatial if axis == "cols"]
     y = [d for d, _, axis in spatial if axis == "rows"]
     targets.append(_spatial_target(x, y, _factors([(d, b) for d, b, _ in spatial])))
@@ -367,10 +367,10 @@ def mapping_spec(layer: Layer, m: SpikeXMapping, source: str = "<mapping>") -> d
 
 
 def _stationary_below(above: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    """Split the loops above a spike level into those that stay above it and the innermost
-    ones that do not index Inputs (M), which go just below it. SpikeX keeps the spike tile
-    across those; under `no_reuse` (NO_HALO_REUSE) Timeloop refetches on every iteration of a
-    loop above the level, so the loops it must not refetch on are placed below."""
+    """Split the loops above the GLB's spike level into those that stay above it and the
+    innermost ones that do not index Inputs (M), which go just below it. SpikeX's GLB keeps
+    the spike tile across those; under `no_reuse` (NO_REUSE) Timeloop refetches on every
+    iteration of a loop above the level, so the loops it must not refetch on are placed below."""
     split = len(above)
     while split and above[split - 1][0] not in INPUT_DIMS:
         split -= 1
@@ -428,7 +428,7 @@ def constraints_spec(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> dict:
             entries = arch.sizes_bits["Vmem"] // arch.vmem_bits
             factors.append(f"T<={max([t for t in arch.extras.tws_choices if t <= entries], default=1)}")
         targets.append({"target": tl_level, "type": "temporal", "factors": factors, "permutation": _permutation(free),
-                        **({"no_reuse": ["Inputs"]} if tl_level in NO_HALO_REUSE else {})})
+                        **({"no_reuse": NO_REUSE[tl_level]} if tl_level in NO_REUSE else {})})
     modes = arch.extras.dispatch_modes
     x = [d for d, mode in (("T", "temporal"), ("Q", "spatial")) if mode in modes]
     targets.append(_spatial_target(x, ["M"], [f"{d}=1" for d in DIMS if d not in x and d != "M"]))
