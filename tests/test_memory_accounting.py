@@ -58,18 +58,20 @@ def test_read_and_write_ports_overlap(spikex_arch, tmp_path):
     assert shared.cycle_parts["l1_port"] == pytest.approx(two.cycle_parts["l1_port"])  # L1 keeps its default
 
 
-@pytest.mark.parametrize("order,weight_reads,spike_reads", [
-    ("mtp", 1, 2),   # weights stationary: weights once, spikes once per weight tile (M / m_glb = 2)
-    ("tpm", 2, 1),   # spikes stationary: spikes once, weights once per spike tile (T/tb_glb x P/p_glb = 2)
-    ("tmp", 2, 2),   # weights kept across output-row tiles only
+@pytest.mark.parametrize("order,p_glb,weight_reads,spike_reads", [
+    ("mtp", 8, 1, 2),   # weights stationary: weights once, spikes once per weight tile (M / m_glb = 2)
+    ("tpm", 8, 2, 1),   # spikes stationary: spikes once, weights once per spike tile (T/tb_glb x P/p_glb = 2)
+    ("tmp", 4, 2, 2),   # weights kept across the 2 output-row tiles only
+    ("tmp", 8, 2, 1),   # one output-row tile: that loop never advances, so spikes stay across the m tiles
 ])
-def test_dram_loop_order_sets_what_the_glb_keeps(spikex_arch, order, weight_reads, spike_reads):
-    m = SpikeXMapping("temporal", tws=4, rows=4, cols=2, c_l1=2, tb_glb=8, m_glb=4, p_glb=8, dram_order=order)
-    layer = CONV  # T 16, M 8, P 8: t tiles 2, m tiles 2, p tiles 1
+def test_dram_loop_order_sets_what_the_glb_keeps(spikex_arch, order, p_glb, weight_reads, spike_reads):
+    m = SpikeXMapping("temporal", tws=4, rows=4, cols=2, c_l1=2, tb_glb=8, m_glb=4, p_glb=p_glb, dram_order=order)
+    layer = CONV  # T 16, M 8, P 8: t tiles 2, m tiles 2, p tiles P / p_glb
     m.check(layer)
     acts = dense_actions(layer, m, widths_of(spikex_arch), innermost_reuse=True)
     bpa = spikex_arch.bits_per_action["DRAM"]
     weight_bits = layer.M * layer.C * layer.R * layer.S * spikex_arch.weight_bits
-    spike_bits = layer.T * layer.C * layer.H * layer.W  # padded input as stored
+    rows = layer.P // p_glb * ((p_glb - 1) * layer.stride + layer.R)  # padded input rows of the row tiles, halos twice
+    spike_bits = layer.T * layer.C * rows * layer.W
     assert acts[("DRAM", "Wt", "read")] * bpa == pytest.approx(weight_reads * weight_bits)
     assert acts[("DRAM", "Sin", "read")] * bpa == pytest.approx(spike_reads * spike_bits)

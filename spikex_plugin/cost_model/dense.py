@@ -16,6 +16,9 @@ from spikex_plugin.mapping.mapping import SpikeXMapping, loop_nest
 from spikex_plugin.workload.network import Layer
 
 RELEVANT = {"Sin": {"t", "c", "p", "q", "r", "s"}, "Wt": {"m", "c", "r", "s"}, "Sout": {"t", "m", "p", "q"}}
+# SpikeX fills every L1 tile whole (its spike bits and the weights tailored to them), keeping
+# nothing from the tile before (as the simulator does), even when a loop above does not index a tensor.
+WHOLE_TILE_LEVELS = ("L1",)
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,9 @@ def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths,
     AccelForge refills a tile on every loop above it: weights are re-read from DRAM for every
     DRAM-level loop, and partial sums leave Vmem whenever the channel-chunk loop (the
     innermost above L1) advances. `innermost_reuse` (Timeloop's rule, and what SpikeX does):
-    a tile stays across the innermost loops above it that do not index it, so the DRAM loop
-    order sets what the GLB keeps, and partial sums stay in Vmem (only finished 1-bit
-    spikes move up)."""
+    a tile stays across the innermost loops above it that do not index it (except at the
+    whole-tile L1), so the DRAM loop order sets what the GLB keeps, and partial sums stay in
+    Vmem (only finished 1-bit spikes move up)."""
     nest = loop_nest(layer, mapping)
     computes = float(layer.dense_synops)
     acts: dict[tuple[str, str, str], float] = defaultdict(float)
@@ -89,10 +92,11 @@ def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths,
 
 def _without_innermost_reuse(above: list[tuple], tensor: str) -> list[tuple]:
     """Loops above a tile with the innermost temporal loops that do not index the tensor
-    dropped (the tile stays across them); spatial loops in between are kept."""
+    dropped (the tile stays across them); spatial loops in between are kept. A loop of bound 1
+    never advances, so it does not end the reuse."""
     out, reusing = [], True
     for node in reversed(above):
-        if reusing and node[0] == "temporal" and node[1] not in RELEVANT[tensor]:
+        if reusing and node[0] == "temporal" and (node[1] not in RELEVANT[tensor] or node[2] == 1):
             continue
         reusing = reusing and node[0] == "spatial"
         out.append(node)
@@ -104,7 +108,7 @@ def _add_transfers(acts, layer: Layer, nest: list[tuple], tensor: str, parent: s
                    innermost_reuse: bool = False) -> None:
     """Traffic between two consecutive levels holding `tensor`."""
     above = [n for n in nest[:ci] if n[0] != "store"]
-    if innermost_reuse:
+    if innermost_reuse and child not in WHOLE_TILE_LEVELS:
         above = _without_innermost_reuse(above, tensor)
     between = [n for n in nest[pi:ci] if n[0] == "spatial"]
     fills = refills(above)

@@ -9,9 +9,10 @@ generated README and docs/timeloop-export.md.
 
 Fixed choices (why):
 - Time is the problem dimension `T`; N = 1. Tensor names are Timeloop's Weights/Inputs/Outputs.
-- DRAM, GLB and L1 use `datawidth: 1`: Timeloop has one word size per buffer, and bit words
-  keep 1-bit spikes exact (capacity and energy per 64-bit access); weights then count as
-  1-bit words there (bandwidth corrected with `per_dataspace_bandwidth_consumption_scale`).
+- Timeloop has one word size per level: DRAM, GLB and L1 each become a 1-bit spike level (the
+  GLB also a 1-bit output level) and a one-weight-wide weight level (see TL_STORAGE); what
+  Timeloop's data path lacks (membrane steps, logic leakage) sits on PE proxy levels priced
+  from our numbers, so Timeloop's dense totals equal ours (docs/timeloop-export.md).
 - The PE's Vmem and weight register are a sequence (Vmem above the c/r/s loops, the register
   above the t loop), not a `!Parallel`: the SpikeX loop nest orders them and Inputs bypass both.
 - Inputs are stored plain (no representation format): a bitmask for a 1-bit tensor is as big
@@ -32,6 +33,7 @@ import yaml
 
 from spikex_plugin.cost_model.elementwise import lowering
 from spikex_plugin.cost_model.dense import tile_extents, tile_values
+from spikex_plugin.cost_model.spikex import widths_of
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch, accelforge_spec, load_arch
 from spikex_plugin.mapping.mapping import SpikeXMapping, loop_nest
@@ -42,12 +44,34 @@ VERSION = 0.4
 DIMS = ("N", "T", "C", "M", "P", "Q", "R", "S")
 TENSORS = {"Wt": "Weights", "Sin": "Inputs", "Sout": "Outputs"}
 DATA_SPACES = ("Weights", "Inputs", "Outputs")
-STORAGE = ("DRAM", "GLB", "L1", "Vmem", "WReg")
-SHARED = ("DRAM", "GLB", "L1")          # bit-word levels (datawidth 1)
+STORAGE = ("DRAM", "GLB", "L1", "Vmem", "WReg")   # SpikeX's buffers
+SHARED = ("DRAM", "GLB", "L1")   # hold 1-bit spikes and multi-bit weights
+WEIGHTS_PART, OUTPUTS_PART = "_weights", "_outputs"
+# Timeloop has one word size per level, so each shared buffer becomes levels in sequence:
+# X (1-bit words: input spikes; at DRAM also the outputs), X_outputs (the
+# GLB's 1-bit output spikes) and X_weights (weight_bits words: Weights), which carries the
+# buffer's loops. X_outputs lets the loops that X's spike tile stays across sit below X but
+# above the output tile (see _stationary_below).
+# What Timeloop's data path lacks, as PE levels that cost what SpikeX spends (one instance per
+# PE, gated with the DRAM so every instance leaks, as in our model): a membrane step of each
+# output value (Comparator, and the Vmem's read/write of the potential in Vmem_membrane) as
+# levels every finished output value passes once; the leakage of the accumulator, tag logic
+# and controller as levels that keep nothing.
+MEMBRANE_LEVELS = ("Comparator", "Vmem_membrane")
+LEAK_LEVELS = ("Accumulator_leak", "TagLogic", "PEController")
+PROXY_CLASSES = {"Vmem_membrane": "spikex_vmem_membrane", "Accumulator_leak": "spikex_accumulator_leak"}
+TL_STORAGE = ("DRAM", "DRAM" + WEIGHTS_PART, "GLB", "GLB" + OUTPUTS_PART, "GLB" + WEIGHTS_PART,
+              "L1", "L1" + WEIGHTS_PART, *MEMBRANE_LEVELS, *LEAK_LEVELS, "Vmem", "WReg")
+PART_TENSOR = {WEIGHTS_PART: "Weights", OUTPUTS_PART: "Outputs"}
+# SpikeX refills a whole spike tile (double-buffered, no sliding window); Timeloop would keep
+# the rows a tile shares with the previous one unless told `no_reuse`. The L1 keeps nothing
+# from one tile to the next (its weights are tailored to the tile's spikes): no reuse there at all.
+NO_REUSE = {"GLB": ["Inputs"], "L1": ["Inputs"], "L1" + WEIGHTS_PART: ["Weights"]}
+INPUT_DIMS = ("N", "T", "C", "P", "Q", "R", "S")
 PE_PARTS = ("Vmem", "WReg", "Accumulator")
 SYSTEM, PE = "system", "PE"
 DRAM_DEPTH = 2**31  # SpikeX's DRAM is unbounded; timeloopfe requires a depth and Timeloop reads it as uint32
-CLASSES = {  # component -> (Timeloop class, Accelergy primitive class = CSV table name)
+CLASSES = {  # SpikeX component -> (Timeloop class, Accelergy primitive class = CSV table name)
     "DRAM": ("DRAM", "spikex_dram"), "GLB": ("storage", "spikex_sram"), "L1": ("storage", "spikex_sram"),
     "Vmem": ("storage", "spikex_vmem"), "WReg": ("storage", "spikex_weight_register"),
     "Accumulator": ("compute", "spikex_accumulator")}
@@ -55,6 +79,9 @@ STORAGE_ACTIONS = ["read", "write", "update", "leak"] + [f"{k}_{a}" for k in ("g
                                                          for a in ("read", "write", "update")]
 COMPUTE_ACTIONS = ["compute", "compute_gated", "compute_skipped", "leak"]
 RESERVED = {"energy_tables", "README.md", "ERT.yaml", "ART.yaml", "index.yaml"}  # not layer directories
+# Timeloop dumps no ART when it is given ERT/ART, but timeloopfe's output parser reads
+# <out>/timeloop-<app>.ART.yaml after every run: each layer ships it in the documented -o dirs.
+RUN_DIRS = {"model": "timeloop-model", "mapper": "timeloop-mapper"}
 
 
 # ---------------------------------------------------------------------------- YAML with v0.4 tags
@@ -156,51 +183,86 @@ def _technology(path: str, params: tuple) -> str:
 
 def _instances(arch: SpikeXArch, component: str) -> int:
     pe_parts = set(PE_PARTS) | {p.name for p in arch.extras.pe_logic}
-    return arch.rows * arch.cols if component in pe_parts else 1
+    return arch.rows * arch.cols if spikex_component(component) in pe_parts else 1
+
+
+def spikex_component(timeloop_name: str) -> str:
+    """The SpikeX component a Timeloop component stands for (X_weights, X_outputs,
+    X_membrane, X_leak are parts of X; SpikeX names have no underscore)."""
+    return timeloop_name.split("_")[0]
+
+
+def _part(timeloop_name: str) -> str:
+    """Which tensors a level of a shared buffer holds: weights, outputs or spikes."""
+    return next((tensor.lower() for suffix, tensor in PART_TENSOR.items() if timeloop_name.endswith(suffix)), "spikes")
 
 
 # ---------------------------------------------------------------------------- architecture
 
 def storage_attributes(arch: SpikeXArch, level: str) -> dict:
-    """Timeloop storage attributes of one SpikeX buffer (sizes in words of `datawidth` bits)."""
-    src = arch.path
-    width = _as_int(arch.bits_per_action[level], src, f"{level}.actions.bits_per_action")
-    weights_scale = {"Weights": arch.weight_bits}
-    if level == "DRAM":
+    """Timeloop storage attributes of one Timeloop level (sizes in words of `datawidth` bits).
+    The two levels of a shared buffer each get its whole capacity and port (the export checks
+    that the tiles fit together; Timeloop does not see them compete). A weight level is one
+    weight wide: Sparseloop skips per storage block, so a block of one weight lets it skip a
+    single weight, as SpikeX does; its access energy is scaled to the weight's share."""
+    src, base = arch.path, spikex_component(level)
+    width = _as_int(arch.bits_per_action[base], src, f"{base}.actions.bits_per_action")
+    if base in SHARED:
+        datawidth = arch.weight_bits if level.endswith(WEIGHTS_PART) else 1
+    else:
+        datawidth = arch.vmem_bits if base == "Vmem" else arch.weight_bits
+    if width % datawidth:
+        raise _unsupported(src, f"{base}.actions.bits_per_action", f"a {width}-bit access cannot move whole "
+                                                                   f"{datawidth}-bit words")
+    words = width // datawidth  # per cycle through the port
+    if level.endswith(WEIGHTS_PART):  # one weight per access, priced 1/words of an access (weight_access_share)
+        width = datawidth
+    holds = {"holds": Quoted(_part(level))} if base in SHARED else {}  # tells the table rows apart
+    if base == "DRAM":
         bits_per_cycle = arch.extras.dram_bytes_per_s * 8 / arch.clock_hz
-        return {"width": width, "depth": DRAM_DEPTH, "datawidth": 1, "shared_bandwidth": float(bits_per_cycle),
-                "per_dataspace_bandwidth_consumption_scale": weights_scale}
-    depth = _as_int(arch.sizes_bits[level] / width, src, f"{level}.size")
-    if level in SHARED:  # one SRAM port, every tile double-buffered (as our mapper assumes)
-        return {"width": width, "depth": depth, "datawidth": 1, "n_banks": 1, "read_bandwidth": width,
-                "write_bandwidth": width, "shared_bandwidth": width, "multiple_buffering": 2,
-                "per_dataspace_bandwidth_consumption_scale": weights_scale}
-    datawidth = arch.vmem_bits if level == "Vmem" else arch.weight_bits
-    if width % datawidth or depth < 1:
-        raise _unsupported(src, f"{level}.size", f"a {width}-bit x {depth} buffer cannot hold {datawidth}-bit words")
-    return {"width": width, "depth": depth, "datawidth": datawidth, "n_banks": 1,
-            "read_bandwidth": width // datawidth, "write_bandwidth": width // datawidth}
+        return {"width": width, "depth": DRAM_DEPTH, "datawidth": datawidth,
+                "shared_bandwidth": float(bits_per_cycle / datawidth), **holds}
+    depth = _as_int(arch.sizes_bits[base] / width, src, f"{base}.size")
+    if depth < 1:
+        raise _unsupported(src, f"{base}.size", f"smaller than one {width}-bit word")
+    attrs = {"width": width, "depth": depth, "datawidth": datawidth, "n_banks": 1,
+             "read_bandwidth": words, "write_bandwidth": words}
+    if base in SHARED:  # one SRAM port, every tile double-buffered (as our mapper assumes)
+        attrs.update({"shared_bandwidth": words, "multiple_buffering": 2, **holds})
+    else:  # SpikeX does not power-gate idle PEs: every instance leaks (Timeloop: gated with the DRAM)
+        attrs["power_gated_at"] = Quoted("DRAM")
+    return attrs
 
 
 def _component(arch: SpikeXArch, name: str) -> Component:
-    kind, sub = CLASSES[name]
-    if kind == "compute":  # accumulate-only: no multiplier, energy from our table
-        attrs = {"width": arch.vmem_bits, "weight_width": arch.weight_bits}
+    if name in MEMBRANE_LEVELS + LEAK_LEVELS:  # one membrane value wide, no port limit
+        kind, sub = "storage", _proxy_class(arch, name)
+        attrs = {"width": arch.vmem_bits, "depth": int(arch.sizes_bits["Vmem"] // arch.vmem_bits),
+                 "datawidth": arch.vmem_bits, "power_gated_at": Quoted("DRAM")}
     else:
-        attrs = storage_attributes(arch, name)
+        kind, sub = CLASSES[spikex_component(name)]
+        attrs = {"width": arch.vmem_bits, "weight_width": arch.weight_bits} if kind == "compute" \
+            else storage_attributes(arch, name)  # compute: accumulate-only, priced from our table
     actions = COMPUTE_ACTIONS if kind == "compute" else STORAGE_ACTIONS
     return Component({"name": name, "class": kind, "subclass": sub, "attributes": attrs,
                       "required_actions": list(actions)})
 
 
+def _proxy_class(arch: SpikeXArch, name: str) -> str:
+    """Accelergy class of a PE proxy level: the logic part's own, else one of its own."""
+    part = next((p for p in arch.extras.pe_logic if p.name == name), None)
+    return part.component_class if part is not None else PROXY_CLASSES[name]
+
+
 def arch_spec(arch: SpikeXArch, technology: str) -> dict:
-    """The SpikeX hierarchy as v0.4 nodes: DRAM -> GLB -> L1 -> rows x cols PEs (Vmem, weight
-    register, accumulator)."""
+    """The SpikeX hierarchy as v0.4 nodes: DRAM -> GLB -> L1 (each as a spike and a weight
+    level) -> rows x cols PEs (Vmem, weight register, accumulator)."""
     nodes: list = [Container({"name": SYSTEM, "attributes": {
         "technology": technology, "global_cycle_seconds": 1.0 / arch.clock_hz}})]
-    nodes += [_component(arch, level) for level in SHARED]
+    nodes += [_component(arch, level) for level in TL_STORAGE if spikex_component(level) in SHARED]
     nodes.append(Container({"name": PE, "spatial": {"meshX": arch.cols, "meshY": arch.rows}}))
-    nodes += [_component(arch, part) for part in PE_PARTS]
+    nodes += [_component(arch, level) for level in TL_STORAGE if spikex_component(level) not in SHARED]
+    nodes.append(_component(arch, "Accumulator"))
     return {"architecture": {"version": VERSION, "nodes": nodes}}
 
 
@@ -286,18 +348,56 @@ def _spatial_target(x: list[str], y: list[str], factors: list[str]) -> dict:
 def mapping_spec(layer: Layer, m: SpikeXMapping, source: str = "<mapping>") -> dict:
     """Every factor of one SpikeX mapping, so timeloop-model evaluates exactly that mapping."""
     keep, temporal, spatial = level_loops(layer, m, source)
+    levels = timeloop_levels(keep)
+    loops = {tl: [(d, b) for d, b in temporal[level] if b > 1] if has_loops else []
+             for tl, level, _, has_loops in levels}
+    if "Inputs" in keep["GLB"]:
+        loops["DRAM" + WEIGHTS_PART], loops["GLB"] = _stationary_below(loops["DRAM" + WEIGHTS_PART])
     targets = []
-    for level in STORAGE:
-        targets.append({"target": level, "type": "dataspace", "keep": keep[level],
-                        "bypass": [d for d in DATA_SPACES if d not in keep[level]]})
-        loops = [(d, b) for d, b in temporal[level] if b > 1]
-        targets.append({"target": level, "type": "temporal", "factors": _factors(loops),
-                        "permutation": _permutation([d for d, _ in loops])})
+    for tl_level, _, kept, _ in levels:
+        targets.append(_dataspace_target(tl_level, kept))
+        targets.append({"target": tl_level, "type": "temporal", "factors": _factors(loops[tl_level]),
+                        "permutation": _permutation([d for d, _ in loops[tl_level]]),
+                        **({"no_reuse": NO_REUSE[tl_level]} if tl_level in NO_REUSE else {})})
     x = [d for d, _, axis in spatial if axis == "cols"]
     y = [d for d, _, axis in spatial if axis == "rows"]
     targets.append(_spatial_target(x, y, _factors([(d, b) for d, b, _ in spatial])))
     _check_factors(layer, targets, source)
     return {"mapping": targets}
+
+
+def _stationary_below(above: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Split the loops above the GLB's spike level into those that stay above it and the
+    innermost ones that do not index Inputs (M), which go just below it. SpikeX's GLB keeps
+    the spike tile across those; under `no_reuse` (NO_REUSE) Timeloop refetches on every
+    iteration of a loop above the level, so the loops it must not refetch on are placed below."""
+    split = len(above)
+    while split and above[split - 1][0] not in INPUT_DIMS:
+        split -= 1
+    return above[:split], above[split:]
+
+
+def timeloop_levels(keep: dict[str, list[str]]) -> list[tuple[str, str, list[str], bool]]:
+    """Per Timeloop level (outer first): its name, the SpikeX buffer it is part of, the data
+    spaces it keeps and whether it carries the buffer's loops (see TL_STORAGE)."""
+    levels = []
+    for tl_level in TL_STORAGE:
+        if tl_level in MEMBRANE_LEVELS + LEAK_LEVELS:
+            levels.append((tl_level, tl_level, ["Outputs"] if tl_level in MEMBRANE_LEVELS else [], False))
+            continue
+        level = spikex_component(tl_level)
+        kept = keep[level]
+        parts = [PART_TENSOR[suffix] for suffix in PART_TENSOR if level + suffix in TL_STORAGE]
+        if tl_level != level:
+            kept = [d for d in kept if d == PART_TENSOR[tl_level[len(level):]]]
+        else:  # spikes; the weights start in DRAM_weights (no copy from a 1-bit level above)
+            kept = [d for d in kept if d not in parts]
+        levels.append((tl_level, level, kept, level not in SHARED or tl_level.endswith(WEIGHTS_PART)))
+    return levels
+
+
+def _dataspace_target(tl_level: str, kept: list[str]) -> dict:
+    return {"target": tl_level, "type": "dataspace", "keep": kept, "bypass": [d for d in DATA_SPACES if d not in kept]}
 
 
 def _check_factors(layer: Layer, targets: list[dict], source: str) -> None:
@@ -318,15 +418,17 @@ def constraints_spec(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> dict:
     each buffer may loop over and in which order, rows <- M and columns <- T or Q."""
     keep, temporal, _ = level_loops(layer, m)
     targets = []
-    for level in STORAGE:
-        targets.append({"target": level, "type": "dataspace", "keep": keep[level],
-                        "bypass": [d for d in DATA_SPACES if d not in keep[level]]})
-        free = [d for d, _ in temporal[level]]
+    for tl_level, level, kept, has_loops in timeloop_levels(keep):
+        targets.append(_dataspace_target(tl_level, kept))
+        free = [d for d, _ in temporal[level]] if has_loops else []
+        if tl_level == "GLB" and temporal["DRAM"] and temporal["DRAM"][-1][0] == "M":
+            free = ["M"]  # the innermost DRAM loop, placed below the spike level (see _stationary_below)
         factors = [f"{d}=1" for d in DIMS if d not in free]
         if level == "WReg":  # the window: TWS steps, at most the Vmem entries (one partial sum each)
             entries = arch.sizes_bits["Vmem"] // arch.vmem_bits
             factors.append(f"T<={max([t for t in arch.extras.tws_choices if t <= entries], default=1)}")
-        targets.append({"target": level, "type": "temporal", "factors": factors, "permutation": _permutation(free)})
+        targets.append({"target": tl_level, "type": "temporal", "factors": factors, "permutation": _permutation(free),
+                        **({"no_reuse": NO_REUSE[tl_level]} if tl_level in NO_REUSE else {})})
     modes = arch.extras.dispatch_modes
     x = [d for d, mode in (("T", "temporal"), ("Q", "spatial")) if mode in modes]
     targets.append(_spatial_target(x, ["M"], [f"{d}=1" for d in DIMS if d not in x and d != "M"]))
@@ -334,7 +436,8 @@ def constraints_spec(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> dict:
 
 
 def mapper_spec() -> dict:
-    return {"mapper": {"version": VERSION, "optimization_metrics": ["edp"], "algorithm": "hybrid",
+    # search_size bounds the search (valid mappings per thread), so `tl mapper` ends
+    return {"mapper": {"version": VERSION, "optimization_metrics": ["edp"], "algorithm": "hybrid", "search_size": 100,
                        "num_threads": 8, "timeout": 10000, "victory_condition": 100,
                        "max_permutations_per_if_visit": 16, "live_status": False, "diagnostics": False}}
 
@@ -356,16 +459,16 @@ def check_exportable(arch: SpikeXArch, layer: Layer, m: SpikeXMapping) -> None:
         raise _rejected(src, "Vmem.size", f"layer {layer.name}: TWS {m.tws} needs {m.tws} Vmem entries, "
                                           f"the Vmem holds {entries}")
     nest = loop_nest(layer, m)
-    for i, node in enumerate(nest):  # tiles in Timeloop's words must fit each buffer
+    widths = widths_of(arch)
+    for i, node in enumerate(nest):  # the tiles of a buffer must fit it together
         if node[0] != "store" or node[1] == "DRAM":
             continue
-        attrs = storage_attributes(arch, node[1])
         ext = tile_extents(layer, [n for n in nest[:i] if n[0] != "store"])
-        words = sum(tile_values(layer, t, ext) for t in node[2])
-        capacity = attrs["depth"] * attrs["width"] // attrs["datawidth"] // attrs.get("multiple_buffering", 1)
-        if words > capacity:
-            raise _rejected(src, f"{node[1]}.size", f"layer {layer.name}: a {words}-word tile does not fit "
-                                                    f"{node[1]} ({capacity} words usable)")
+        bits = sum(tile_values(layer, t, ext) * widths.value_bits(node[1], t) for t in node[2])
+        capacity = arch.sizes_bits[node[1]] // (2 if node[1] in SHARED else 1)  # shared buffers double-buffer
+        if bits > capacity:
+            raise _rejected(src, f"{node[1]}.size", f"layer {layer.name}: a {bits}-bit tile does not fit "
+                                                    f"{node[1]} ({capacity} bits usable)")
 
 
 # ---------------------------------------------------------------------------- sparsity
@@ -381,18 +484,20 @@ def sparse_optimizations_spec(arch: SpikeXArch) -> tuple[dict, list[str]]:
             {"type": "skipping", "options": [{"target": tensor, "condition_on": ["Inputs"]}]}]})
 
     if sk.weight_tailoring:
-        skip("DRAM", "Weights")
-        skip("GLB", "Weights")
+        skip("DRAM" + WEIGHTS_PART, "Weights")
+        skip("GLB" + WEIGHTS_PART, "Weights")
         notes.append("SP-MB weight tailoring (weight kernels of silent channel x time blocks are not fetched) "
-                     "is declared as skipping Weights reads at DRAM and GLB conditioned on Inputs. Sparseloop "
-                     "tests the Inputs tile of a whole storage block (64 one-bit words there), which is almost "
-                     "never silent: expect dense weight traffic above L1, an upper bound of SpikeX's.")
+                     "is declared as skipping Weights reads at DRAM_weights and GLB_weights conditioned on "
+                     "Inputs. Sparseloop tests the Inputs tile of a whole transfer (all the tile's channels "
+                     "and time steps), almost never silent, not one SP-MB: weight traffic above L1 stays near "
+                     "dense, an upper bound of SpikeX's (the main sparse gap of FC layers at 0.1 %).")
     if sk.zero_windows:
-        skip("L1", "Weights")
+        skip("L1" + WEIGHTS_PART, "Weights")
         notes.append("Zero-window skipping (no weight load into a PE whose time window is silent) is declared as "
-                     "skipping Weights reads at L1 conditioned on Inputs. Sparseloop skips at the granularity of "
-                     "L1's storage block (64 one-bit words), whose Inputs are almost never all silent, and never "
-                     "per PE: expect dense L1 weight reads and weight-register fills, an upper bound of SpikeX's.")
+                     "skipping Weights reads at L1_weights conditioned on Inputs (a one-weight storage block, so "
+                     "one weight at a time). A read multicast to the columns is skipped only when all their "
+                     "windows are silent, and every column is then filled: weight-register fills are an upper "
+                     "bound of SpikeX's per-PE loads.")
     if sk.zero_spikes:
         skip("WReg", "Weights")
         skip("Vmem", "Outputs")
@@ -404,6 +509,11 @@ def sparse_optimizations_spec(arch: SpikeXArch) -> tuple[dict, list[str]]:
         notes.append("Zero time-block tags (silent spike blocks are not moved between buffers) have no Timeloop "
                      "counterpart: Timeloop moves every spike tile, so its DRAM/GLB/L1 Inputs traffic is an "
                      "upper bound of SpikeX's.")
+    if sk.zero_spikes or sk.zero_windows:
+        notes.append("The spike feeder reads only the L1 words of issued weight steps; Sparseloop cannot skip "
+                     "the operand reads of Inputs without a compressed format (skipping Inputs conditioned on "
+                     "Inputs stops timeloop-model with an assertion), so Timeloop reads every spike word from "
+                     "L1: its L1 energy and, at low firing rates, its L1-bound cycles are upper bounds.")
     return {"sparse_optimizations": {"version": VERSION, "targets": targets}}, notes
 
 
@@ -415,19 +525,45 @@ def component_energy_pj(arch: SpikeXArch) -> dict[str, dict[str, float]]:
     table: dict[str, dict[str, float]] = {}
     for (comp, action), joules in arch.energy.items():
         table.setdefault(str(comp), {})[str(action)] = float(joules) * 1e12
+    free = {f"{k}_{a}": 0.0 for k in ("gated", "skipped") for a in ("read", "write", "update")}
+    leak = {comp: arch.leak_w.get(comp, 0.0) / _instances(arch, comp) / arch.clock_hz * 1e12 for comp in table}
     for comp, acts in table.items():
         kind = CLASSES.get(comp, ("logic",))[0]
         if kind in ("DRAM", "storage"):
             acts.setdefault("update", acts["write"])
-            acts.update({f"{k}_{a}": 0.0 for k in ("gated", "skipped") for a in ("read", "write", "update")})
+            acts.update(free)
         elif kind == "compute":
             acts.update({"compute_gated": 0.0, "compute_skipped": 0.0})
-        acts["leak"] = arch.leak_w.get(comp, 0.0) / _instances(arch, comp) / arch.clock_hz * 1e12
+        acts["leak"] = 0.0 if kind == "compute" else leak[comp]  # Timeloop's compute does not leak
+    vmem = table["Vmem"]
+    # Per finished output value: the comparator's step; the Vmem reads the potential twice (the
+    # step, and the window's first accumulation, which Timeloop takes as a write of 0) and writes it.
+    membrane = {"Comparator": arch.energy[("Comparator", "compare")] * 1e12,
+                "Vmem_membrane": 2 * vmem["read"] + vmem["write"]}
+    for level in MEMBRANE_LEVELS + LEAK_LEVELS:  # leak levels keep nothing: their storage actions never occur
+        acts = table.setdefault(level, {})
+        for action in ("read", "write", "update"):
+            acts[action] = membrane[level] if level in membrane and action != "read" else acts.get(action, 0.0)
+        acts.update({**free, "leak": leak.get(spikex_component(level), 0.0) if level != "Vmem_membrane" else 0.0})
+    for level in SHARED:  # the weight level of a buffer: one weight per access; the macro leaks once
+        share = weight_access_share(arch, level)
+        weights = table[level + WEIGHTS_PART] = {a: e * share for a, e in table[level].items()}
+        weights["leak"] = 0.0
+        if level + OUTPUTS_PART in TL_STORAGE:  # Timeloop counts no read for sending a tile up: in the write
+            table[level + OUTPUTS_PART] = {**table[level], "leak": 0.0, "write": table[level]["write"] + table[level]["read"],
+                                           "update": table[level]["write"] + table[level]["read"]}
     return table
 
 
+def weight_access_share(arch: SpikeXArch, level: str) -> float:
+    """The share of one `level` access that moving one weight costs (weight levels are one weight wide)."""
+    return arch.weight_bits / arch.bits_per_action[level]
+
+
 def area_um2(arch: SpikeXArch) -> dict[str, float]:
-    return {str(c): float(a) / _instances(arch, c) * 1e12 for c, a in arch.area.items()}
+    """Per instance; a buffer's area is on its spike level (one macro)."""
+    areas = {str(c): float(a) / _instances(arch, c) * 1e12 for c, a in arch.area.items()}
+    return {**areas, **{level: 0.0 for level in TL_STORAGE if spikex_component(level) != level}}
 
 
 def _flat_name(arch: SpikeXArch, comp: str) -> str:
@@ -448,17 +584,19 @@ def art_spec(arch: SpikeXArch) -> dict:
 
 def _table_class_and_attributes(arch: SpikeXArch, comp: str, technology: str) -> tuple[str, dict]:
     """Accelergy primitive class and the attributes that select a row of its table."""
-    if comp in CLASSES:
-        kind, cls = CLASSES[comp]
+    part = next((p for p in arch.extras.pe_logic if p.name == comp), None)
+    if part is not None:
+        return part.component_class, {"technology": technology, **part.attributes}
+    if comp in MEMBRANE_LEVELS + LEAK_LEVELS:
+        return PROXY_CLASSES[comp], {"technology": technology, "width": arch.vmem_bits}
+    if spikex_component(comp) in CLASSES:
+        kind, cls = CLASSES[spikex_component(comp)]
         if kind == "compute":
             return cls, {"technology": technology, "width": arch.vmem_bits}
         attrs = storage_attributes(arch, comp)
-        keys = ("width", "datawidth") if comp == "DRAM" else ("width", "depth", "datawidth")
-        return cls, {"technology": technology, **{k: attrs[k] for k in keys}}
-    part = next((p for p in arch.extras.pe_logic if p.name == comp), None)
-    if part is None:
-        raise _unsupported(arch.path, f"arch.{comp}", "component without a class")
-    return part.component_class, {"technology": technology, **part.attributes}
+        keys = ("width", "datawidth", "holds") if kind == "DRAM" else ("width", "depth", "datawidth", "holds")
+        return cls, {"technology": technology, **{k: attrs[k] for k in keys if k in attrs}}
+    raise _unsupported(arch.path, f"arch.{comp}", "component without a class")
 
 
 def energy_tables(arch: SpikeXArch, technology: str) -> dict[str, str]:
@@ -479,25 +617,38 @@ def energy_tables(arch: SpikeXArch, technology: str) -> dict[str, str]:
                                                               f"attributes {attrs} have different costs")
     files = {"spikex.table.yaml": dump_yaml({"name": f"spikex_{arch.name}", "technology": technology,
                                              "accuracy": 100, "path_to_data_dir": "./data"})}
+    arguments = action_arguments(arch)
     for cls, table in rows.items():
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(columns[cls] + ["action", "energy", "area"])
+        w.writerow(columns[cls] + ["action", *arguments, "energy", "area"])
         for (attrs, action), (e, a) in table.items():
             d = dict(attrs)
-            w.writerow([d.get(c, "") for c in columns[cls]] + [action, repr(e), repr(a)])
+            w.writerow([d.get(c, "") for c in columns[cls]] + [action, *arguments.values(), repr(e), repr(a)])
         files[f"data/{cls}.csv"] = buf.getvalue()
     return files
+
+
+def action_arguments(arch: SpikeXArch) -> dict[str, str]:
+    """The arguments Accelergy 0.4 passes with every action, as the table plug-in compares them
+    (str of the value): the clock period from arch.yaml, one cycle per action."""
+    return {"global_cycle_seconds": str(1.0 / arch.clock_hz), "action_latency_cycles": "1"}
 
 
 # ---------------------------------------------------------------------------- the export
 
 COMMON_NOTES = [
-    "Membrane recurrence (leak, threshold compare and reset once per time window, TWS membrane steps "
-    "when the receptive field fired, one decay step otherwise) has no Timeloop counterpart: Timeloop "
-    "counts only the accumulation data path. Our model's Comparator, TagLogic and PEController energy "
-    "and its membrane-update cycles are not in Timeloop's totals (their ERT entries are written for "
-    "reference; Timeloop ignores entries without a matching component).",
+    "Membrane recurrence: Timeloop's compute is the accumulation only. The export prices one membrane "
+    "step per finished output value on two PE levels every output passes once (Comparator: the "
+    "comparison; Vmem_membrane: the Vmem read and write of the potential, and the read of the window's "
+    "first accumulation, which Timeloop takes as a write of 0) - exact at density 1; SpikeX runs TWS "
+    "steps only for windows whose receptive field fired and one decay step otherwise, so at low rates "
+    "these levels are upper bounds. Its cycles (membrane steps after a window's accumulation) have no "
+    "Timeloop counterpart.",
+    "Leakage: every PE instance leaks (power_gated_at: DRAM), as in our model; the accumulator's, tag "
+    "logic's and controller's leakage sit on levels that keep nothing (Accumulator_leak, TagLogic, "
+    "PEController). The tag checks, tag updates and controller dispatches themselves are not "
+    "exported (under 0.2 % of any bundled layer's energy at density 1).",
     "Activity tags across a window (a PE's time window, an SP-MB = channel x time block) are not "
     "Timeloop state: where SpikeX skips by tag, the export uses Sparseloop skipping conditioned on the "
     "Inputs tile, whose emptiness Sparseloop derives from the density model, not from recorded tags.",
@@ -505,13 +656,22 @@ COMMON_NOTES = [
     "line (padding never spikes; 1 for unpadded layers), so Timeloop's effectual accumulations equal "
     "ours; the distribution is hypergeometric (spikes at random positions, padding halo included). "
     "Burstiness in the statistics (window occupancy above 1-(1-rate)^w) is not carried over.",
-    "Mixed word sizes: DRAM, GLB and L1 use 1-bit words, so spikes are exact but each weight counts as "
-    "one 1-bit word there: Timeloop's Weights capacity and access energy at those levels are 1/weight_bits "
-    "of SpikeX's (bandwidth is corrected with per_dataspace_bandwidth_consumption_scale).",
+    "Mixed word sizes: DRAM, GLB and L1 each become a 1-bit level for spikes (and the GLB a 1-bit level "
+    "for output spikes) and a one-weight-wide level for Weights (X_weights, its access energy the "
+    "weight's share of a port access), in sequence with no loop between them. Each gets the buffer's "
+    "whole capacity and port: the export checks that the tiles fit together, Timeloop does not see "
+    "them compete for the port.",
+    "Whole-tile spike refills: SpikeX refills a double-buffered spike tile whole; Timeloop would keep "
+    "the rows a tile shares with the previous one (sliding window), so GLB and L1 say no_reuse for "
+    "Inputs, and the innermost loops that do not index Inputs (M) are placed just below the spike "
+    "level so the tile stays across them, as in SpikeX. Timeloop counts no read for sending an output "
+    "tile up: GLB_outputs' write carries that read's energy. Partial-word fills (each L1 fill moves whole "
+    "words) are aggregated by Timeloop.",
     "The TWS choice set becomes an upper bound on the weight register's T factor; the two dispatch "
     "modes become 'columns take T or Q' (Timeloop may mix them).",
     "Column load imbalance (per weight step the slowest column, an expected maximum of per-window spike "
-    "counts) and systolic fill/drain are not modelled by Timeloop's cycle count.",
+    "counts), systolic fill/drain and the transfers before the first and after the last tile (Timeloop "
+    "overlaps every transfer) are not in Timeloop's cycle count.",
 ]
 
 
@@ -561,10 +721,15 @@ def export_timeloop(arch: str | SpikeXArch = "spikex", network: str | Network = 
                  "mapping.yaml": mapping_spec(layer, m, arch.path)}
         for name, spec in specs.items():
             files[f"{layer.name}/{name}"] = dump_yaml(spec)
+        for run_dir, prefix in RUN_DIRS.items():
+            files[f"{layer.name}/{run_dir}/{prefix}.ART.yaml"] = dump_yaml(art_spec(arch))
         index["layers"].append({"name": layer.name, "type": layer.type, "dir": layer.name,
                                 "firing_rate": rate, "input_density": density,
                                 "mapping": m.to_dict(), "summary": m.summary(),
                                 "spikex_energy_j": float(cost.energy_j), "spikex_cycles": float(cost.cycles),
+                                "spikex_energy_by_component_j": {c: float(e) for c, e in cost.breakdown_j.items()},
+                                "spikex_actions": {f"{c}.{a}": float(n) for (c, a), n in cost.actions.items()},
+                                "spikex_cycle_parts": {k: float(v) for k, v in cost.cycle_parts.items()},
                                 "dense_computes": int(layer.dense_synops)})
     files["ERT.yaml"] = dump_yaml(ert_spec(arch))
     files["ART.yaml"] = dump_yaml(art_spec(arch))
@@ -599,16 +764,21 @@ def _readme(index: dict, arch: SpikeXArch) -> str:
         lines.append(f"| {s['name']} | {s['type']} | not exported | {s['reason']} | | | |")
     first = index["layers"][0]["dir"]
     lines += ["", "## Run", "",
-              "With Timeloop's Python front end (`tl`, from timeloop-python / the accelergy-timeloop "
-              "Docker image), from a layer directory:", "", "```bash",
+              "With timeloopfe's `tl` (timeloopfe 0.4, Accelergy 0.4, `timeloop-model`/`timeloop-mapper` "
+              "on the PATH), from a layer directory:", "", "```bash",
               f"cd {first}",
-              "# evaluate exactly our mapping (energies from ../ERT.yaml and ../ART.yaml, no Accelergy call)",
+              "# evaluate exactly our mapping (energies from ../ERT.yaml and ../ART.yaml, no Accelergy call;",
+              "# model/ and mapper/ already hold the ART file timeloopfe parses after the run)",
               "tl model arch.yaml problem.yaml sparse_optimizations.yaml mapping.yaml ../ERT.yaml ../ART.yaml -o model",
               "# search Timeloop's own mapping in the SpikeX mapspace",
               "tl mapper arch.yaml problem.yaml sparse_optimizations.yaml constraints.yaml mapper.yaml "
-              "../ERT.yaml ../ART.yaml -o mapper", "```", "",
-              "To let Accelergy price the components instead, drop ERT/ART and add `energy_tables/` as a "
-              "table-based plug-in root (`accelergyTables -r <out>/energy_tables`).", "",
+              "../ERT.yaml ../ART.yaml -o mapper",
+              "# or let Accelergy price the components from the table plug-in (same numbers)",
+              "accelergyTables -r \"$(cd ../energy_tables && pwd)\"   # once; needs accelergy-table-based-plug-ins",
+              "tl model arch.yaml problem.yaml sparse_optimizations.yaml mapping.yaml -o model_accelergy", "```", "",
+              "Compare `model/timeloop-model.stats.txt` with `spikex_energy_j`, `spikex_cycles`, "
+              "`spikex_energy_by_component_j` in index.yaml (Timeloop's X_weights, X_outputs, "
+              "X_membrane and X_leak levels are parts of our component X).", "",
               "## What is approximated", ""]
     lines += [f"- {n}" for n in index["approximations"]]
     return "\n".join(lines) + "\n"
