@@ -74,15 +74,25 @@ def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: 
     has taken it. Window counts are drawn independently from `pmf`, conditioned on a
     non-empty step. Columns drift up to one step apart, so a step costs less than its
     busiest column (lockstep) and more than the mean column."""
+    work = issued_step_work(pmf, cols, samples)
+    return 0.0 if work is None else blocking_line_cycles(work, feed) / samples
+
+
+@functools.lru_cache(maxsize=256)  # the draws depend on the pmf and the line, not on the feed
+def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int) -> np.ndarray | None:
+    """The window counts [samples, cols] of `issued_step_cycles`' issued steps (None: no
+    window ever holds a spike)."""
     rng = np.random.default_rng(0)
     p = np.asarray(pmf, dtype=np.float64)
     if p[1:].sum() <= 0:
-        return 0.0
+        return None
     work = rng.choice(len(p), size=(samples, cols), p=p / p.sum())
     empty = ~work.any(axis=1)   # condition on an issued step: one column gets a non-zero count
     nonzero = p[1:] / p[1:].sum()
     work[empty, rng.integers(0, cols, empty.sum())] = 1 + rng.choice(len(nonzero), size=empty.sum(), p=nonzero)
-    return blocking_line_cycles(work.astype(np.float64), feed) / samples
+    work = work.astype(np.float64)
+    work.flags.writeable = False
+    return work
 
 
 @numba.njit(cache=True)

@@ -7,7 +7,7 @@ from spikex_plugin.cost_model.elementwise import weighted_unit
 from spikex_plugin.cost_model.ptb import candidate_ptb_mappings
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch
-from spikex_plugin.mapping.mapper import candidate_mappings
+from spikex_plugin.mapping.mapspace import candidate_mappings
 from spikex_plugin.mapping.mapping import divisors
 from spikex_plugin.workload.network import Layer, Network
 
@@ -83,4 +83,4 @@ def _any_mapping(layer: Layer, arch: SpikeXArch, tws_choices: list[int]) -> bool
     layer, arch, _ = weighted_unit(layer, arch)  # the work unit the mapper maps (one group, one bit-plane)
     if arch.extras.model == "ptb":
         return bool(candidate_ptb_mappings(layer, arch, tws_choices))
-    return next(candidate_mappings(layer, arch, tws_choices), None) is not None
+    return bool(candidate_mappings(layer, arch, tws_choices))
