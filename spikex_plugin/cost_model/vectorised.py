@@ -21,9 +21,9 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import binom
 
+from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions
-from spikex_plugin.cost_model.spikex import (_BLOCK_FACTORS, _DENSE_SCALE, issued_step_cycles, l1_tile_count,
-                                             sparse_factors, widths_of)
+from spikex_plugin.cost_model.spikex import _BLOCK_FACTORS, _DENSE_SCALE, l1_tile_count, sparse_factors, widths_of
 from spikex_plugin.hardware.arch import PortSpec, SpikeXArch
 from spikex_plugin.sparsity.memo import MemoDensity
 from spikex_plugin.workload.network import Layer
@@ -196,6 +196,7 @@ def issued_cycles(d: MemoDensity, tws: np.ndarray, cols: np.ndarray, feed: np.nd
         if steps not in pmfs:
             pmfs[steps] = tuple(np.round(d.window_count_pmf(steps), 9))
         values[i] = issued_step_cycles(pmfs[steps], int(columns), rate)
+    save_line_tables()
     return values[where.ravel()]
 
 
