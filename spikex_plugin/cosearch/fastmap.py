@@ -107,6 +107,7 @@ class FastMapper:
                 raise NoMapping(str(e)) from None
             return LayerPick(layer.name, c.mapping, c.energy_j, c.cycles)
         space = self._table(layer, arch)
+        space.price_all(arch.sizes_bits["GLB"])
         ids = space.allowed(arch, [tws] if tws else None)
         if not ids.size:
             raise NoMapping(f"layer {layer.name}: no SpikeX mapping fits the buffers of {arch.name} {dict(arch.params)}")

@@ -128,25 +128,28 @@ def partial_word_excess(layer: Layer, m: MappingArrays, arch: SpikeXArch, f: dic
     excess: dict[Action, np.ndarray] = {}
     for factor, bits in units.items():
         p = np.broadcast_to(np.asarray(f[factor], dtype=np.float64), (n,))
-        pairs, pair_of = np.unique(np.stack([sp_mbs.astype(np.float64), p], axis=1), axis=0, return_inverse=True)
-        pair_of = pair_of.ravel()
+        bits = np.broadcast_to(bits, (n,))
+        first, where = unique_rows(sp_mbs, p, bits)   # distinct tiles
+        blocks, prob, unit_bits = sp_mbs[first], p[first], bits[first]
+        k = np.arange(int(blocks.max()) + 1)
+        pmf = np.zeros((len(first), len(k)))   # padded with impossible counts
+        for i, (b, q) in enumerate(zip(blocks.tolist(), prob.tolist())):
+            pmf[i, :b + 1] = block_pmf(b, q)
         for comp, action in (("L1", "write"), ("GLB", "read")):
-            share = np.empty(n)
-            for i, (blocks, prob) in enumerate(pairs.tolist()):
-                sel = pair_of == i
-                share[sel] = partial_word_share(int(blocks), prob, np.broadcast_to(bits, (n,))[sel],
-                                                arch.bits_per_action[comp])
-            excess[(comp, action)] = excess.get((comp, action), 0.0) + share * tiles
+            words = k[None, :] * unit_bits[:, None] / arch.bits_per_action[comp]
+            share = np.sum(pmf * (np.ceil(words) - words), axis=1)
+            excess[(comp, action)] = excess.get((comp, action), 0.0) + share[where] * tiles
     return excess
 
 
-def partial_word_share(sp_mbs: int, p: float, bits: np.ndarray, width: float) -> np.ndarray:
-    """Expected partial words of one tile of `sp_mbs` SP-MBs of `bits` bits each, each active
-    with probability `p` (`spikex.partial_word_excess`' sum, per distinct `bits`)."""
-    distinct, where = np.unique(bits, return_inverse=True)
-    k = np.arange(sp_mbs + 1)
-    words = k[None, :] * distinct[:, None] / width
-    return np.sum(block_pmf(sp_mbs, p) * (np.ceil(words) - words), axis=1)[where.ravel()]
+def unique_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each distinct row's first occurrence, row -> distinct row) of equal-length columns."""
+    code = np.zeros(len(columns[0]), dtype=np.int64)
+    for c in columns:
+        values, inverse = np.unique(c, return_inverse=True)
+        code = code * len(values) + inverse.ravel()
+    _, first, where = np.unique(code, return_index=True, return_inverse=True)
+    return first, where.ravel()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -186,18 +189,16 @@ def issued_cycles(d: MemoDensity, tws: np.ndarray, cols: np.ndarray, feed: np.nd
     """`issued_step_cycles` per mapping, once per distinct (TWS, columns, rounded feed)."""
     rounded = np.array([round(x, 2) for x in feed.tolist()])
     n = len(rounded)
-    keys, where = np.unique(np.stack([np.broadcast_to(tws, (n,)).astype(np.float64),
-                                      np.broadcast_to(cols, (n,)).astype(np.float64), rounded], axis=1),
-                            axis=0, return_inverse=True)
+    tws, cols = np.broadcast_to(tws, (n,)), np.broadcast_to(cols, (n,))
+    first, where = unique_rows(tws, cols, rounded)
     pmfs: dict[int, tuple] = {}
-    values = np.empty(len(keys))
-    for i, (steps, columns, rate) in enumerate(keys.tolist()):
-        steps = int(steps)
+    values = np.empty(len(first))
+    for i, (steps, columns, rate) in enumerate(zip(tws[first].tolist(), cols[first].tolist(), rounded[first].tolist())):
         if steps not in pmfs:
             pmfs[steps] = tuple(np.round(d.window_count_pmf(steps), 9))
-        values[i] = issued_step_cycles(pmfs[steps], int(columns), rate)
+        values[i] = issued_step_cycles(pmfs[steps], columns, rate)
     save_line_tables()
-    return values[where.ravel()]
+    return values[where]
 
 
 def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensity, counts: dict, f: dict,
@@ -266,10 +267,9 @@ def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarr
     spread = (1e-9 < p) & (p < 1) & ~(sp_mbs * p * (1 - p) > 400)
     if not spread.any():
         return result
-    keys, where = np.unique(np.stack([sp_mbs[spread], p[spread]], axis=1), axis=0, return_inverse=True)
     rows = np.flatnonzero(spread)
-    where = where.ravel()
-    for i, (blocks, prob) in enumerate(keys.tolist()):
+    first, where = unique_rows(sp_mbs[rows], p[rows])
+    for i, (blocks, prob) in enumerate(zip(sp_mbs[rows][first].tolist(), p[rows][first].tolist())):
         blocks = int(blocks)
         sd = math.sqrt(blocks * prob * (1 - prob))
         k = np.arange(max(0, math.floor(blocks * prob - 8 * sd)), min(blocks, math.ceil(blocks * prob + 8 * sd)) + 1)

@@ -24,7 +24,7 @@ import numpy as np
 
 from spikex_plugin.cost_model.ptb import candidate_ptb_mappings, evaluate_ptb_layer
 from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer
-from spikex_plugin.cost_model.vectorised import MappingArrays, evaluate_mappings
+from spikex_plugin.cost_model.vectorised import MappingArrays, evaluate_mappings, unique_rows
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import PTBMapping, SpikeXMapping, divisors
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -73,26 +73,30 @@ def dram_traffic_bits(layer: Layer, weight_bits: int, tb_glb: int, m_glb: int, p
 
 def best_glb_tile(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> tuple[int, int, int, str] | None:
     """The GLB tile (tb_glb, m_glb, p_glb) and DRAM order with the least DRAM traffic that
-    fit double-buffered (ties: the tile holding more work, then the first order)."""
-    return _best_glb_tile(layer, arch.sizes_bits["GLB"], arch.weight_bits, tb, rows)
+    fit double-buffered (ties: the tile holding more work, more output rows, then the first
+    order, then the first tile)."""
+    need, tiles = _glb_tile_ranking(layer, arch.weight_bits, tb, rows)
+    fits = need <= arch.sizes_bits["GLB"]
+    if not fits.any():
+        return None
+    tb_glb, m_glb, p_glb, order = tiles[int(np.argmax(fits))].tolist()
+    return tb_glb, m_glb, p_glb, DRAM_ORDERS[order]
 
 
-@functools.lru_cache(maxsize=4096)  # the TWS sweeps and co-search ask again for each TWS
-def _best_glb_tile(layer: Layer, glb_bits: float, weight_bits: int, tb: int, rows: int) -> tuple[int, int, int, str] | None:
+@functools.lru_cache(maxsize=4096)  # every GLB size, TWS sweep and co-search point asks again
+def _glb_tile_ranking(layer: Layer, weight_bits: int, tb: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (GLB tile, DRAM order) of a (time block, rows) in order of preference, as rows
+    (tb_glb, m_glb, p_glb, order index), with the buffer bits each needs double-buffered:
+    the best that fits a GLB is the first that fits."""
     grid = np.meshgrid([d for d in divisors(layer.T) if d % tb == 0], [d for d in divisors(layer.M) if d % rows == 0],
                        divisors(layer.P), indexing="ij")
     tb_glb, m_glb, p_glb = (g.ravel() for g in grid)  # loop order: tb_glb, m_glb, p_glb
-    fits = 2 * _glb_bits(layer, weight_bits, tb_glb, m_glb, p_glb) <= glb_bits
-    if not fits.any():
-        return None
-    tb_glb, m_glb, p_glb = tb_glb[fits], m_glb[fits], p_glb[fits]
     bits = np.stack(list(dram_traffic_bits(layer, weight_bits, tb_glb, m_glb, p_glb).values()), axis=1).ravel()
     tile = np.repeat(np.arange(len(tb_glb)), len(DRAM_ORDERS))
     order = np.tile(np.arange(len(DRAM_ORDERS)), len(tb_glb))
-    # least traffic; ties: more work, more output rows, the first order (then the first tile)
-    best = np.lexsort((order, -p_glb[tile], -(tb_glb * m_glb * p_glb)[tile], bits))[0]
-    j = tile[best]
-    return int(tb_glb[j]), int(m_glb[j]), int(p_glb[j]), DRAM_ORDERS[order[best]]
+    rank = np.lexsort((order, -p_glb[tile], -(tb_glb * m_glb * p_glb)[tile], bits))  # stable: loop order last
+    need = 2 * _glb_bits(layer, weight_bits, tb_glb, m_glb, p_glb)[tile[rank]]
+    return need, np.column_stack([tb_glb[tile[rank]], m_glb[tile[rank]], p_glb[tile[rank]], order[rank]])
 
 
 def _with_buffers(arch: SpikeXArch, **bits: float) -> SpikeXArch:
@@ -109,8 +113,8 @@ class SpikeXMapspace:
         self.actions = sorted(arch.energy)
         vmem_values = arch.sizes_bits["Vmem"] / arch.vmem_bits  # one partial sum per window step
         rows, c_l1 = (g.ravel() for g in np.meshgrid(divisors(layer.M), divisors(layer.C), indexing="ij"))
-        blocks = [(MODES.index(mode), tws, cols)
-                  for mode, tws in itertools.product(modes or arch.extras.dispatch_modes, tws_choices or arch.extras.tws_choices)
+        modes, tws_choices = modes or arch.extras.dispatch_modes, tws_choices or arch.extras.tws_choices
+        blocks = [(MODES.index(mode), tws, cols) for mode, tws in itertools.product(modes, tws_choices)
                   if layer.T % tws == 0 and tws <= vmem_values
                   for cols in (divisors(layer.T // tws) if mode == "temporal" else divisors(layer.Q))]
         head = np.array(blocks, dtype=np.int64).reshape(-1, 3)
@@ -121,8 +125,8 @@ class SpikeXMapspace:
         self.k_q_cols = np.where(temporal, 1, self.k_cols)
         self._l1_ok: dict[float, np.ndarray] = {}
         self._cand: dict[float, np.ndarray] = {}       # per GLB size: key -> mapping id (-1 none, -2 not yet asked)
-        self._tiles: dict[float, dict[tuple[int, int], object]] = {}
-        self._ids: dict[tuple, int] = {}
+        self._priced_glb: set[float] = set()
+        self._ids: dict[bytes, int] = {}   # a mapping's fields as bytes -> its id
         self.fields = np.zeros((0, 9), dtype=np.int64)  # mode, tws, rows, cols, c_l1, tb_glb, m_glb, p_glb, order
         self.counts = np.zeros((0, len(self.actions)))
         self.cycles = np.zeros(0)
@@ -151,27 +155,29 @@ class SpikeXMapspace:
         todo = np.flatnonzero(mask & (cand == -2))
         if not todo.size:
             return cand
-        arch, tiles = _with_buffers(self.arch, GLB=glb_bits), self._tiles.setdefault(glb_bits, {})
-        pairs = list(zip(self.k_tb[todo].tolist(), self.k_rows[todo].tolist()))
-        for pair in set(pairs) - tiles.keys():
-            tiles[pair] = best_glb_tile(self.layer, arch, *pair)
-        rows = []
-        for i, pair in zip(todo.tolist(), pairs):
-            tile = tiles[pair]
-            if tile is None:
-                cand[i] = -1
-                continue
-            key = (int(self.k_mode[i]), int(self.k_tws[i]), pair[1], int(self.k_cols[i]), int(self.k_c_l1[i]),
-                   tile[0], tile[1], tile[2], DRAM_ORDERS.index(tile[3]))
-            if key not in self._ids:
-                self._ids[key] = len(self._ids)
-                rows.append(key)
-            cand[i] = self._ids[key]
-        if rows:
-            self.fields = np.vstack([self.fields, np.array(rows, dtype=np.int64)])
-            self.counts = np.vstack([self.counts, np.zeros((len(rows), len(self.actions)))])
-            self.cycles = np.concatenate([self.cycles, np.zeros(len(rows))])
-            self.priced = np.concatenate([self.priced, np.zeros(len(rows), dtype=bool)])
+        arch = _with_buffers(self.arch, GLB=glb_bits)
+        first, pair_of = unique_rows(self.k_tb[todo], self.k_rows[todo])
+        tiles = [best_glb_tile(self.layer, arch, tb, rows)
+                 for tb, rows in zip(self.k_tb[todo][first].tolist(), self.k_rows[todo][first].tolist())]
+        fits = np.array([t is not None for t in tiles])[pair_of]
+        cand[todo[~fits]] = -1
+        todo, pair_of = todo[fits], pair_of[fits]
+        tile = np.array([(t[0], t[1], t[2], DRAM_ORDERS.index(t[3])) if t else (0, 0, 0, 0) for t in tiles],
+                        dtype=np.int64).reshape(-1, 4)[pair_of]
+        rows = np.column_stack([self.k_mode[todo], self.k_tws[todo], self.k_rows[todo], self.k_cols[todo],
+                                self.k_c_l1[todo], tile])
+        new = []
+        codes = np.ascontiguousarray(rows).view(f"V{rows.shape[1] * 8}").ravel().tolist()
+        for i, row, code in zip(todo.tolist(), rows, codes):
+            if code not in self._ids:
+                self._ids[code] = len(self._ids)
+                new.append(row)
+            cand[i] = self._ids[code]
+        if new:
+            self.fields = np.vstack([self.fields, new])
+            self.counts = np.vstack([self.counts, np.zeros((len(new), len(self.actions)))])
+            self.cycles = np.concatenate([self.cycles, np.zeros(len(new))])
+            self.priced = np.concatenate([self.priced, np.zeros(len(new), dtype=bool)])
         return cand
 
     def mapping(self, i: int) -> SpikeXMapping:
@@ -191,6 +197,14 @@ class SpikeXMapspace:
             self.counts[group], self.cycles[group] = evaluate_mappings(self.layer, batch, self.arch, self.density,
                                                                        self.actions)
         self.priced[todo] = True
+
+    def price_all(self, glb_bits: float) -> None:
+        """Price every key's mapping at one GLB size in one batch: a search that visits many
+        array and L1 sizes then only masks and sums."""
+        if glb_bits not in self._priced_glb:
+            cand = self._candidates(glb_bits, np.ones(len(self.k_tb), dtype=bool))
+            self.price(cand[cand >= 0])
+            self._priced_glb.add(glb_bits)
 
     def totals(self, ids: np.ndarray, arch: SpikeXArch, times: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(energy J, cycles) of `ids` at `arch`'s prices, run `times` times."""
