@@ -106,3 +106,19 @@ def test_per_tws_bests_equal_fixed_tws_maps(spikex_arch):
     for tws, cost in choice.by_tws.items():
         fixed = map_layer(layer, spikex_arch, MemoDensity(dens[layer.name]), tws_choices=[tws]).cost
         assert cost.mapping == fixed.mapping and cost.edp_js == fixed.edp_js
+
+
+def test_memo_density_answers_what_the_model_answers():
+    net = load_network("nmnist")
+    stats = network_stats_from_rate(net, 0.02, correlation=0.6)
+    d = ActualDataDensity(stats.layers["conv2"])
+    memo = MemoDensity(d)
+    lines, steps = np.array([1, 2, 3, 1, 8, 40]), np.array([1, 4, 4, 1, 30, 2])
+    assert memo.p_nonempty(lines, steps).tolist() == [d.p_nonempty(int(l), int(s)) for l, s in zip(lines, steps)]
+    assert memo.p_channels_nonempty(2, steps).tolist() == [d.p_channels_nonempty(2, int(s)) for s in steps]
+    assert memo.p_nonempty(3, 4) == d.p_nonempty(3, 4)
+    assert np.array_equal(memo.window_count_pmf(4), d.window_count_pmf(4))
+    pmf = memo.window_count_pmf(4)
+    pmf[0] = 99.0                                     # a caller's copy: the memo keeps its own
+    assert memo.window_count_pmf(4)[0] == d.window_count_pmf(4)[0]
+    assert memo.rate == d.rate and memo.lines_per_channel == d.lines_per_channel

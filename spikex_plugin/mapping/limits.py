@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
 MAX_DIM = 1_000_000          # factors of each dimension are found by a linear scan
 MAX_TAPS = 10_000_000        # output positions x kernel taps per axis (the padding share is counted)
-MAX_MAPPINGS = 1_000_000     # per network: ~200 s per 1e6 on one core, every priced mapping held
-SECONDS_PER_MAPPING = 200e-6  # measured on the bundled networks (spikex engine)
-BYTES_PER_MAPPING = 3300      # one priced mapping (action counts, breakdown, cycle parts)
+MAX_MAPPINGS = 1_000_000     # per network: ~30 s per 1e6 on one core, priced a layer at a time
+SECONDS_PER_MAPPING = 30e-6   # vectorised pricing, measured on the bundled networks (spikex engine)
+BYTES_PER_MAPPING = 3300      # upper bound of one mapping while it is priced and held
 MODEL_NAMES = {"spikex": "SpikeX", "ptb": "PTB"}
 
 DIMENSIONS = {"T": "time steps T", "C": "input channels", "M": "output channels/features",

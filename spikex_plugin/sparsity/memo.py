@@ -3,9 +3,10 @@
 The cost model asks a density model the same few questions (a tile of `lines` x `steps`,
 a window pmf) for thousands of mappings; the vectorised pricing asks them with arrays over
 a layer's mapspace. `MemoDensity` forwards every method of the model it wraps, answers a
-repeated argument tuple from memory and, when some argument is an array, asks once per
-distinct tuple of the broadcast arguments and spreads the answers back. The wrapped model's
-methods are never changed, so a new or overridden method is memoised like the rest.
+repeated argument tuple from memory and, when a method of scalar arguments (`ELEMENTWISE`)
+gets arrays, asks once per distinct tuple of the broadcast arguments and spreads the answers
+back. The wrapped model's methods are never changed, so a new or overridden method is
+forwarded (and memoised for hashable arguments) like the rest.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ import numpy as np
 from spikex_plugin.sparsity.density import DensityModel
 
 
+# Methods whose arguments are scalars (tile sizes, steps): asked with arrays, they are asked
+# once per element. Any other method given an array gets it as it is.
+ELEMENTWISE = frozenset({"p_nonempty", "p_channels_nonempty", "expected_nonzeros", "p_line_silent",
+                         "expected_packed_rows"})
+
+
 class MemoDensity:
-    """`inner` with memoised methods; scalar arguments give what `inner` gives, array
-    arguments an array of those answers (scalar-valued methods only)."""
+    """`inner` with memoised methods; scalar arguments give what `inner` gives, arrays given
+    to an `ELEMENTWISE` method an array of those answers."""
 
     def __init__(self, inner: DensityModel):
         self.inner = inner.inner if isinstance(inner, MemoDensity) else inner
@@ -38,7 +45,9 @@ class MemoDensity:
 
     def _answer(self, name: str, args: tuple):
         if any(isinstance(a, np.ndarray) and a.ndim for a in args):
-            return self._over_arrays(name, args)
+            if name in ELEMENTWISE:
+                return self._over_arrays(name, args)
+            return getattr(self.inner, name)(*args)  # a method that takes arrays itself: not memoised
         return self._ask(name, tuple(a.item() if isinstance(a, np.generic | np.ndarray) else a for a in args))
 
     def _ask(self, name: str, args: tuple):
