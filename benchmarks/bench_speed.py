@@ -14,7 +14,9 @@ Figures (issue 15's targets in brackets):
   T=16: `bench_mapper_vs_accelforge.py`'s child mode, so the invocation is that script's);
 - `spikex map` default job (README) cold and warm cache, peak RSS [< 2 s warm, < 500 MB];
 - a bad `--density` and a missing `--profile` file reported [< 0.5 s];
-- co-search architecture points x dvsg-medium per minute, 2 workers [>= 10,000].
+- co-search architecture points x dvsg-medium per minute, 2 workers, by `bench_cosearch.py`
+  (fresh checkpoint; component prices from the disk cache a first 16-point run filled; the
+  previous tree, which has no such cache, prices them with CACTI) [>= 10,000].
 `--previous-tree DIR`: a checkout of the code before this work (e.g. `git archive 2418236 |
 tar -x -C DIR`); the command-line and co-search figures are then also measured there. The
 machine may be shared: CPU seconds are printed beside wall seconds.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -199,29 +202,27 @@ def cli_figures(table: Table, previous_tree: Path | None, work: Path) -> None:
           f"{(prev['rss'] if prev else float('nan')):10.0f} {'':>8}  < 500 MB")
 
 
-COSEARCH_CHILD = """
-import json, resource, tempfile, time
-from spikex_plugin.cosearch.search import SearchConfig, run_search
-with tempfile.TemporaryDirectory() as tmp:
-    t = time.perf_counter()
-    res = run_search(SearchConfig(network="dvsg-medium", density=0.005, points={points}, workers=2, baselines=False),
-                     tmp, progress=False)
-    print(json.dumps({{"wall": time.perf_counter() - t, "points": res.summary["evaluated"]}}))
-"""
-
-
-def cosearch_figure(table: Table, points: int, previous_tree: Path | None, previous_points: int, work: Path) -> None:
+def cosearch_figure(points: int, previous_tree: Path | None, previous_points: int, work: Path) -> None:
+    """Points x dvsg-medium per minute by `bench_cosearch.py` (2 workers), in each tree."""
     rates = {}
     for label, tree, n in (("current", ROOT, points), ("previous", previous_tree, previous_points)):
         if tree is None:
             continue
-        info, wall, cpu, _ = python_child(COSEARCH_CHILD.format(points=n), work / f"cosearch-{label}", tree)
-        rates[label] = (info["points"] / info["wall"] * 60, info["points"] / cpu * 60, info["points"], info["wall"])
-    cur = rates["current"]
-    prev = rates.get("previous")
-    print(f"{f'co-search points x dvsg-medium per minute ({cur[2]} points, 2 workers)':<58} {cur[0]:8.0f} "
-          f"{cur[1]:7.0f} {(prev[0] if prev else float('nan')):10.0f} "
-          f"{(f'{cur[0] / prev[0]:7.1f}x' if prev else '-'):>8}  >= 10000 (wall; CPU column: per CPU-minute)")
+        env = {**os.environ, "PYTHONPATH": str(tree), "SPIKEX_CACHE_DIR": str(work / "cosearch")}
+        for count in ((16, n) if tree == ROOT else (n,)):  # a first short run fills the spec cache
+            out = subprocess.run([sys.executable, str(tree / "benchmarks" / "bench_cosearch.py"), "--points",
+                                  str(count), "--workers", "2"], capture_output=True, text=True, env=env, cwd=tree,
+                                 timeout=3600)
+        match = re.search(r"(\d+) points .* in ([\d.]+) s wall, ([\d.]+) s CPU", out.stdout)
+        if not match:
+            raise RuntimeError(f"bench_cosearch.py failed: {out.stdout[-500:]} {out.stderr[-1500:]}")
+        done, wall, cpu = int(match[1]), float(match[2]), float(match[3])
+        rates[label] = (done / wall * 60, done / cpu * 60, done)
+    cur, prev = rates["current"], rates.get("previous")
+    name = f"co-search points x dvsg-medium / min ({cur[2]} points, 2 workers)"
+    print(f"{name:<58} {cur[0]:8.0f} {cur[1]:7.0f} {(prev[0] if prev else float('nan')):10.0f} "
+          f"{(f'{cur[0] / prev[0]:7.1f}x' if prev else '-'):>8}  >= 10000 (per wall minute; CPU column: per "
+          f"CPU minute{f'; previous: {prev[2]} points' if prev else ''})", flush=True)
 
 
 def main() -> None:
@@ -240,7 +241,7 @@ def main() -> None:
         work = Path(tmp)
         mapping_figures(table, args.networks.split(","), work)
         cli_figures(table, args.previous_tree, work)
-        cosearch_figure(table, args.cosearch_points, args.previous_tree, args.previous_cosearch_points, work)
+        cosearch_figure(args.cosearch_points, args.previous_tree, args.previous_cosearch_points, work)
         if args.accelforge_timeout > 0:
             accelforge_figure(table, args.accelforge_timeout, work)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")

@@ -9,11 +9,11 @@ repeats:
 - a candidate is a key (mode, tws, rows, cols, c_l1), whose fit depends on the L1 size, plus
   the largest GLB tile that fits, a function of (time block, rows, GLB size).
 `FastMapper` keeps one `SpikeXMapspace` (the mapper's own) per layer and weight width: the
-keys are listed once, `l1_fits` is asked once per L1 size and `best_glb_tile` once per GLB
-size, and each distinct mapping is priced once (vectorised); per architecture it only masks
-the keys the architecture allows and prices the survivors with one vectorised sum. It
-returns what `map_layer` returns (same candidates in the same order, same pick); the tests
-check it against `map_network`.
+keys are listed once, `l1_fits` is asked once per L1 size, and at the first point with a
+new GLB size every key's mapping at that size is priced in one vectorised batch; per
+architecture it then only masks the keys the architecture allows and sums counts x prices.
+It returns what `map_layer` returns (same candidates in the same order, same pick); the
+tests check it against `map_network`.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class SearchConfig:
     workers: int = 2
     scheduler: str | None = None       # Dask scheduler address
     budget: int | None = None          # evaluate at most this many new points in this run
-    chunk: int = 16                    # points per round (checkpoint granularity)
+    chunk: int = 64                    # points per round (checkpoint granularity)
     baselines: bool = True
 
 
@@ -116,16 +116,19 @@ def _layer_json(l: LayerPick) -> dict:
 
 class Runner:
     """Runs fn(ctx, task) for many tasks and yields results as they finish: in this process,
-    on a local process pool, or on a Dask cluster (ctx is sent to each worker once)."""
+    on local worker processes or on a Dask cluster (ctx is sent to each worker once). Local
+    task i always goes to worker i (mod workers), so a worker keeps meeting the same points'
+    weight widths and GLB sizes and prices their mapspaces only once."""
 
     def __init__(self, workers: int = 2, scheduler: str | None = None):
-        self.pool: Executor | None = None
+        self.workers: list[Executor] = []
         self.client = _dask_client(scheduler) if scheduler else None
         self._scattered: dict[str, object] = {}
         if self.client is None and workers > 1:
             # Forking after torch started its threads can deadlock: spawn fresh workers then.
             mp = multiprocessing.get_context("spawn" if "torch" in sys.modules else "fork")
-            self.pool = ProcessPoolExecutor(workers, mp_context=mp, initializer=_die_with_parent)
+            self.workers = [ProcessPoolExecutor(1, mp_context=mp, initializer=_die_with_parent)
+                            for _ in range(workers)]
 
     def map(self, fn: Callable, ctx: SearchContext, tasks: list) -> Iterator:
         if self.client is not None:
@@ -134,13 +137,22 @@ class Runner:
                 self._scattered = {ctx.key: self.client.scatter(ctx, broadcast=True)}
             futures = [self.client.submit(fn, self._scattered[ctx.key], t, pure=False) for t in tasks]
             return (f.result() for f in dask_completed(futures))
-        if self.pool is not None:
-            return (f.result() for f in as_completed([self.pool.submit(fn, ctx, t) for t in tasks]))
+        if self.workers:
+            futures = [self.workers[i % len(self.workers)].submit(fn, ctx, t) for i, t in enumerate(tasks)]
+            return (f.result() for f in as_completed(futures))
         return (fn(ctx, t) for t in tasks)
 
+    def price_components(self, spec: str, space: SearchSpace, fixed: dict) -> ComponentPrices:
+        """`ComponentPrices.price`, on a pool of the local workers' size when there are several."""
+        if len(self.workers) < 2:
+            return ComponentPrices.price(spec, space, None, **fixed)
+        mp = multiprocessing.get_context("spawn" if "torch" in sys.modules else "fork")
+        with ProcessPoolExecutor(len(self.workers), mp_context=mp, initializer=_die_with_parent) as pool:
+            return ComponentPrices.price(spec, space, pool, **fixed)
+
     def close(self) -> None:
-        if self.pool is not None:  # on Ctrl-C, drop queued tasks instead of finishing them
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        for worker in self.workers:  # on Ctrl-C, drop queued tasks instead of finishing them
+            worker.shutdown(wait=True, cancel_futures=True)
         if self.client is not None:
             self.client.close()
 
@@ -180,12 +192,15 @@ def record_task(ctx: SearchContext, points: list[ArchPoint]) -> list[dict]:
 def evaluate_rounds(ctx: SearchContext, pending: list[ArchPoint], runner: Runner, round_size: int,
                     parts: int) -> Iterator[list[dict]]:
     """Records of `pending`, one round of points at a time, each round split into `parts`
-    tasks run in parallel; a kill loses at most the round in flight."""
+    tasks run in parallel (by weight width and GLB size: the tables a point needs); a kill
+    loses at most the round in flight."""
+    groups = sorted({(p.weight_bits, p.glb_kb) for p in pending})
+    part_of = {g: i % parts for i, g in enumerate(groups)}
     for start in range(0, len(pending), round_size):
         batch = pending[start:start + round_size]
-        step = -(-len(batch) // parts)
+        tasks = [[p for p in batch if part_of[(p.weight_bits, p.glb_kb)] == i] for i in range(parts)]
         done: dict[str, dict] = {}
-        for records in runner.map(record_task, ctx, [batch[i:i + step] for i in range(0, len(batch), step)]):
+        for records in runner.map(record_task, ctx, tasks):
             done.update((r["key"], r) for r in records)
         yield [done[p.key] for p in batch]
 
@@ -218,7 +233,7 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: bool = True) -> Sea
     _check_identity(out, identity)
     runner = Runner(cfg.workers, cfg.scheduler)
     try:
-        prices = ComponentPrices.price(cfg.arch, space, runner.pool, **cfg.fixed)
+        prices = runner.price_components(cfg.arch, space, cfg.fixed)
         selected = _select(space, prices, cfg)
         done = _read_checkpoint(out / CHECKPOINT, {p.key for p in selected})
         pending = [p for p in selected if p.key not in done]

@@ -87,9 +87,9 @@ def check_mappable(network: Network, arch: SpikeXArch, tws: int | None = None) -
 def _any_mapping(layer: Layer, arch: SpikeXArch, tws_choices: list[int]) -> bool:
     from spikex_plugin.cost_model.elementwise import weighted_unit
     from spikex_plugin.cost_model.ptb import candidate_ptb_mappings
-    from spikex_plugin.mapping.mapspace import candidate_mappings
+    from spikex_plugin.mapping.mapspace import SpikeXMapspace
 
     layer, arch, _ = weighted_unit(layer, arch)  # the work unit the mapper maps (one group, one bit-plane)
     if arch.extras.model == "ptb":
         return bool(candidate_ptb_mappings(layer, arch, tws_choices))
-    return bool(candidate_mappings(layer, arch, tws_choices))
+    return SpikeXMapspace(layer, arch, None, tws_choices).allowed(arch).size > 0

@@ -105,9 +105,10 @@ def _with_buffers(arch: SpikeXArch, **bits: float) -> SpikeXArch:
 
 class SpikeXMapspace:
     """Keys, GLB tiles and priced mappings of one weighted work unit on one spec (any
-    array and buffer sizes; the weight width and the rest fixed by `arch`)."""
+    array and buffer sizes; the weight width and the rest fixed by `arch`). `density`
+    may be None for listing candidates only."""
 
-    def __init__(self, layer: Layer, arch: SpikeXArch, density: MemoDensity, tws_choices: list[int] | None = None,
+    def __init__(self, layer: Layer, arch: SpikeXArch, density: MemoDensity | None, tws_choices: list[int] | None = None,
                  modes: list[str] | None = None):
         self.layer, self.arch, self.density = layer, arch, density
         self.actions = sorted(arch.energy)
