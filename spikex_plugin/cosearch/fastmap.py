@@ -9,9 +9,10 @@ repeats:
 - a candidate is a key (mode, tws, rows, cols, c_l1), whose fit depends on the L1 size, plus
   the largest GLB tile that fits, a function of (time block, rows, GLB size).
 `FastMapper` keeps one `SpikeXMapspace` (the mapper's own) per layer and weight width: the
-keys are listed once, `l1_fits` is asked once per L1 size, and at the first point with a
-new GLB size every key's mapping at that size is priced in one vectorised batch; per
-architecture it then only masks the keys the architecture allows and sums counts x prices.
+keys are listed once, `l1_fits` is asked once per L1 size, each distinct mapping is priced
+once (vectorised; in a search, `whole_tables`, every key's mapping at a GLB size in one
+batch when the size is first met); per architecture it then only masks the keys the
+architecture allows and sums counts x prices.
 It returns what `map_layer` returns (same candidates in the same order, same pick); the
 tests check it against `map_network`.
 """
@@ -52,8 +53,11 @@ class FastMapper:
     between architectures of one spec file whose parameters differ only in SIZE_KNOBS (as
     `ComponentPrices.compose` builds them for one weight width)."""
 
-    def __init__(self, layers: list[Layer], densities: dict[str, DensityModel], objective: Objective = "edp"):
-        self.layers, self.objective = layers, objective
+    def __init__(self, layers: list[Layer], densities: dict[str, DensityModel], objective: Objective = "edp",
+                 whole_tables: bool = False):
+        """`whole_tables`: price every mapping of a layer at a GLB size when the size is first
+        met (a search over many array and L1 sizes); else only what each point allows."""
+        self.layers, self.objective, self.whole_tables = layers, objective, whole_tables
         self.densities = {name: MemoDensity(d) for name, d in densities.items()}
         self._tables: dict[TableKey, SpikeXMapspace] = {}
 
@@ -107,7 +111,8 @@ class FastMapper:
                 raise NoMapping(str(e)) from None
             return LayerPick(layer.name, c.mapping, c.energy_j, c.cycles)
         space = self._table(layer, arch)
-        space.price_all(arch.sizes_bits["GLB"])
+        if self.whole_tables:
+            space.price_all(arch.sizes_bits["GLB"])
         ids = space.allowed(arch, [tws] if tws else None)
         if not ids.size:
             raise NoMapping(f"layer {layer.name}: no SpikeX mapping fits the buffers of {arch.name} {dict(arch.params)}")

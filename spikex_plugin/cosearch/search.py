@@ -89,7 +89,7 @@ def mapper_for(ctx: SearchContext) -> FastMapper:
     """This process's FastMapper for `ctx` (its tables and memoised densities persist)."""
     if ctx.key not in _MAPPERS:
         _MAPPERS.clear()
-        _MAPPERS[ctx.key] = FastMapper(ctx.layers, ctx.densities, ctx.objective)
+        _MAPPERS[ctx.key] = FastMapper(ctx.layers, ctx.densities, ctx.objective, whole_tables=True)
     return _MAPPERS[ctx.key]
 
 

@@ -32,8 +32,6 @@ from spikex_plugin.workload.network import Layer
 
 NEAR_TIE = 1e-9  # relative gap below which the per-candidate path settles the pick
 MODES = ("temporal", "spatial")
-
-
 Objective = Literal["energy", "latency", "edp"]
 
 
@@ -41,13 +39,14 @@ def objective_value(cost: LayerCost, objective: Objective) -> float:
     return {"energy": cost.energy_j, "latency": cost.cycles, "edp": cost.edp_js}[objective]
 
 
-def l1_fits(layer: Layer, arch: SpikeXArch, tb: int, c_l1: int, rows: int, q_cols: int) -> bool:
+def l1_fits(layer: Layer, arch: SpikeXArch, tb, c_l1, rows, q_cols):
+    """Whether an L1 tile fits double-buffered (elementwise over arrays of the tile sizes)."""
     w_l1 = (q_cols - 1) * layer.stride + layer.S
     bits = tb * c_l1 * layer.R * w_l1 + rows * c_l1 * layer.R * layer.S * arch.weight_bits
     return 2 * bits <= arch.sizes_bits["L1"]  # double-buffered
 
 
-def _glb_bits(layer: Layer, weight_bits: int, tb_glb: int, m_glb: int, p_glb: int) -> int:
+def _glb_bits(layer: Layer, weight_bits: int, tb_glb, m_glb, p_glb):
     h = (p_glb - 1) * layer.stride + layer.R
     return (tb_glb * layer.C * h * layer.W + m_glb * layer.C * layer.R * layer.S * weight_bits
             + tb_glb * m_glb * p_glb * layer.Q)
@@ -59,10 +58,10 @@ DRAM_ORDERS = ("tmp", "mtp", "tpm", "mpt", "ptm", "pmt")
 _REFILL_LOOPS = {o: (o[:o.index("m") + 1], o[:max(o.index("t"), o.index("p")) + 1]) for o in DRAM_ORDERS}
 
 
-def dram_traffic_bits(layer: Layer, weight_bits: int, tb_glb: int, m_glb: int, p_glb: int) -> dict[str, float]:
+def dram_traffic_bits(layer: Layer, weight_bits: int, tb_glb, m_glb, p_glb) -> dict:
     """Dense DRAM bits of a GLB tile under each DRAM loop order: each tensor's tile is re-read
     for every DRAM loop outside its innermost relevant one (the GLB keeps it across the rest);
-    output spikes are written once."""
+    output spikes are written once. Elementwise over arrays of tile sizes."""
     bounds = {"t": layer.T // tb_glb, "m": layer.M // m_glb, "p": layer.P // p_glb}
     weights = m_glb * layer.C * layer.R * layer.S * weight_bits
     spikes = tb_glb * layer.C * ((p_glb - 1) * layer.stride + layer.R) * layer.W
@@ -108,8 +107,8 @@ class SpikeXMapspace:
     array and buffer sizes; the weight width and the rest fixed by `arch`). `density`
     may be None for listing candidates only."""
 
-    def __init__(self, layer: Layer, arch: SpikeXArch, density: MemoDensity | None, tws_choices: list[int] | None = None,
-                 modes: list[str] | None = None):
+    def __init__(self, layer: Layer, arch: SpikeXArch, density: MemoDensity | None,
+                 tws_choices: list[int] | None = None, modes: list[str] | None = None):
         self.layer, self.arch, self.density = layer, arch, density
         self.actions = sorted(arch.energy)
         vmem_values = arch.sizes_bits["Vmem"] / arch.vmem_bits  # one partial sum per window step
