@@ -33,7 +33,8 @@ from spikex_plugin.cost_model.dense import dense_actions
 from spikex_plugin.cost_model.spikex import LayerCost, evaluate_layer, widths_of
 from spikex_plugin.engines.accelforge_engine import DEFAULT_CONSTRAINTS, accelforge_choice, accelforge_cost
 from spikex_plugin.hardware.arch import SpikeXArch, load_arch
-from spikex_plugin.mapping.mapper import candidate_mappings, map_layer
+from spikex_plugin.mapping.mapper import map_layer
+from spikex_plugin.mapping.mapspace import candidate_mappings
 from spikex_plugin.mapping.mapping import SpikeXMapping
 from spikex_plugin.sparsity.density import UniformDensity
 from spikex_plugin.workload.network import Layer, load_network

@@ -1,4 +1,8 @@
-"""One-call entry points: map a network on an architecture and collect the results."""
+"""One-call entry points: map a network on an architecture and collect the results.
+
+The inputs (spec file and parameters, network, statistics or rate) are checked before the
+cost model and mapper are imported, so a bad input is reported at once.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,19 @@ import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from spikex_plugin.cost_model.elementwise import check_supported, evaluate_unweighted, lowering
-from spikex_plugin.cost_model.spikex import LayerCost
-from spikex_plugin.hardware.arch import SpikeXArch, arch_summary, load_arch
-from spikex_plugin.mapping.limits import check_dimensions, check_mappable
-from spikex_plugin.mapping.mapper import Objective, map_network
-from spikex_plugin.sparsity.density import ActualDataDensity, DensityModel, UniformDensity
+from spikex_plugin.hardware.arch import SpikeXArch, arch_summary, check_parameters, load_arch, resolve_arch_path
+from spikex_plugin.mapping.limits import check_dimensions
 from spikex_plugin.sparsity.stats import check_stats_match_network, load_stats, resolve_profile
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.util import sha256_file
 from spikex_plugin.workload.network import Network, load_network
+
+if TYPE_CHECKING:
+    from spikex_plugin.cost_model.spikex import LayerCost
+    from spikex_plugin.mapping.mapper import LayerChoice, Objective
+    from spikex_plugin.sparsity.density import DensityModel
 
 DEFAULT_DENSITY = 0.005  # 0.5 %: the top of the paper's firing-rate sweep
 Engine = Literal["spikex", "accelforge"]
@@ -30,6 +35,7 @@ class NetworkResult:
     layers: list[LayerCost]
     density_source: str
     profile: str | None = None   # the statistics file, when the densities came from one
+    tws_curves: dict[str, dict[int, float]] | None = None  # per weighted layer: best EDP with each TWS fixed
 
     @property
     def energy_j(self) -> float:
@@ -105,6 +111,7 @@ def densities_for(network: Network, density: float | None = None, profile: str |
     if profile is not None:
         stats = load_stats(profile)
         check_stats_match_network(stats, network, profile)
+        from spikex_plugin.sparsity.density import ActualDataDensity, UniformDensity
         dens: dict[str, DensityModel] = {name: ActualDataDensity(s) for name, s in stats.layers.items()}
         missing = [l for l in network.resolved if l.name not in dens]
         if not missing:
@@ -115,34 +122,57 @@ def densities_for(network: Network, density: float | None = None, profile: str |
     d = DEFAULT_DENSITY if density is None else density
     if not (0.0 <= d <= 1.0) or d != d:
         raise SpikeXInputError("--density", "density", f"{d} is not a firing rate in [0, 1]")
+    from spikex_plugin.sparsity.density import UniformDensity
     return ({l.name: UniformDensity(d, l.lines_per_channel) for l in network.resolved}, f"uniform:{d}")
 
 
 def run_map(arch: str | SpikeXArch = "spikex", network: str | Network = "dvsg-medium",
             density: float | None = None, profile: str | None = None, objective: Objective = "edp",
             workers: int = 2, tws: int | None = None, progress: bool = False, engine: Engine = "spikex",
-            **arch_params) -> NetworkResult:
+            curves: bool = False, **arch_params) -> NetworkResult:
     """Map `network` on `arch` (the `spikex map` command). Engine `spikex`: the SpikeX mapper
     and sparse cost. Engine `accelforge`: AccelForge's own mapper and dense model per weighted
-    layer (`engines.accelforge_engine`), the density only pricing pooling."""
+    layer (`engines.accelforge_engine`), the density only pricing pooling. `curves`: also
+    each weighted layer's best EDP with each TWS fixed (from the SpikeX mapper's priced
+    candidates), in `tws_curves`."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise SpikeXInputError("--workers", "workers", f"{workers} is not a whole number >= 1")
-    arch = arch if isinstance(arch, SpikeXArch) else load_arch(arch, **arch_params)
+    if not isinstance(arch, SpikeXArch):
+        check_parameters(resolve_arch_path(arch), arch_params)
     network = network if isinstance(network, Network) else load_network(network)
     check_dimensions(network)  # before anything sized by the layers
-    check_supported(network)
     dens, source = densities_for(network, density, profile)
+    arch = arch if isinstance(arch, SpikeXArch) else load_arch(arch, **arch_params)
+    from spikex_plugin.cost_model.elementwise import check_supported
+    from spikex_plugin.mapping.limits import check_mappable
+    from spikex_plugin.mapping.mapper import map_network
+
+    check_supported(network)
     if engine == "accelforge":
         if tws is not None:
             raise SpikeXInputError("--tws", "engine", "a fixed TWS needs the spikex engine; AccelForge picks its own tiles")
-        return _map_with_accelforge(arch, network, dens, source, objective, progress, profile)
+        result = _map_with_accelforge(arch, network, dens, source, objective, progress, profile)
+        if curves:
+            result.tws_curves = tws_curves(network, map_network(network.resolved, arch, dens, objective, workers,
+                                                                per_tws=True))
+        return result
     if tws is not None:
         check_tws(tws, arch, network)
     check_mappable(network, arch, tws)
-    if arch.extras.global_tws and tws is None:
-        return _best_global_tws(arch, network, dens, source, objective, workers, profile)
-    choices = map_network(network.resolved, arch, dens, objective, workers, tws, progress)
-    return NetworkResult(network, arch, [c.cost for c in choices], source, profile)
+    global_tws = arch.extras.global_tws and tws is None
+    choices = map_network(network.resolved, arch, dens, objective, workers, tws, progress, per_tws=curves or global_tws)
+    if global_tws:
+        result = _best_global_tws(arch, network, choices, source, objective, profile)
+    else:
+        result = NetworkResult(network, arch, [c.cost for c in choices], source, profile)
+    result.tws_curves = tws_curves(network, choices) if curves else None
+    return result
+
+
+def tws_curves(network: Network, choices: list[LayerChoice]) -> dict[str, dict[int, float]]:
+    """Per weighted layer, its best EDP with each TWS fixed (`map_network(per_tws=True)`)."""
+    return {l.name: {tws: cost.edp_js for tws, cost in c.by_tws.items()}
+            for l, c in zip(network.resolved, choices) if l.has_weights}
 
 
 def check_tws(tws: int, arch: SpikeXArch, network: Network) -> None:
@@ -165,6 +195,7 @@ def _map_with_accelforge(arch: SpikeXArch, network: Network, dens: dict[str, Den
     uses every core)."""
     from tqdm import tqdm
 
+    from spikex_plugin.cost_model.elementwise import evaluate_unweighted, lowering
     from spikex_plugin.engines.accelforge_engine import map_layer_accelforge
 
     for layer in network.weighted_layers:
@@ -179,17 +210,18 @@ def _map_with_accelforge(arch: SpikeXArch, network: Network, dens: dict[str, Den
     return NetworkResult(network, arch, costs, f"{source}; accelforge engine (dense)", profile)
 
 
-def _best_global_tws(arch, network, dens, source, objective, workers, profile) -> NetworkResult:
-    """PTB: one TWS for the whole network, the best by exhaustive search."""
+def _best_global_tws(arch: SpikeXArch, network: Network, choices: list[LayerChoice], source: str,
+                     objective: Objective, profile: str | None) -> NetworkResult:
+    """PTB: one TWS for the whole network, the best by exhaustive search over the layers'
+    best mappings with each TWS fixed (`choices` from `map_network(per_tws=True)`)."""
     best = None
     for tws in arch.extras.tws_choices:
         if arch.extras.model != "ptb" and any(l.T % tws for l in network.resolved):
             continue  # SpikeX's template needs TWS | T; PTB pads the last window
-        try:
-            choices = map_network(network.resolved, arch, dens, objective, workers, tws)
-        except ValueError:  # some layer has no mapping with this TWS: try the next one
-            continue
-        res = NetworkResult(network, arch, [c.cost for c in choices], source, profile)
+        if any(l.has_weights and tws not in c.by_tws for l, c in zip(network.resolved, choices)):
+            continue  # some layer has no mapping with this TWS
+        res = NetworkResult(network, arch, [c.by_tws[tws] if l.has_weights else c.cost
+                                            for l, c in zip(network.resolved, choices)], source, profile)
         key = {"energy": res.energy_j, "latency": res.cycles, "edp": res.edp_js}[objective]
         if best is None or key < best[0]:
             best = (key, res)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spikex_plugin.cli_types import finite_number, parse_set, whole_number
+from spikex_plugin.cli_types import finite_number, firing_rate, parse_set, whole_number
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.cosearch.cli import add_cosearch_parser, add_report_parser
 from spikex_plugin.export.cli import add_export_parser
@@ -17,25 +17,23 @@ RESULT_FILES = ("result.json", "energy_breakdown.png", "edp_vs_tws.png")
 
 
 def cmd_map(args) -> int:
-    from spikex_plugin.api import densities_for, run_map
-    from spikex_plugin.report.plots import edp_vs_tws_png, energy_breakdown_png
-    from spikex_plugin.report.tables import print_layer_table
-    from spikex_plugin.sweeps import edp_vs_tws
+    from spikex_plugin.api import run_map
     from spikex_plugin.util import atomic_output_dir, check_output_dir, write_json
 
     check_output_dir(args.out, RESULT_FILES, args.force)
-    result = run_map(args.arch, args.network, args.density, args.profile, args.objective,
-                     workers=args.workers, tws=args.tws, progress=True, engine=args.engine, **parse_set(args.set))
+    result = run_map(args.arch, args.network, args.density, args.profile, args.objective, workers=args.workers,
+                     tws=args.tws, progress=True, engine=args.engine, curves=True, **parse_set(args.set))
     data = result.to_json()
+    from spikex_plugin.report.plots import edp_vs_tws_png, energy_breakdown_png  # matplotlib: once there is a result
+    from spikex_plugin.report.tables import print_layer_table
+
     print_layer_table(data)
     title = plot_title(result.network.name, result.arch.name, args.density, args.profile)
-    curves = edp_vs_tws(result.network, result.arch, densities_for(result.network, args.density, args.profile)[0],
-                        args.objective)
     chosen = {l.name: l.mapping.tws for l in result.layers if l.mapping}
     with atomic_output_dir(args.out) as out:
         write_json(out / "result.json", data)
         energy_breakdown_png(data["layers"], out / "energy_breakdown.png", title)
-        edp_vs_tws_png(curves, out / "edp_vs_tws.png", title, chosen)
+        edp_vs_tws_png(result.tws_curves, out / "edp_vs_tws.png", title, chosen)
     print(f"wrote {', '.join(RESULT_FILES)} in {args.out}")
     return 0
 
@@ -92,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--arch", default="spikex", help="bundled name (spikex, ptb, dense) or YAML path")
     m.add_argument("--network", default="dvsg-medium", help="bundled name or network YAML path")
     g = m.add_mutually_exclusive_group()
-    g.add_argument("--density", type=finite_number, help="uniform firing rate in [0, 1] (default 0.005)")
+    g.add_argument("--density", type=firing_rate, help="uniform firing rate in [0, 1] (default 0.005)")
     g.add_argument("--profile", help="firing-statistics file (JSON/YAML)")
     m.add_argument("--objective", choices=["edp", "energy", "latency"], default="edp")
     m.add_argument("--engine", choices=["spikex", "accelforge"], default="spikex",

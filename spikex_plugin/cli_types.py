@@ -50,3 +50,11 @@ def finite_number(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text} is not a finite number")
     return value
+
+
+def firing_rate(text: str) -> float:
+    """argparse type: a firing rate, a finite number in [0, 1]."""
+    value = finite_number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a firing rate in [0, 1]")
+    return value

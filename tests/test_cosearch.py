@@ -120,10 +120,10 @@ def test_dask_cluster_gives_the_same_front(tmp_path):
     distributed = pytest.importorskip("distributed")
     cmd = ["cosearch", "--network", "nmnist", "--density", "0.002", *SMALL, "--no-baselines"]
     assert main([*cmd, "--out", str(tmp_path / "local"), "--workers", "1"]) == 0
-    search._MAPPERS.clear()  # price on the cluster, not from this process's tables
+    search._MAPPERS.clear()  # map on the cluster, not from this process's tables
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=":0") as cluster:
         assert main([*cmd, "--out", str(tmp_path / "dask"), "--scheduler", cluster.scheduler_address]) == 0
-        assert "price_task" in cluster.scheduler.task_prefixes
+        assert "record_task" in cluster.scheduler.task_prefixes
     assert front_of(tmp_path / "dask") == front_of(tmp_path / "local")
 
 

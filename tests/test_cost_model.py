@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from spikex_plugin.api import run_map
-from spikex_plugin.cost_model.spikex import evaluate_layer, issued_step_cycles
-from spikex_plugin.mapping.mapper import candidate_mappings
+from spikex_plugin.cost_model.column_line import issued_step_cycles
+from spikex_plugin.cost_model.spikex import evaluate_layer
+from spikex_plugin.mapping.mapspace import candidate_mappings
 from spikex_plugin.sparsity.density import UniformDensity
 from spikex_plugin.workload.network import Layer
 

@@ -2,9 +2,9 @@
 
 Every point of a seeded sample of the `SearchSpace` grid is mapped with `FastMapper`
 (per-layer TWS and dispatch mode chosen by the mapper for that point). Points go in
-rounds: the mappings a round needs that no earlier round priced are priced once each, in
-parallel on local processes or a Dask cluster, then the round's points are mapped here and
-appended to `points.jsonl` in the output directory. A killed search re-run with the same
+rounds, each split between local processes or Dask workers (each keeps its FastMapper, so
+a mapping is priced once per worker); a round's records are appended to `points.jsonl` in
+the output directory. A killed search re-run with the same
 command skips what the file holds (it loses at most the round in flight) and gives the same
 front, since each point's result depends on nothing but the point. `search.json` records
 what the checkpoint belongs to, so a different search never mixes into it.
@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from spikex_plugin.api import NetworkResult, densities_for, run_map
-from spikex_plugin.cosearch.fastmap import FastMapper, LayerPick, NoMapping, TableKey, price_mappings
+from spikex_plugin.cosearch.fastmap import FastMapper, LayerPick, NoMapping
 from spikex_plugin.cosearch.space import ArchPoint, ComponentPrices, SearchSpace, onchip_kb, sample_order
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch
@@ -56,13 +57,13 @@ class SearchConfig:
     workers: int = 2
     scheduler: str | None = None       # Dask scheduler address
     budget: int | None = None          # evaluate at most this many new points in this run
-    chunk: int = 16                    # points per round (checkpoint granularity)
+    chunk: int = 64                    # points per round (checkpoint granularity)
     baselines: bool = True
 
 
 @dataclass
 class SearchContext:
-    """What a worker needs to price mappings; `key` names the search (and its cached FastMapper)."""
+    """What a worker needs to map points; `key` names the search (and its cached FastMapper)."""
     key: str
     layers: list
     densities: dict[str, DensityModel]
@@ -88,17 +89,8 @@ def mapper_for(ctx: SearchContext) -> FastMapper:
     """This process's FastMapper for `ctx` (its tables and memoised densities persist)."""
     if ctx.key not in _MAPPERS:
         _MAPPERS.clear()
-        _MAPPERS[ctx.key] = FastMapper(ctx.layers, ctx.densities, ctx.objective)
+        _MAPPERS[ctx.key] = FastMapper(ctx.layers, ctx.densities, ctx.objective, whole_tables=True)
     return _MAPPERS[ctx.key]
-
-
-def price_task(ctx: SearchContext, task: tuple[TableKey, int, list[int], list]) -> tuple:
-    """Worker side: counts and cycles of some mappings of one layer and weight width. Every
-    architecture of that width gives the same counts, so the spec-sized one is used."""
-    key, bits, ids, mappings = task
-    arch = ctx.prices.pe[bits]
-    layer = next(l for l in ctx.layers if l.name == key[0])
-    return key, ids, *price_mappings(layer, arch, mapper_for(ctx).densities[key[0]], mappings, sorted(arch.energy))
 
 
 def record(fm: FastMapper, p: ArchPoint, arch: SpikeXArch) -> dict:
@@ -124,16 +116,19 @@ def _layer_json(l: LayerPick) -> dict:
 
 class Runner:
     """Runs fn(ctx, task) for many tasks and yields results as they finish: in this process,
-    on a local process pool, or on a Dask cluster (ctx is sent to each worker once)."""
+    on local worker processes or on a Dask cluster (ctx is sent to each worker once). Local
+    task i always goes to worker i (mod workers), so a worker keeps meeting the same points'
+    weight widths and GLB sizes and prices their mapspaces only once."""
 
     def __init__(self, workers: int = 2, scheduler: str | None = None):
-        self.pool: Executor | None = None
+        self.workers: list[Executor] = []
         self.client = _dask_client(scheduler) if scheduler else None
         self._scattered: dict[str, object] = {}
         if self.client is None and workers > 1:
             # Forking after torch started its threads can deadlock: spawn fresh workers then.
             mp = multiprocessing.get_context("spawn" if "torch" in sys.modules else "fork")
-            self.pool = ProcessPoolExecutor(workers, mp_context=mp, initializer=_die_with_parent)
+            self.workers = [ProcessPoolExecutor(1, mp_context=mp, initializer=_die_with_parent)
+                            for _ in range(workers)]
 
     def map(self, fn: Callable, ctx: SearchContext, tasks: list) -> Iterator:
         if self.client is not None:
@@ -142,13 +137,22 @@ class Runner:
                 self._scattered = {ctx.key: self.client.scatter(ctx, broadcast=True)}
             futures = [self.client.submit(fn, self._scattered[ctx.key], t, pure=False) for t in tasks]
             return (f.result() for f in dask_completed(futures))
-        if self.pool is not None:
-            return (f.result() for f in as_completed([self.pool.submit(fn, ctx, t) for t in tasks]))
+        if self.workers:
+            futures = [self.workers[i % len(self.workers)].submit(fn, ctx, t) for i, t in enumerate(tasks)]
+            return (f.result() for f in as_completed(futures))
         return (fn(ctx, t) for t in tasks)
 
+    def price_components(self, spec: str, space: SearchSpace, fixed: dict) -> ComponentPrices:
+        """`ComponentPrices.price`, on a pool of the local workers' size when there are several."""
+        if len(self.workers) < 2:
+            return ComponentPrices.price(spec, space, None, **fixed)
+        mp = multiprocessing.get_context("spawn" if "torch" in sys.modules else "fork")
+        with ProcessPoolExecutor(len(self.workers), mp_context=mp, initializer=_die_with_parent) as pool:
+            return ComponentPrices.price(spec, space, pool, **fixed)
+
     def close(self) -> None:
-        if self.pool is not None:  # on Ctrl-C, drop queued tasks instead of finishing them
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        for worker in self.workers:  # on Ctrl-C, drop queued tasks instead of finishing them
+            worker.shutdown(wait=True, cancel_futures=True)
         if self.client is not None:
             self.client.close()
 
@@ -174,28 +178,31 @@ def _dask_client(address: str):
         raise SpikeXInputError(address, "--scheduler", f"cannot connect to a Dask scheduler: {e}") from None
 
 
-PRICE_TASK = 200  # mappings per pricing task (~0.2 s)
+_MAPPER_LOCK = threading.Lock()
 
 
-def evaluate_rounds(ctx: SearchContext, pending: list[ArchPoint], runner: Runner, round_size: int) -> Iterator[list[dict]]:
-    """Records of `pending`, one round of points at a time: the mappings a round needs and
-    no earlier round priced are priced once each, in parallel; the points are then mapped
-    here. A kill loses at most the round in flight."""
-    fm = mapper_for(ctx)
+def record_task(ctx: SearchContext, points: list[ArchPoint]) -> list[dict]:
+    """Worker side: the records of some points (the worker's FastMapper keeps its tables;
+    threads of one worker take turns, as its tables grow while mapping)."""
+    with _MAPPER_LOCK:
+        fm = mapper_for(ctx)
+        return [record(fm, p, ctx.prices.compose(p)) for p in points]
+
+
+def evaluate_rounds(ctx: SearchContext, pending: list[ArchPoint], runner: Runner, round_size: int,
+                    parts: int) -> Iterator[list[dict]]:
+    """Records of `pending`, one round of points at a time, each round split into `parts`
+    tasks run in parallel (by weight width and GLB size: the tables a point needs); a kill
+    loses at most the round in flight."""
+    groups = sorted({(p.weight_bits, p.glb_kb) for p in pending})
+    part_of = {g: i % parts for i, g in enumerate(groups)}
     for start in range(0, len(pending), round_size):
         batch = pending[start:start + round_size]
-        archs = [ctx.prices.compose(p) for p in batch]
-        need: dict[TableKey, dict[int, object]] = {}
-        bits: dict[TableKey, int] = {}
-        for arch in archs:
-            for key, (ids, mappings) in fm.unpriced(arch).items():
-                need.setdefault(key, {}).update(zip(ids, mappings))
-                bits[key] = arch.weight_bits
-        tasks = [(key, bits[key], ids[i:i + PRICE_TASK], [todo[j] for j in ids[i:i + PRICE_TASK]])
-                 for key, todo in need.items() for ids in [sorted(todo)] for i in range(0, len(ids), PRICE_TASK)]
-        for key, ids, counts, cycles in runner.map(price_task, ctx, tasks):
-            fm.fill(key, ids, counts, cycles)
-        yield [record(fm, p, a) for p, a in zip(batch, archs)]
+        tasks = [[p for p in batch if part_of[(p.weight_bits, p.glb_kb)] == i] for i in range(parts)]
+        done: dict[str, dict] = {}
+        for records in runner.map(record_task, ctx, tasks):
+            done.update((r["key"], r) for r in records)
+        yield [done[p.key] for p in batch]
 
 
 # ---- Pareto front ---------------------------------------------------------------------------
@@ -226,7 +233,7 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: bool = True) -> Sea
     _check_identity(out, identity)
     runner = Runner(cfg.workers, cfg.scheduler)
     try:
-        prices = ComponentPrices.price(cfg.arch, space, runner.pool, **cfg.fixed)
+        prices = runner.price_components(cfg.arch, space, cfg.fixed)
         selected = _select(space, prices, cfg)
         done = _read_checkpoint(out / CHECKPOINT, {p.key for p in selected})
         pending = [p for p in selected if p.key not in done]
@@ -235,7 +242,7 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: bool = True) -> Sea
         _write_atomic(out / IDENTITY, identity)
         ctx = SearchContext(_sha(json.dumps(identity, sort_keys=True).encode()), network.resolved, densities,
                             prices, cfg.objective)
-        _checkpointed(evaluate_rounds(ctx, pending, runner, cfg.chunk), out / CHECKPOINT, done,
+        _checkpointed(evaluate_rounds(ctx, pending, runner, cfg.chunk, cfg.workers), out / CHECKPOINT, done,
                       len(selected), progress)
     finally:
         runner.close()

@@ -18,15 +18,14 @@ whole words).
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 from scipy.special import gammaln
 from scipy.stats import binom
 
+from spikex_plugin.cost_model.column_line import issued_step_cycles
 from spikex_plugin.cost_model.dense import LevelWidths, dense_actions
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping
@@ -63,47 +62,6 @@ def expected_max(pmf: np.ndarray, n: int) -> float:
     """E[max of n iid draws] of a count distribution, with empty draws counting 0."""
     cdf = np.cumsum(pmf)
     return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** n))
-
-
-@functools.lru_cache(maxsize=4096)
-def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096) -> float:
-    """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
-    each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
-    weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
-    while it accumulates its window's spikes (at least one cycle) and until the next column
-    has taken it. Window counts are drawn independently from `pmf`, conditioned on a
-    non-empty step. Columns drift up to one step apart, so a step costs less than its
-    busiest column (lockstep) and more than the mean column."""
-    rng = np.random.default_rng(0)
-    p = np.asarray(pmf, dtype=np.float64)
-    if p[1:].sum() <= 0:
-        return 0.0
-    work = rng.choice(len(p), size=(samples, cols), p=p / p.sum())
-    empty = ~work.any(axis=1)   # condition on an issued step: one column gets a non-zero count
-    nonzero = p[1:] / p[1:].sum()
-    work[empty, rng.integers(0, cols, empty.sum())] = 1 + rng.choice(len(nonzero), size=empty.sum(), p=nonzero)
-    return blocking_line_cycles(work.astype(np.float64), feed) / samples
-
-
-@numba.njit(cache=True)
-def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
-    """Cycles for the steps `work` [steps, cols] to pass the line of `issued_step_cycles`."""
-    steps, cols = work.shape
-    free = np.zeros(cols)
-    takes = np.zeros(cols)
-    feeder = 0.0
-    for k in range(steps):
-        feeder = max(feeder, takes[0]) + feed
-        arrive = feeder
-        for j in range(cols):
-            takes[j] = max(arrive, free[j])
-            arrive = takes[j] + 1
-        for j in range(cols):
-            hold = takes[j] + max(work[k, j], 1.0)
-            if j + 1 < cols:
-                hold = max(hold, takes[j + 1])
-            free[j] = hold
-    return free.max()
 
 
 def step_active(m: SpikeXMapping, d: DensityModel) -> float:

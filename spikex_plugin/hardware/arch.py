@@ -13,13 +13,14 @@ import functools
 import math
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
+from spikex_plugin.cache import cached, package_versions, sources_digest
 from spikex_plugin.errors import SpikeXInputError, from_validation_error
 from spikex_plugin.util import third_party_notices_silenced
 
@@ -280,6 +281,29 @@ def _component_models_module():
 
 @functools.lru_cache(maxsize=64)
 def _load_arch(path: str, params: tuple) -> SpikeXArch:
+    """The priced spec, from the disk cache when this rendered spec was priced before by the
+    same tools (AccelForge's parse and CACTI take seconds; a cache hit imports neither)."""
+    arch = cached("arch", arch_cache_key(path, dict(params)), lambda: _price_arch(path, params),
+                  valid=lambda a: isinstance(a, SpikeXArch))
+    return replace(arch, name=Path(path).stem, path=path, params=params)
+
+
+PRICING_PACKAGES = ("spikex-plugin", "accelforge", "hwcomponents", "hwcomponents-cacti", "hwcomponents-library",
+                    "pydantic")
+
+
+def arch_cache_key(path: str | Path, params: dict) -> str:
+    """What a priced spec depends on: the rendered spec, the pricing tools' versions and
+    this package's own pricing code (component models, spec checks)."""
+    import jinja2
+
+    rendered = jinja2.Environment().from_string(Path(path).read_text()).render(**params)
+    own = list(Path(__file__).parent.glob("*.py"))  # the spec checks and the component models
+    return "\n".join(["spikex-arch/1", package_versions(*PRICING_PACKAGES), sources_digest(*own), rendered])
+
+
+def _price_arch(path: str, params: tuple) -> SpikeXArch:
+    """Parse the spec with AccelForge and price its components with HWComponents/CACTI."""
     with tempfile.TemporaryDirectory() as tmp:
         wl = Path(tmp) / "probe.yaml"
         wl.write_text(_DUMMY_WORKLOAD)
@@ -341,9 +365,12 @@ def _load_arch(path: str, params: tuple) -> SpikeXArch:
         if not math.isfinite(value) or value < 0:
             where = f"arch.nodes.{comp}" if comp in nodes else f"variables.spikex.pe_logic.{comp}"
             raise SpikeXInputError(path, f"{where}.actions.{action}.energy", f"{value} J is not a finite non-negative number")
+    def plain(d: dict) -> dict:  # AccelForge's names are str subclasses; plain ones pickle without it
+        return {(tuple(map(str, k)) if isinstance(k, tuple) else str(k)): v for k, v in d.items()}
+
     return SpikeXArch(name=Path(path).stem, path=path, params=params, rows=int(fan["rows"]), cols=int(fan["cols"]),
-                      sizes_bits=sizes, bits_per_action=bpa, vmem_bits=int(vmem_bits), extras=extras,
-                      energy=energy, area=area, leak_w=leak)
+                      sizes_bits=plain(sizes), bits_per_action=plain(bpa), vmem_bits=int(vmem_bits), extras=extras,
+                      energy=plain(energy), area=plain(area), leak_w=plain(leak))
 
 
 def _check_values(spec, path: str, params: dict) -> None:

@@ -1,21 +1,23 @@
 """Size limits checked before mapping starts: a layer too large to enumerate, a mapspace
-that would take hours or more memory than a workstation has, or no mapping at all."""
+that would take hours or more memory than a workstation has, or no mapping at all.
+(`check_dimensions` needs no cost model: the mapspace checks import it when run.)"""
 
 from __future__ import annotations
 
-from spikex_plugin.cost_model.elementwise import weighted_unit
-from spikex_plugin.cost_model.ptb import candidate_ptb_mappings
+from typing import TYPE_CHECKING
+
 from spikex_plugin.errors import SpikeXInputError
-from spikex_plugin.hardware.arch import SpikeXArch
-from spikex_plugin.mapping.mapper import candidate_mappings
 from spikex_plugin.mapping.mapping import divisors
 from spikex_plugin.workload.network import Layer, Network
 
+if TYPE_CHECKING:
+    from spikex_plugin.hardware.arch import SpikeXArch
+
 MAX_DIM = 1_000_000          # factors of each dimension are found by a linear scan
 MAX_TAPS = 10_000_000        # output positions x kernel taps per axis (the padding share is counted)
-MAX_MAPPINGS = 1_000_000     # per network: ~200 s per 1e6 on one core, every priced mapping held
-SECONDS_PER_MAPPING = 200e-6  # measured on the bundled networks (spikex engine)
-BYTES_PER_MAPPING = 3300      # one priced mapping (action counts, breakdown, cycle parts)
+MAX_MAPPINGS = 1_000_000     # per network: ~30 s per 1e6 on one core, priced a layer at a time
+SECONDS_PER_MAPPING = 30e-6   # vectorised pricing, measured on the bundled networks (spikex engine)
+BYTES_PER_MAPPING = 3300      # upper bound of one mapping while it is priced and held
 MODEL_NAMES = {"spikex": "SpikeX", "ptb": "PTB"}
 
 DIMENSIONS = {"T": "time steps T", "C": "input channels", "M": "output channels/features",
@@ -41,6 +43,9 @@ def check_dimensions(network: Network) -> None:
 def estimated_mappings(layer: Layer, arch: SpikeXArch, tws_choices: list[int]) -> int:
     """Candidate mappings of a layer before buffer pruning (an upper bound of what is priced;
     PTB's mapspace, a few GLB tiles per TW, is counted exactly)."""
+    from spikex_plugin.cost_model.elementwise import weighted_unit
+    from spikex_plugin.cost_model.ptb import candidate_ptb_mappings
+
     if not layer.has_weights:
         return 1
     layer, arch, _ = weighted_unit(layer, arch)
@@ -80,7 +85,11 @@ def check_mappable(network: Network, arch: SpikeXArch, tws: int | None = None) -
 
 
 def _any_mapping(layer: Layer, arch: SpikeXArch, tws_choices: list[int]) -> bool:
+    from spikex_plugin.cost_model.elementwise import weighted_unit
+    from spikex_plugin.cost_model.ptb import candidate_ptb_mappings
+    from spikex_plugin.mapping.mapspace import SpikeXMapspace
+
     layer, arch, _ = weighted_unit(layer, arch)  # the work unit the mapper maps (one group, one bit-plane)
     if arch.extras.model == "ptb":
         return bool(candidate_ptb_mappings(layer, arch, tws_choices))
-    return next(candidate_mappings(layer, arch, tws_choices), None) is not None
+    return SpikeXMapspace(layer, arch, None, tws_choices).allowed(arch).size > 0

@@ -28,7 +28,6 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from spikex_plugin.errors import SpikeXInputError, from_validation_error
-from spikex_plugin.sparsity.scan import channel_block_runs, scan_trace
 from spikex_plugin.util import load_yaml_file
 
 FORMAT_VERSION = "spikex-firing-stats/1"
@@ -190,6 +189,8 @@ def sliding_occupancy(active: np.ndarray) -> np.ndarray:
     A zero run of length L holds max(L - w + 1, 0) empty windows of size w, so the whole
     curve follows from the histogram of zero-run lengths, found in one pass over the trace.
     """
+    from spikex_plugin.sparsity.scan import scan_trace  # numba: loaded when a trace is scanned
+
     T, lines = active.shape
     return occupancy_from_runs(scan_trace(active)[1], T, lines)
 
@@ -242,6 +243,8 @@ class FiringAccumulator:
         spikes = np.asarray(spikes)
         if spikes.ndim < 2 or spikes.shape[0] != self.T or tuple(spikes.shape[2:]) != self.shape:
             raise ValueError(f"trace shape {spikes.shape} does not match [T={self.T}, samples, *{self.shape}]")
+        from spikex_plugin.sparsity.scan import channel_block_runs, scan_trace  # numba: loaded when a trace is scanned
+
         T, samples, C = self.T, spikes.shape[1], self.channels
         steps, line_runs, count_hist, blocks = scan_trace(spikes.reshape(T, -1), self.lines // C)
         line_per_channel = self.lines == C  # FC: level 0 is the lines themselves

@@ -1,0 +1,109 @@
+"""The SpikeX column line: how many cycles an issued weight step takes when the weight hops
+through a row's columns and each PE holds it while it accumulates its window's spikes.
+
+The mean comes from a seeded Monte Carlo over window counts (`issued_step_cycles`); the line
+itself is a numba kernel, compiled (or loaded from numba's cache) on first use. Results are
+deterministic, so each line's {feed: cycles} table is also kept in the disk cache
+(`spikex_plugin.cache`), keyed by the line, this file's source and the numpy and numba
+versions (the draws follow numpy's generator).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from spikex_plugin import cache
+
+@functools.lru_cache(maxsize=4096)
+def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096) -> float:
+    """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
+    each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
+    weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
+    while it accumulates its window's spikes (at least one cycle) and until the next column
+    has taken it. Window counts are drawn independently from `pmf`, conditioned on a
+    non-empty step. Columns drift up to one step apart, so a step costs less than its
+    busiest column (lockstep) and more than the mean column. Values are kept on disk per
+    line (`save_line_tables`), so a repeated run needs neither the draws nor numba."""
+    table = line_table(pmf, cols, samples)
+    if feed not in table:
+        work = issued_step_work(pmf, cols, samples)
+        table[feed] = 0.0 if work is None else blocking_line_cycles(work, feed) / samples
+    return table[feed]
+
+
+@functools.lru_cache(maxsize=256)  # the draws depend on the pmf and the line, not on the feed
+def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int) -> np.ndarray | None:
+    """The window counts [samples, cols] of `issued_step_cycles`' issued steps (None: no
+    window ever holds a spike)."""
+    rng = np.random.default_rng(0)
+    p = np.asarray(pmf, dtype=np.float64)
+    if p[1:].sum() <= 0:
+        return None
+    work = rng.choice(len(p), size=(samples, cols), p=p / p.sum())
+    empty = ~work.any(axis=1)   # condition on an issued step: one column gets a non-zero count
+    nonzero = p[1:] / p[1:].sum()
+    work[empty, rng.integers(0, cols, empty.sum())] = 1 + rng.choice(len(nonzero), size=empty.sum(), p=nonzero)
+    work = work.astype(np.float64)
+    work.flags.writeable = False
+    return work
+
+
+def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
+    """Cycles for the steps `work` [steps, cols] to pass the line of `issued_step_cycles`."""
+    return _compiled_line()(work, feed)
+
+
+@functools.cache
+def _compiled_line():
+    import numba  # on first use: a run answered from the disk caches never loads it
+
+    return numba.njit(cache=True)(_line_cycles)
+
+
+def _line_cycles(work: np.ndarray, feed: float) -> float:
+    steps, cols = work.shape
+    free = np.zeros(cols)
+    takes = np.zeros(cols)
+    feeder = 0.0
+    for k in range(steps):
+        feeder = max(feeder, takes[0]) + feed
+        arrive = feeder
+        for j in range(cols):
+            takes[j] = max(arrive, free[j])
+            arrive = takes[j] + 1
+        for j in range(cols):
+            hold = takes[j] + max(work[k, j], 1.0)
+            if j + 1 < cols:
+                hold = max(hold, takes[j + 1])
+            free[j] = hold
+    return free.max()
+
+
+_TABLES: dict[tuple, dict[float, float]] = {}
+_SAVED: dict[tuple, int] = {}   # entries each table had when read from or written to disk
+_VERSION = "|".join([cache.package_versions("numpy", "numba"), cache.sources_digest(Path(__file__))])
+
+
+def _table_key(line: tuple) -> str:
+    return f"{_VERSION}|{line}"
+
+
+def line_table(pmf: tuple[float, ...], cols: int, samples: int) -> dict[float, float]:
+    """{feed: issued_step_cycles} of one line, from disk on first use in this process."""
+    line = (pmf, cols, samples)
+    if line not in _TABLES:
+        _TABLES[line] = cache.read("column-line", _table_key(line), lambda t: isinstance(t, dict)) or {}
+        _SAVED[line] = len(_TABLES[line])
+    return _TABLES[line]
+
+
+def save_line_tables() -> None:
+    """Write the tables that gained values since they were read (the vectorised pricing
+    calls this once per batch)."""
+    for line, table in _TABLES.items():
+        if len(table) > _SAVED[line]:
+            cache.write("column-line", _table_key(line), table)
+            _SAVED[line] = len(table)

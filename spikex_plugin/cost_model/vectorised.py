@@ -1,0 +1,283 @@
+"""The SpikeX cost model over many mappings at once: `evaluate_layer`'s action counts and
+cycles for arrays of mappings (one dispatch mode and DRAM order per call, which fixes the
+loop nest's shape).
+
+The dense counts and the skipping factors are `dense_actions` and `sparse_factors` run on
+arrays (their arithmetic is elementwise); the density model is asked once per distinct
+argument tuple (`MemoDensity`). The rest of `evaluate_layer` (whole-word fills, cycles) is
+restated here with array operations; every stochastic term (binomial pmfs, the column
+line's Monte Carlo) is computed once per distinct argument by the scalar path's own
+functions. tests/test_vectorised.py checks the result against `evaluate_layer` candidate by
+candidate on every bundled network.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammaln
+from scipy.stats import binom
+
+from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
+from spikex_plugin.cost_model.dense import dense_actions
+from spikex_plugin.cost_model.spikex import _BLOCK_FACTORS, _DENSE_SCALE, l1_tile_count, sparse_factors, widths_of
+from spikex_plugin.hardware.arch import PortSpec, SpikeXArch
+from spikex_plugin.sparsity.memo import MemoDensity
+from spikex_plugin.workload.network import Layer
+
+Action = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class MappingArrays:
+    """SpikeX mappings of one dispatch mode and DRAM order, the other fields as arrays
+    (the fields of `SpikeXMapping`)."""
+    mode: str
+    dram_order: str
+    tws: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    c_l1: np.ndarray
+    tb_glb: np.ndarray
+    m_glb: np.ndarray
+    p_glb: np.ndarray
+
+    @property
+    def tb(self) -> np.ndarray:
+        return self.cols * self.tws if self.mode == "temporal" else self.tws
+
+    @property
+    def q_cols(self) -> np.ndarray | int:
+        return self.cols if self.mode == "spatial" else 1
+
+    def __len__(self) -> int:
+        return len(self.tws)
+
+
+def evaluate_mappings(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensity,
+                      actions: list[Action], out: MemoDensity | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Action counts ([mappings, actions], columns in the order of `actions`) and cycles of
+    each mapping: what `evaluate_layer` gives for each."""
+    counts, block_driven, f = action_counts(layer, m, arch, d, out)
+    cycles = layer_cycles(layer, m, arch, d, counts, f, block_driven)
+    table = np.zeros((len(m), len(actions)))
+    col = {a: j for j, a in enumerate(actions)}
+    for action, n in counts.items():
+        table[:, col[action]] = n
+    return table, cycles
+
+
+def action_counts(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensity, out: MemoDensity | None):
+    """(counts by action, block-driven counts by component, skipping factors): the first
+    part of `evaluate_layer`, in its order of accumulation."""
+    widths = widths_of(arch)
+    dense = dense_actions(layer, m, widths, innermost_reuse=True)
+    f = sparse_factors(layer, m, arch, d, out)
+    computes = float(layer.dense_synops)
+    counts: dict[Action, np.ndarray] = {}
+    block_driven: dict[str, np.ndarray] = {}
+
+    def add(comp: str, action: str, count) -> None:
+        counts[(comp, action)] = counts.get((comp, action), 0.0) + count
+
+    for (comp, tensor, action), count in dense.items():
+        factor = _DENSE_SCALE.get((comp, tensor, action), "")
+        if (comp, tensor) == ("Vmem", "Sout"):
+            count = count - computes + computes * f["rate"]
+        else:
+            count = count * f.get(factor, 1.0)
+        if factor in _BLOCK_FACTORS:
+            block_driven[comp] = block_driven.get(comp, 0.0) + count
+        add(comp, action, count)
+    for (comp, action), extra in partial_word_excess(layer, m, arch, f).items():
+        add(comp, action, extra)
+        block_driven[comp] = block_driven.get(comp, 0.0) + extra
+    neurons_windows = layer.output_neurons * np.ceil(layer.T / m.tws)
+    updates = neurons_windows * (m.tws * f["rf_active"] + (1 - f["rf_active"]))
+    add("Comparator", "compare", updates)
+    add("Vmem", "read", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
+    add("Vmem", "write", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
+    add("PEController", "dispatch", neurons_windows)
+    add("TagLogic", "check", dense[("WReg", "Wt", "write")] * np.minimum(f["l1_block"], f["sin_l1"]))
+    group = _tag_group(layer, arch, layer.C)
+    add("TagLogic", "update", l1_tile_count(layer, m) * np.ceil(m.c_l1 / group))
+    n = len(m)
+    return ({k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in counts.items()},
+            {k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in block_driven.items()}, f)
+
+
+def _tag_group(layer: Layer, arch: SpikeXArch, lines: int) -> int:
+    return 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, lines)
+
+
+def partial_word_excess(layer: Layer, m: MappingArrays, arch: SpikeXArch, f: dict) -> dict[Action, np.ndarray]:
+    """`spikex.partial_word_excess` per mapping: the binomial share of partial words is
+    computed once per distinct (SP-MBs, bits, activity)."""
+    group = _tag_group(layer, arch, layer.C)
+    whole = m.c_l1 >= group
+    sp_mbs = np.where(whole, m.c_l1 // group, 1)
+    lines_per = np.where(whole, group, m.c_l1)
+    w_l1 = (m.q_cols - 1) * layer.stride + layer.S
+    units = {"sin_l1": m.tb * layer.R * w_l1 * lines_per,
+             "l1_block": m.rows * layer.R * layer.S * arch.weight_bits * lines_per}
+    tiles = l1_tile_count(layer, m)
+    n = len(m)
+    excess: dict[Action, np.ndarray] = {}
+    for factor, bits in units.items():
+        p = np.broadcast_to(np.asarray(f[factor], dtype=np.float64), (n,))
+        bits = np.broadcast_to(bits, (n,))
+        first, where = unique_rows(sp_mbs, p, bits)   # distinct tiles
+        blocks, prob, unit_bits = sp_mbs[first], p[first], bits[first]
+        k = np.arange(int(blocks.max()) + 1)
+        pmf = np.zeros((len(first), len(k)))   # padded with impossible counts
+        for i, (b, q) in enumerate(zip(blocks.tolist(), prob.tolist())):
+            pmf[i, :b + 1] = block_pmf(b, q)
+        for comp, action in (("L1", "write"), ("GLB", "read")):
+            words = k[None, :] * unit_bits[:, None] / arch.bits_per_action[comp]
+            share = np.sum(pmf * (np.ceil(words) - words), axis=1)
+            excess[(comp, action)] = excess.get((comp, action), 0.0) + share[where] * tiles
+    return excess
+
+
+def unique_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each distinct row's first occurrence, row -> distinct row) of equal-length columns."""
+    code = np.zeros(len(columns[0]), dtype=np.int64)
+    for c in columns:
+        values, inverse = np.unique(c, return_inverse=True)
+        code = code * len(values) + inverse.ravel()
+    _, first, where = np.unique(code, return_index=True, return_inverse=True)
+    return first, where.ravel()
+
+
+@functools.lru_cache(maxsize=4096)
+def block_pmf(sp_mbs: int, p: float) -> np.ndarray:
+    """Active SP-MBs of a tile, as `spikex.partial_word_excess` takes them."""
+    k = np.arange(sp_mbs + 1)
+    pmf = binom.pmf(k, sp_mbs, p) if 1e-12 < p < 1 - 1e-12 else (k == (sp_mbs if p > 0.5 else 0)).astype(float)
+    pmf.flags.writeable = False
+    return pmf
+
+
+def port_cycles(arch: SpikeXArch, level: str, reads, writes) -> np.ndarray:
+    """`PortSpec.cycles` per mapping."""
+    ports = arch.extras.ports.get(level, PortSpec())
+    reads, writes = np.asarray(reads, dtype=np.float64), np.asarray(writes, dtype=np.float64)
+    bound = (reads + writes) / (ports.read + ports.write + ports.read_write)
+    for n, own in ((reads, ports.read), (writes, ports.write)):
+        serving = own + ports.read_write
+        need = n / serving if serving else np.where(n != 0, np.inf, 0.0)
+        bound = np.maximum(bound, np.where(n != 0, need, 0.0))
+    return bound
+
+
+def _level_actions(counts: dict[Action, np.ndarray], level: str):
+    return sum(c for (comp, _), c in counts.items() if comp == level)
+
+
+def port_loads(counts: dict[Action, np.ndarray], arch: SpikeXArch) -> dict[str, np.ndarray]:
+    per_dram_action = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+    zero = 0.0
+    return {"dram": _level_actions(counts, "DRAM") * per_dram_action,
+            "glb_port": port_cycles(arch, "GLB", counts.get(("GLB", "read"), zero), counts.get(("GLB", "write"), zero)),
+            "l1_port": port_cycles(arch, "L1", counts.get(("L1", "read"), zero), counts.get(("L1", "write"), zero))}
+
+
+def issued_cycles(d: MemoDensity, tws: np.ndarray, cols: np.ndarray, feed: np.ndarray) -> np.ndarray:
+    """`issued_step_cycles` per mapping, once per distinct (TWS, columns, rounded feed)."""
+    rounded = np.array([round(x, 2) for x in feed.tolist()])
+    n = len(rounded)
+    tws, cols = np.broadcast_to(tws, (n,)), np.broadcast_to(cols, (n,))
+    first, where = unique_rows(tws, cols, rounded)
+    pmfs: dict[int, tuple] = {}
+    values = np.empty(len(first))
+    for i, (steps, columns, rate) in enumerate(zip(tws[first].tolist(), cols[first].tolist(), rounded[first].tolist())):
+        if steps not in pmfs:
+            pmfs[steps] = tuple(np.round(d.window_count_pmf(steps), 9))
+        values[i] = issued_step_cycles(pmfs[steps], columns, rate)
+    save_line_tables()
+    return values[where]
+
+
+def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensity, counts: dict, f: dict,
+                 block_driven: dict) -> np.ndarray:
+    """`spikex.layer_cycles` per mapping (cycles only)."""
+    n = len(m)
+    steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
+    if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
+        issued = steps * f["row_weight"]
+        l1_reads = np.broadcast_to(counts.get(("L1", "read"), 0.0), (n,))
+        feed = np.divide(l1_reads, issued, out=np.zeros(n), where=issued != 0)
+        per_step = issued_cycles(d, m.tws, m.cols, feed) * f["row_weight"]
+    else:
+        per_step = m.tws.astype(np.float64)
+    compute = steps * per_step
+    out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
+    windows = out_tiles * m.cols
+    temporal = m.mode == "temporal"
+    rf = f["rf_active"] if temporal else 1 - (1 - f["rf_active"]) ** m.cols
+    per_window = m.tws * rf + (1 - rf)
+    membrane = out_tiles * per_window
+    chain = out_tiles * m.cols * per_window if temporal else np.zeros(n)
+    fill = m.rows + m.cols - 1
+    array = np.maximum(compute + membrane, chain) + fill
+    loads = port_loads(counts, arch)
+    group = _tag_group(layer, arch, layer.C)
+    fill_latency = l1_tile_count(layer, m) * d.p_channels_nonempty(np.maximum(m.c_l1, group), m.tb)
+    levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
+    varying = {name: loads[name] * block_driven.get(level, 0.0) / np.maximum(_level_actions(counts, level), 1e-300)
+               for name, level in levels.items()}
+    sp_mbs = np.round(layer.C / group * layer.T / m.tb)
+    loads["array"], varying["array"] = array, np.maximum(compute + membrane - out_tiles, chain - windows)
+    exposed = exposed_transfers(layer, m, arch, f)
+    glb = port_cycles(arch, "GLB", np.maximum(counts.get(("GLB", "read"), 0.0) - exposed["glb_reads"], 0.0),
+                      np.maximum(counts.get(("GLB", "write"), 0.0) - exposed["glb_writes"], 0.0))
+    overlapped = {**loads, "glb_port": glb + fill_latency, "dram": np.maximum(loads["dram"] - exposed["dram"], 0.0)}
+    p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
+    return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
+
+
+def exposed_transfers(layer: Layer, m: MappingArrays, arch: SpikeXArch, f: dict) -> dict[str, np.ndarray]:
+    """`spikex.exposed_transfers` per mapping."""
+    bpa, wbits = arch.bits_per_action, arch.weight_bits
+    per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
+    h_glb = (m.p_glb - 1) * layer.stride + layer.R
+    glb_in = (m.tb_glb * layer.C * h_glb * layer.W * f["sin_glb"]
+              + m.m_glb * layer.C * layer.R * layer.S * wbits * f["glb_block"])
+    w_l1 = (m.q_cols - 1) * layer.stride + layer.S
+    l1_in = m.tb * m.c_l1 * layer.R * w_l1 * f["sin_l1"] + m.rows * m.c_l1 * layer.R * layer.S * wbits * f["l1_block"]
+    out = m.m_glb * m.p_glb * layer.Q * m.tb_glb * f["sout_glb"]
+    dram_time = per_dram_action / bpa["DRAM"]
+    first = np.maximum(port_cycles(arch, "GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
+    l1_first = port_cycles(arch, "GLB", l1_in / bpa["GLB"], 0.0)
+    last = np.maximum(port_cycles(arch, "GLB", out / bpa["GLB"], 0.0), out * dram_time)
+    return {"cycles": first + l1_first + last, "glb_reads": (l1_in + out) / bpa["GLB"],
+            "glb_writes": glb_in / bpa["GLB"], "dram": (glb_in + out) * dram_time}
+
+
+def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
+    """`spikex.expected_slowest` per mapping: the binomial average is taken over the
+    mappings that share one (SP-MBs, activity) at once."""
+    names = list(loads)
+    load = np.stack([np.broadcast_to(loads[k], (n,)) for k in names], axis=1)
+    vary = np.stack([np.broadcast_to(varying[k], (n,)) for k in names], axis=1)
+    result = load.max(axis=1)
+    spread = (1e-9 < p) & (p < 1) & ~(sp_mbs * p * (1 - p) > 400)
+    if not spread.any():
+        return result
+    rows = np.flatnonzero(spread)
+    first, where = unique_rows(sp_mbs[rows], p[rows])
+    for i, (blocks, prob) in enumerate(zip(sp_mbs[rows][first].tolist(), p[rows][first].tolist())):
+        blocks = int(blocks)
+        sd = math.sqrt(blocks * prob * (1 - prob))
+        k = np.arange(max(0, math.floor(blocks * prob - 8 * sd)), min(blocks, math.ceil(blocks * prob + 8 * sd)) + 1)
+        log_pmf = (gammaln(blocks + 1) - gammaln(k + 1) - gammaln(blocks - k + 1) + k * math.log(prob)
+                   + (blocks - k) * math.log1p(-prob))
+        pmf = np.exp(log_pmf)
+        scale = k / (blocks * prob)
+        sel = rows[where == i]
+        slowest = np.max(load[sel, :, None] + vary[sel, :, None] * (scale - 1), axis=1)
+        result[sel] = np.sum(pmf * slowest, axis=1) / np.sum(pmf)
+    return result
