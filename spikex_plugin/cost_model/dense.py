@@ -12,6 +12,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 from spikex_plugin.mapping.mapping import SpikeXMapping, loop_nest
 from spikex_plugin.workload.network import Layer
 
@@ -94,12 +96,20 @@ def _without_innermost_reuse(above: list[tuple], tensor: str) -> list[tuple]:
     """Loops above a tile with the innermost temporal loops that do not index the tensor
     dropped (the tile stays across them); spatial loops in between are kept. A loop of bound 1
     never advances, so it does not end the reuse."""
-    out, reusing = [], True
+    out, reusing = [], np.bool_(True)
     for node in reversed(above):
-        if reusing and node[0] == "temporal" and (node[1] not in RELEVANT[tensor] or node[2] == 1):
+        if node[0] != "temporal":
+            out.append(node)
             continue
-        reusing = reusing and node[0] == "spatial"
-        out.append(node)
+        # Bounds may be arrays (the vectorised mapspace): a loop dropped for some candidates
+        # stays with bound 1 for them, which refills nothing and keeps the tile's extents.
+        dropped = reusing & ((node[1] not in RELEVANT[tensor]) | (np.asarray(node[2]) == 1))
+        if not dropped.any():
+            reusing = np.bool_(False)
+            out.append(node)
+        elif not dropped.all():
+            out.append((node[0], node[1], np.where(dropped, 1, node[2]), *node[3:]))
+        reusing = dropped
     return out[::-1]
 
 
