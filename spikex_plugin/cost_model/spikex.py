@@ -66,23 +66,48 @@ def expected_max(pmf: np.ndarray, n: int) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096) -> float:
+def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096,
+                       coactive: tuple[float, ...] | None = None) -> float:
     """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
     each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
     weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
     while it accumulates its window's spikes (at least one cycle) and until the next column
-    has taken it. Window counts are drawn independently from `pmf`, conditioned on a
-    non-empty step. Columns drift up to one step apart, so a step costs less than its
-    busiest column (lockstep) and more than the mean column."""
+    has taken it. Columns drift up to one step apart, so a step costs less than its
+    busiest column (lockstep) and more than the mean column.
+    Window counts are drawn from `pmf`. Without `coactive` every (step, column) is an
+    independent draw, conditioned on a non-empty step. With `coactive`, the pmf of how many
+    of a receptive field's n = len(coactive) - 1 lines fire in one window, the steps come in
+    runs of the field's n lines: each column draws how many of them fire in its window and
+    which ones, so a busy window stays busy over the run; silent steps are not issued."""
     rng = np.random.default_rng(0)
     p = np.asarray(pmf, dtype=np.float64)
     if p[1:].sum() <= 0:
         return 0.0
+    nonzero = p[1:] / p[1:].sum()
+    if coactive is not None:
+        work = coactive_work(rng, np.asarray(coactive), nonzero, cols, samples)
+        return blocking_line_cycles(work, feed) / len(work) if len(work) else 0.0
     work = rng.choice(len(p), size=(samples, cols), p=p / p.sum())
     empty = ~work.any(axis=1)   # condition on an issued step: one column gets a non-zero count
-    nonzero = p[1:] / p[1:].sum()
     work[empty, rng.integers(0, cols, empty.sum())] = 1 + rng.choice(len(nonzero), size=empty.sum(), p=nonzero)
     return blocking_line_cycles(work.astype(np.float64), feed) / samples
+
+
+def coactive_work(rng: np.random.Generator, coactive: np.ndarray, nonzero: np.ndarray, cols: int,
+                  samples: int) -> np.ndarray:
+    """Issued steps [steps, cols] of spike counts for `issued_step_cycles`: runs of a
+    receptive field's lines (at most 128, the count scaled), in each column the drawn number
+    of active lines at random places, each with a non-zero count drawn from `nonzero`."""
+    n = coactive.size - 1
+    lines = min(n, 128)
+    runs = max(samples // lines, 16)
+    draws = rng.choice(n + 1, size=(runs, cols), p=coactive / coactive.sum())
+    active_count = np.floor(draws * lines / n + rng.random(draws.shape)).astype(int)
+    rank = np.argsort(rng.random((runs, lines, cols)), axis=1).argsort(axis=1)
+    active = rank < active_count[:, None, :]
+    counts = 1 + rng.choice(nonzero.size, size=active.shape, p=nonzero)
+    work = (active * counts).reshape(-1, cols)
+    return work[work.any(axis=1)].astype(np.float64)
 
 
 @numba.njit(cache=True)
@@ -254,12 +279,17 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     over how many SP-MBs an inference wakes; plus the transfers nothing overlaps."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
     if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
-        # Cycles per issued step of the column line (independent-window shape), scaled to the
-        # measured probability that the step is issued.
+        # Cycles per issued step of the column line, scaled to the measured probability that
+        # the step is issued.
         issued = steps * f["row_weight"]
         feed = actions.get(("L1", "read"), 0.0) / issued if issued else 0.0   # L1 words per issued step
-        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols,
-                                      round(feed, 2)) * f["row_weight"]
+        # Temporal mode: a tile's steps are the lines of one receptive field over the same
+        # windows, so co-active lines load the same columns together. (Spatial columns are
+        # neighbouring fields that share most lines: drawn independently, as before.)
+        coactive = (tuple(np.round(d.active_lines_pmf(layer.C * layer.R * layer.S * layer.valid_tap_fraction, m.tws), 9))
+                    if m.mode == "temporal" else None)
+        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols, round(feed, 2),
+                                      coactive=coactive) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step

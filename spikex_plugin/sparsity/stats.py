@@ -14,6 +14,15 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   g runs over powers of two up to C.
 - `line_spike_histogram`: fraction of input lines by total spikes over the run, bins
   `[edges[i], edges[i+1])` (firing is extremely skewed; this shows how much).
+- `coactivity` (optional; absent in files written before it, and then the model takes lines
+  as independent): how many lines of a receptive-field-sized group are active together in
+  one window. One entry per (`window` w, `lines` n): over every aligned window of w steps
+  (starts 0, w, 2w, ...; a last partial window is left out), every sample and every group
+  position, the fraction of cases in which k of the group's n lines spiked in the window,
+  as a histogram over k with bins `[edges[i], edges[i+1])` (one bin per count up to 32,
+  then eight per octave; bins above the largest count seen are left out). Groups: for
+  conv/pool inputs all channels x a box of b x b pixels (b = 1, 3, 5; every position where
+  the box fits), for FC all lines. w runs over 1, 2, 4, 8, 16 up to T.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from spikex_plugin.errors import SpikeXInputError, from_validation_error
-from spikex_plugin.sparsity.scan import channel_block_runs, scan_trace
+from spikex_plugin.sparsity.scan import box_count_histograms, channel_block_runs, scan_trace
 from spikex_plugin.util import load_yaml_file
 
 FORMAT_VERSION = "spikex-firing-stats/1"
@@ -52,6 +61,22 @@ class Histogram(BaseModel):
         return self
 
 
+class CoActivity(BaseModel):
+    """Distribution of the number of active lines of one group in one window (see module doc)."""
+    model_config = ConfigDict(extra="forbid")
+    window: PositiveInt
+    lines: PositiveInt
+    counts: Histogram
+
+    @model_validator(mode="after")
+    def _check(self) -> "CoActivity":
+        if self.counts.edges[0] != 0 or self.counts.edges[-1] > self.lines + 1:
+            raise ValueError(f"counts.edges must run from 0 to at most lines + 1 = {self.lines + 1}")
+        if abs(sum(self.counts.fractions) - 1) > 1e-3:
+            raise ValueError(f"counts.fractions sum to {sum(self.counts.fractions):.6g}, expected 1")
+        return self
+
+
 class LayerFiringStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
     shape: list[PositiveInt] = Field(min_length=1, max_length=3)
@@ -61,6 +86,7 @@ class LayerFiringStats(BaseModel):
     window_occupancy: list[float]
     channel_block_occupancy: dict[int, list[float]]
     line_spike_histogram: Histogram
+    coactivity: list[CoActivity] | None = None
 
     @property
     def lines(self) -> int:
@@ -92,6 +118,10 @@ class LayerFiringStats(BaseModel):
             if g < 1 or g > self.channels:
                 raise ValueError(f"channel_block_occupancy group {g} outside 1..{self.channels}")
             _check_curve(f"channel_block_occupancy.{g}", curve, self.T)
+        for i, entry in enumerate(self.coactivity or []):
+            if entry.window > self.T or entry.lines > self.lines:
+                raise ValueError(f"coactivity[{i}]: window {entry.window} or lines {entry.lines} exceed "
+                                 f"T={self.T} or the layer's {self.lines} lines")
         return self
 
 
@@ -103,7 +133,7 @@ class FiringStats(BaseModel):
 
     def save(self, path: str | Path, significant: int | None = None) -> None:
         """Write JSON; with `significant` digits, compact and rounded (bundled profiles)."""
-        data = self.model_dump()
+        data = self.model_dump(exclude_none=True)
         if significant is None:
             Path(path).write_text(json.dumps(data, indent=1) + "\n")
             return
@@ -211,6 +241,48 @@ def _histogram_edges(T: int) -> np.ndarray:
     return np.unique(edges).astype(float)
 
 
+COACTIVITY_WINDOWS = (1, 2, 4, 8, 16)
+COACTIVITY_BOXES = (1, 3, 5)
+
+
+def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """Per (window w, group lines n): integer histogram [n + 1] of active lines per group and
+    aligned window over a trace [T, samples, *shape] (groups as in the module doc). Windows
+    of 2w are the OR of pairs of windows of w, so all sizes cost about two passes."""
+    T, shape = spikes.shape[0], spikes.shape[2:]
+    active = np.ascontiguousarray(spikes if spikes.dtype == np.bool_ else spikes != 0)
+    out: dict[tuple[int, int], np.ndarray] = {}
+    for w in (w for w in COACTIVITY_WINDOWS if w <= T):
+        if w > 1:
+            active = active[0: active.shape[0] // 2 * 2: 2] | active[1::2][: active.shape[0] // 2]
+        if len(shape) == 1:
+            out[(w, shape[0])] = np.bincount(active.sum(axis=2).ravel(), minlength=shape[0] + 1)
+            continue
+        C, H, W = shape
+        boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
+        hist = np.zeros((boxes.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
+        box_count_histograms(active.reshape(-1, C, H, W).view(np.uint8), boxes, hist)
+        for b, counts in zip(boxes, hist):
+            out[(w, C * int(b) ** 2)] = counts[: C * b * b + 1]
+    return out
+
+
+def _count_edges(n: int) -> np.ndarray:
+    """Bins over 0..n active lines: one per count up to 32, then eight per octave."""
+    exact = np.arange(min(n, 32) + 1)
+    octaves = np.unique(np.round(32 * 2.0 ** (np.arange(1, 8 * max(math.log2(max(n, 1) / 32), 0) + 1) / 8)))
+    return np.unique(np.concatenate([exact, octaves[octaves <= n], [n + 1]])).astype(float)
+
+
+def coactivity_entry(window: int, lines: int, counts: np.ndarray) -> CoActivity:
+    """A `CoActivity` from an integer histogram of active lines [lines + 1], binned for storage."""
+    edges = _count_edges(lines)
+    fractions = np.add.reduceat(counts, edges[:-1].astype(int)) / counts.sum()
+    last = int(np.flatnonzero(fractions)[-1]) + 1 if fractions.any() else 1
+    return CoActivity(window=window, lines=lines,
+                      counts=Histogram(edges=edges[: last + 1].tolist(), fractions=fractions[:last].tolist()))
+
+
 def unpack_spikes(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Undo `np.packbits(spikes, axis=-1)` for a trace whose last axis had shape[-1] entries."""
     return np.unpackbits(packed, axis=-1, count=shape[-1]).astype(bool)
@@ -236,6 +308,7 @@ class FiringAccumulator:
         self.count_hist = np.zeros(self.T + 1, dtype=np.int64)
         self.groups = _group_sizes(self.channels)
         self.block_runs = np.zeros((len(self.groups), self.T + 1), dtype=np.int64)  # row l: groups[l]
+        self.coactivity: dict[tuple[int, int], np.ndarray] = {}
 
     def add(self, spikes: np.ndarray) -> None:
         """Add a trace [T, samples, *shape] (nonzero = spike; bool is read without a copy)."""
@@ -253,6 +326,8 @@ class FiringAccumulator:
         self.line_runs += line_runs
         self.count_hist += count_hist
         self.samples += samples
+        for key, counts in coactivity_counts(spikes).items():
+            self.coactivity[key] = self.coactivity.get(key, 0) + counts
 
     def result(self) -> LayerFiringStats:
         if not self.samples:
@@ -269,6 +344,7 @@ class FiringAccumulator:
             window_occupancy=occupancy_from_runs(self.line_runs, T, lines).tolist(),
             channel_block_occupancy=block,
             line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / lines).tolist()),
+            coactivity=[coactivity_entry(w, n, counts) for (w, n), counts in sorted(self.coactivity.items())],
         )
 
 
