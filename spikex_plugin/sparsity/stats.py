@@ -21,8 +21,8 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   position, the fraction of cases in which k of the group's n lines spiked in the window,
   as a histogram over k with bins `[edges[i], edges[i+1])` (one bin per count up to 32,
   then eight per octave; bins above the largest count seen are left out). Groups: for
-  conv/pool inputs all channels x a box of b x b pixels (b = 1, 3, 5; every position where
-  the box fits), for FC all lines. w runs over 1, 2, 4, 8, 16 up to T.
+  conv/pool inputs all channels x a box of b x b pixels (b = 1, 3, 5; at every second row
+  and column where the box fits; a [C, L] input is one row of L pixels), for FC all lines. w runs over 1, 2, 4, 8, 16 up to T.
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
         if len(shape) == 1:
             out[(w, shape[0])] = np.bincount(active.sum(axis=2).ravel(), minlength=shape[0] + 1)
             continue
-        C, H, W = shape
+        C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
         boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
         hist = np.zeros((boxes.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
         box_count_histograms(active.reshape(-1, C, H, W).view(np.uint8), boxes, hist)
