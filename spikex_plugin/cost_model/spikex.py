@@ -157,7 +157,7 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     out_group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.M)
     sout_glb = sin_glb if out is None else out.p_channels_nonempty(out_group, m.tb_glb) if sk.zero_blocks else 1.0
     fan_in = layer.C * layer.R * layer.S * valid
-    rf_active = d.p_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
+    rf_active = d.p_field_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
             "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "sout_glb": sout_glb, "rf_active": rf_active}
 
@@ -296,8 +296,10 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # Membrane: tws steps per window with input, one decay step otherwise. Per output tile a
     # column walks its own window(s) after its accumulation; in temporal mode the windows of
     # a neuron also chain from column to column (and from one time block to the next), so a
-    # tile takes at least cols windows' membrane steps. Tiles follow each other through the
-    # array without draining it (a PE takes the next weight once its membrane is done).
+    # tile takes cols windows' membrane steps. A PE takes the next tile's weight only once
+    # its membrane is done, and with one weight register per PE the next tile's weights
+    # cannot pass the last column before its chain ends: the chain adds to the tile's
+    # accumulation (temporal), as each column's own window does (spatial).
     out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
     windows = out_tiles * m.cols  # per row, in sequence
     rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
@@ -305,7 +307,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     membrane = out_tiles * per_window
     chain = out_tiles * m.cols * per_window if m.mode == "temporal" else 0.0
     fill = m.rows + m.cols - 1
-    array = max(compute + membrane, chain) + fill
+    array = (compute + chain if m.mode == "temporal" else compute + membrane) + fill
     loads = port_loads(actions, arch)
     # A fill streams GLB words into L1 one cycle behind: one cycle of latency per L1 tile
     # that moves anything (the next fill waits for its half of the double buffer).
@@ -318,7 +320,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
     # rises and falls with the same activity.
-    loads["array"], varying["array"] = array, max(compute + membrane - out_tiles, chain - windows)
+    loads["array"], varying["array"] = array, compute + (chain - windows if m.mode == "temporal" else membrane - out_tiles)
     # The exposed transfers run before or after everything else, not overlapped.
     exposed = exposed_transfers(layer, m, arch, f)
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,

@@ -48,6 +48,11 @@ class DensityModel:
         n = max(int(round(lines)), 0)
         return binomial_pmf(n, self.p_nonempty(1, steps))
 
+    def p_field_nonempty(self, lines: float, steps: int) -> float:
+        """P(a receptive field of `lines` input lines has a spike in a window of `steps`
+        steps); here as any `lines` lines (`p_nonempty`)."""
+        return self.p_nonempty(lines, steps)
+
     def expected_packed_rows(self, lines: float, columns: int, tws: int) -> float:
         """Expected row slots stSAP's first-fit packing needs for `lines` input lines over
         `columns` windows of `tws` steps: the busiest column's count of active lines (a slot
@@ -168,6 +173,13 @@ class ActualDataDensity(DensityModel):
         pmf += np.bincount(np.minimum(low + 1, n + 1), weights=weight * (position - low), minlength=n + 2)
         pmf[n] += pmf[n + 1]
         return pmf[: n + 1] / pmf.sum()
+
+    def p_field_nonempty(self, lines: float, steps: int) -> float:
+        """From the recorded co-activity when there is some (a field is silent with the
+        probability that none of its lines is active), else as `p_nonempty`."""
+        if not self.stats.coactivity:
+            return super().p_field_nonempty(lines, steps)
+        return float(1 - self.active_lines_pmf(lines, steps)[0])
 
 
 def histogram_points(edges: list[float], fractions: list[float], lines: int) -> tuple[np.ndarray, np.ndarray]:
