@@ -131,6 +131,7 @@ class ActualDataDensity(DensityModel):
         self.lines_per_channel = stats.lines // stats.channels
         self._line = np.asarray(stats.window_occupancy)
         self._groups = {g: np.asarray(c) for g, c in sorted(stats.channel_block_occupancy.items())}
+        self._coactive: dict[tuple[int, int], np.ndarray] = {}  # (lines, steps) -> pmf: the mapper asks often
 
     def _curve_at(self, curve: np.ndarray, steps: int) -> float:
         return float(curve[min(steps, len(curve)) - 1])
@@ -155,13 +156,19 @@ class ActualDataDensity(DensityModel):
         to `lines` lines (its mass split between the neighbouring integers)."""
         if not self.stats.coactivity:
             return super().active_lines_pmf(lines, steps)
+        key = (max(int(round(lines)), 0), steps)
+        if key not in self._coactive:
+            self._coactive[key] = self._recorded_lines_pmf(*key)
+            self._coactive[key].setflags(write=False)
+        return self._coactive[key]
+
+    def _recorded_lines_pmf(self, lines: int, steps: int) -> np.ndarray:
         windows = sorted({c.window for c in self.stats.coactivity})
         window = max((w for w in windows if w <= steps), default=windows[0])
         entry = min((c for c in self.stats.coactivity if c.window == window),
                     key=lambda c: abs(math.log(c.lines / max(lines, 1))))
         activity, weight = histogram_points(entry.counts.edges, entry.counts.fractions, entry.lines)
-        target = self.p_nonempty(1, steps)
-        n = max(int(round(lines)), 0)
+        target, n = self.p_nonempty(1, steps), lines
         if target <= 0 or n == 0:
             return np.eye(n + 1)[0]
         if target >= 1:
