@@ -265,7 +265,8 @@ def neuron_group_cycles(group_windows: tuple, group_accumulate: list[float], tws
 def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: DensityModel,
                           pass_bits: float, out_bits: float) -> dict[str, float]:
     """Transfers nothing can overlap: the first GLB tile's load from DRAM, the first pass's
-    L1 fill, and the last GLB tile's outputs back to DRAM. Returns their cycles, their GLB
+    L1 fill, the last pass's outputs into the GLB and the last GLB tile's outputs back to
+    DRAM. Returns their cycles, their GLB
     reads and writes, and their DRAM cycles."""
     bpa = arch.bits_per_action
     dram_time = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz / bpa["DRAM"]
@@ -279,11 +280,14 @@ def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Dens
                     + spike_tile_bits(layer, m.p_glb, t_glb) * line_live)
         tiles = math.ceil(layer.M / m.m_glb) * layer.P // m.p_glb * math.ceil(layer.T / t_glb)
     last_out = out_bits / tiles
+    # The last pass's output spikes enter the GLB before the write-back can read them.
+    last_pass_out = math.ceil(out_bits / pass_shape(layer, m.tws, m.rows, arch.cols).passes / bpa["GLB"])
     first = max(arch.port_cycles("GLB", 0.0, first_in / bpa["GLB"]), first_in * dram_time)
     l1_first = arch.port_cycles("GLB", pass_bits / bpa["GLB"], 0.0)
-    last = max(arch.port_cycles("GLB", last_out / bpa["GLB"], 0.0), last_out * dram_time)
+    last = arch.port_cycles("GLB", 0.0, last_pass_out) + max(arch.port_cycles("GLB", last_out / bpa["GLB"], 0.0),
+                                                             last_out * dram_time)
     return {"cycles": first + l1_first + last, "glb_reads": (pass_bits + last_out) / bpa["GLB"],
-            "glb_writes": first_in / bpa["GLB"], "dram": (first_in + last_out) * dram_time}
+            "glb_writes": first_in / bpa["GLB"] + last_pass_out, "dram": (first_in + last_out) * dram_time}
 
 
 # ---- mapspace ---------------------------------------------------------------------------------

@@ -340,7 +340,8 @@ def overlapped_glb_port(actions: dict[tuple[str, str], float], arch: SpikeXArch,
 
 def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict) -> dict[str, float]:
     """Transfers nothing can overlap: the first GLB tile's load from DRAM and its first L1
-    tile (before any compute), and the last GLB tile's outputs back to DRAM (after it).
+    tile (before any compute), and the last output tile's spikes into the GLB and the last
+    GLB tile's outputs back to DRAM (after it).
     Returns their cycles, their GLB reads and writes, and their DRAM cycles."""
     bpa, wbits = arch.bits_per_action, arch.weight_bits
     per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
@@ -353,9 +354,11 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
     dram_time = per_dram_action / bpa["DRAM"]
     first = max(arch.port_cycles("GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
     l1_first = arch.port_cycles("GLB", l1_in / bpa["GLB"], 0.0)
-    last = max(arch.port_cycles("GLB", out / bpa["GLB"], 0.0), out * dram_time)
+    # The last output tile's spikes enter the GLB before the write-back can read them.
+    last_tile_out = math.ceil(m.rows * m.cols * m.tws * f["sout_glb"] / bpa["GLB"])
+    last = arch.port_cycles("GLB", 0.0, last_tile_out) + max(arch.port_cycles("GLB", out / bpa["GLB"], 0.0), out * dram_time)
     return {"cycles": first + l1_first + last, "glb_reads": (l1_in + out) / bpa["GLB"],
-            "glb_writes": glb_in / bpa["GLB"], "dram": (glb_in + out) * dram_time}
+            "glb_writes": glb_in / bpa["GLB"] + last_tile_out, "dram": (glb_in + out) * dram_time}
 
 
 def _level_actions(actions: dict, level: str) -> float:
