@@ -82,12 +82,15 @@ def test_density_models_agree_on_small_cases():
 
 
 @pytest.mark.parametrize("shape,T", [((2, 7, 6), 19), ((3, 5, 7), 16), ((7, 3), 9), ((40,), 33)])
-def test_coactivity_brute_force(shape, T):
+@pytest.mark.parametrize("dtype", ["bool", "float32", "int64"])
+def test_coactivity_brute_force(shape, T, dtype):
     """Active lines per group and aligned window against enumeration: conv groups are all
     channels x b x b pixels at every second row and column, FC groups all lines; windows of
-    w steps start at 0, w, 2w, ... and a partial last window is left out."""
+    w steps start at 0, w, 2w, ... and a partial last window is left out. Any nonzero value
+    is a spike."""
     tr = sample_bursty_trace(shape, T, 0.15, 0.6, samples=3, seed=4)
-    s = layer_stats_from_spikes(tr)
+    values = np.random.default_rng(1).uniform(1.0, 3.0, tr.shape) * tr
+    s = layer_stats_from_spikes(tr if dtype == "bool" else values.astype(dtype))
     x = tr if len(shape) != 2 else tr.reshape(T, 3, shape[0], 1, shape[1])
     seen = set()
     for w in (1, 2, 4, 8, 16):

@@ -250,18 +250,22 @@ def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
     aligned window over a trace [T, samples, *shape] (groups as in the module doc). Windows
     of 2w are the OR of pairs of windows of w, so all sizes cost about two passes."""
     T, shape = spikes.shape[0], spikes.shape[2:]
-    active = np.ascontiguousarray(spikes if spikes.dtype == np.bool_ else spikes != 0)
+    # bytes or float32 are read in place (as torch hands traces over); others become bool
+    active = spikes.view(np.uint8) if spikes.dtype == np.bool_ else spikes if spikes.dtype == np.float32 else spikes != 0
+    active = np.ascontiguousarray(active).reshape(T, -1)
     out: dict[tuple[int, int], np.ndarray] = {}
     for w in (w for w in COACTIVITY_WINDOWS if w <= T):
-        if w > 1:
-            active = active[0: active.shape[0] // 2 * 2: 2] | active[1::2][: active.shape[0] // 2]
+        if w > 1:  # windows of w from pairs of windows of w / 2 (float32 only at the first level)
+            even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
+            active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
         if len(shape) == 1:
-            out[(w, shape[0])] = np.bincount(active.sum(axis=2).ravel(), minlength=shape[0] + 1)
+            per_group = np.count_nonzero(active.reshape(-1, shape[0]), axis=1)
+            out[(w, shape[0])] = np.bincount(per_group, minlength=shape[0] + 1)
             continue
         C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
         boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
         hist = np.zeros((boxes.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
-        box_count_histograms(active.reshape(-1, C, H, W).view(np.uint8), boxes, hist)
+        box_count_histograms(active.reshape(-1, C, H, W), boxes, hist)
         for b, counts in zip(boxes, hist):
             out[(w, C * int(b) ** 2)] = counts[: C * b * b + 1]
     return out
