@@ -189,7 +189,11 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
         slots += shape.positions * group
         live = lines * (1 - d.p_line_silent(width * m.tws) ** shape.fold)  # lines with a slot
         active += shape.positions * live
-        for key, count in pass_words(layer, m, arch, d.active_lines_pmf(lines, width * m.tws), width * shape.fold).items():
+        # A tap is live when its line is active at any of the `fold` positions side by side.
+        silent = d.p_line_silent(width * m.tws)
+        union = (1 - silent ** shape.fold) / (1 - silent) if silent < 1 else 1.0
+        live_pmf = scaled_counts(d.active_lines_pmf(lines, width * m.tws), union)
+        for key, count in pass_words(layer, m, arch, live_pmf, width * shape.fold).items():
             words[key] += shape.positions * count
     T_pad = shape.windows * m.tws
     computes = layer.dense_synops * d.rate * layer.valid_tap_fraction
@@ -232,14 +236,24 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     return priced(layer.name, m, arch, actions, cycles, parts, bound)
 
 
+def scaled_counts(pmf: np.ndarray, factor: float) -> np.ndarray:
+    """The distribution of k * factor for k ~ `pmf` (k = 0..n), on 0..n: each mass split
+    between the two nearest counts (so the mean scales by `factor` below the cap)."""
+    n = pmf.size - 1
+    position = np.minimum(np.arange(pmf.size) * factor, n)
+    low = np.floor(position).astype(int)
+    upper = np.minimum(low + 1, n)
+    return (np.bincount(low, pmf * (1 - (position - low)), minlength=n + 1)
+            + np.bincount(upper, pmf * (position - low), minlength=n + 1))
+
+
 def pass_words(layer: Layer, m: PTBMapping, arch: SpikeXArch, live_pmf: np.ndarray, columns: int) -> dict[str, float]:
     """Expected words of one pass, each transfer a whole number of port words, over the
-    distribution `live_pmf` of its live lines (per folded position; `fold` positions add
-    up): its L1 fill (a live map of one bit per tap, the live lines' spike bits over the
+    distribution `live_pmf` of its live taps (a tap is live if any folded position needs it): its L1 fill (a live map of one bit per tap, the live lines' spike bits over the
     pass's columns, their weights), as L1 writes and GLB reads, and the array's L1 reads
     (each live line's weights; the map and the spike bits only when some line is live)."""
     bpa = arch.bits_per_action
-    live = np.arange(live_pmf.size) * m.fold
+    live = np.arange(live_pmf.size)
     taps = layer.C * layer.R * layer.S
     spike_bits, weight_bits = taps + live * columns * m.tws, live * m.rows * arch.weight_bits
     out = {f"fill_{c}": float(np.sum(live_pmf * (np.ceil(spike_bits / bpa[c]) + np.ceil(weight_bits / bpa[c]))))
