@@ -182,14 +182,13 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     shape = pass_shape(layer, m.tws, m.rows, arch.cols)
     lines = valid_lines(layer)
     bpa = arch.bits_per_action
-    slots = active = 0.0  # per channel group, summed over passes
+    slots = 0.0  # per channel group, summed over passes
     words = {"fill_L1": 0.0, "fill_GLB": 0.0, "read_L1": 0.0}  # per channel group
     group_slots = [d.expected_packed_rows(lines, width * shape.fold, m.tws) for width in shape.group_windows]
     for width, group in zip(shape.group_windows, group_slots):
         slots += shape.positions * group
-        live = lines * (1 - d.p_line_silent(width * m.tws) ** shape.fold)  # lines with a slot
-        active += shape.positions * live
-        # A tap is live when its line is active at any of the `fold` positions side by side.
+        # A tap takes a slot (is live) when its line is active at any of the `fold` positions
+        # side by side.
         silent = d.p_line_silent(width * m.tws)
         union = (1 - silent ** shape.fold) / (1 - silent) if silent < 1 else 1.0
         live_pmf = scaled_counts(d.active_lines_pmf(lines, width * m.tws), union)
@@ -200,7 +199,6 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     active_line_windows = layer.M * layer.P * layer.Q * lines * shape.windows * d.p_nonempty(1, m.tws)
     neuron_steps = layer.output_neurons * T_pad
     out_bits = layer.output_neurons * layer.T
-    l1_weights = active * shape.channel_groups * m.rows * arch.weight_bits
     words = {key: count * shape.channel_groups for key, count in words.items()}
     w_dram, s_dram = dram_reads(layer, m, arch, d)
     actions = {
