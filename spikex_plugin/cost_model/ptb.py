@@ -247,9 +247,10 @@ def scaled_counts(pmf: np.ndarray, factor: float) -> np.ndarray:
 
 def pass_words(layer: Layer, m: PTBMapping, arch: SpikeXArch, live_pmf: np.ndarray, columns: int) -> dict[str, float]:
     """Expected words of one pass, each transfer a whole number of port words, over the
-    distribution `live_pmf` of its live taps (a tap is live if any folded position needs it): its L1 fill (a live map of one bit per tap, the live lines' spike bits over the
+    distribution `live_pmf` of its live taps (a tap is live if any folded position needs
+    it): its L1 fill (a live map of one bit per tap, the live taps' spike bits over the
     pass's columns, their weights), as L1 writes and GLB reads, and the array's L1 reads
-    (each live line's weights; the map and the spike bits only when some line is live)."""
+    (each live tap's weights; the map and the spike bits only when some tap is live)."""
     bpa = arch.bits_per_action
     live = np.arange(live_pmf.size)
     taps = layer.C * layer.R * layer.S
@@ -278,8 +279,7 @@ def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Dens
                           pass_bits: float, out_bits: float) -> dict[str, float]:
     """Transfers nothing can overlap: the first GLB tile's load from DRAM, the first pass's
     L1 fill, the last pass's outputs into the GLB and the last GLB tile's outputs back to
-    DRAM. Returns their cycles, their GLB
-    reads and writes, and their DRAM cycles."""
+    DRAM. Returns their cycles, their GLB reads and writes, and their DRAM cycles."""
     bpa = arch.bits_per_action
     dram_time = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz / bpa["DRAM"]
     line_live = 1 - d.p_line_silent(layer.T)
