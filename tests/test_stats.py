@@ -114,6 +114,21 @@ def test_coactivity_brute_force(shape, T, dtype):
     assert seen == {(e.window, e.lines) for e in s.coactivity}
 
 
+def test_coactivity_of_every_kth_sample_does_not_depend_on_batching():
+    """`coactivity_every=3` records samples 0, 3, 6, ... of the whole stream: batches of 2
+    give the statistics of those samples recorded in one batch; 0 records none."""
+    from spikex_plugin.sparsity.stats import FiringAccumulator
+
+    tr = sample_bursty_trace((3, 6, 6), 16, 0.1, 0.5, samples=8, seed=3)
+    acc = FiringAccumulator((3, 6, 6), 16, coactivity_every=3)
+    for i in range(0, 8, 2):
+        acc.add(tr[:, i:i + 2])
+    assert acc.result().coactivity == layer_stats_from_spikes(tr[:, [0, 3, 6]]).coactivity
+    off = FiringAccumulator((3, 6, 6), 16, coactivity_every=0)
+    off.add(tr)
+    assert off.result().coactivity is None
+
+
 def test_stats_without_coactivity_load_and_fall_back_to_independent_lines(tmp_path):
     """Files written before co-activity was recorded load; the density model then takes a
     receptive field's lines as independent (binomial count of active lines)."""

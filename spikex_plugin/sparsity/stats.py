@@ -299,10 +299,13 @@ class FiringAccumulator:
     over many batches equals the statistics of the concatenated trace exactly.
 
     `add` reads each batch once (`scan.scan_trace`); channel blocks are then ORed on the
-    per-channel step bits (`scan.channel_block_runs`).
+    per-channel step bits (`scan.channel_block_runs`). Co-activity costs about two more
+    passes; `coactivity_every=k` records it on every k-th sample only (counted over all
+    batches, so batching does not change the result), 0 not at all.
     """
 
-    def __init__(self, shape: tuple[int, ...], T: int):
+    def __init__(self, shape: tuple[int, ...], T: int, coactivity_every: int = 1):
+        self.coactivity_every = int(coactivity_every)
         self.shape, self.T = tuple(int(d) for d in shape), int(T)
         self.channels = self.shape[0]
         self.lines = math.prod(self.shape)
@@ -329,9 +332,11 @@ class FiringAccumulator:
         self.steps += steps
         self.line_runs += line_runs
         self.count_hist += count_hist
+        if self.coactivity_every:
+            picked = spikes[:, (-self.samples) % self.coactivity_every::self.coactivity_every]
+            for key, counts in (coactivity_counts(picked) if picked.shape[1] else {}).items():
+                self.coactivity[key] = self.coactivity.get(key, 0) + counts
         self.samples += samples
-        for key, counts in coactivity_counts(spikes).items():
-            self.coactivity[key] = self.coactivity.get(key, 0) + counts
 
     def result(self) -> LayerFiringStats:
         if not self.samples:
@@ -348,7 +353,7 @@ class FiringAccumulator:
             window_occupancy=occupancy_from_runs(self.line_runs, T, lines).tolist(),
             channel_block_occupancy=block,
             line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / lines).tolist()),
-            coactivity=[coactivity_entry(w, n, counts) for (w, n), counts in sorted(self.coactivity.items())],
+            coactivity=[coactivity_entry(w, n, counts) for (w, n), counts in sorted(self.coactivity.items())] or None,
         )
 
 
