@@ -22,6 +22,11 @@ TARGET_ROWS = [  # (arch, layer, family, rate, TWS list)
     ("ptb", CONV, "channel_skewed", 0.001, (1, 4)),
     ("ptb", CONV, "local_blobs", 0.5, (1, 4)),
     ("ptb", FC, "moving_objects", 0.1, (1, 4)),
+    # Correlated rows the independent-line model missed by 17-52 % in cycles (co-activity
+    # statistics for stSAP's slots; the temporal window chain).
+    ("ptb", CONV, "bursty", 0.1, (4, 8)),
+    ("ptb", CONV, "local_blobs", 0.01, (4, 8)),
+    ("spikex", CONV, "local_blobs", 0.5, (4, 8)),
 ]
 
 

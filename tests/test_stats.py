@@ -79,3 +79,123 @@ def test_density_models_agree_on_small_cases():
     a = ActualDataDensity(layer_stats_from_rate((2, 3, 3), 16, 0.1))
     assert a.p_nonempty(1, 4) == pytest.approx(u.p_nonempty(1, 4))
     assert a.p_channels_nonempty(1, 2) == pytest.approx(u.p_nonempty(9, 2))
+
+
+@pytest.mark.parametrize("shape,T", [((2, 7, 6), 19), ((3, 5, 7), 16), ((7, 3), 9), ((40,), 33)])
+@pytest.mark.parametrize("dtype", ["bool", "float32", "int64"])
+def test_coactivity_brute_force(shape, T, dtype):
+    """Active lines per group and aligned window against enumeration: conv groups are all
+    channels x b x b pixels at every second row and column, FC groups all lines; windows of
+    w steps start at 0, w, 2w, ... and a partial last window is left out. Any nonzero value
+    is a spike."""
+    tr = sample_bursty_trace(shape, T, 0.15, 0.6, samples=3, seed=4)
+    values = np.random.default_rng(1).uniform(1.0, 3.0, tr.shape) * tr
+    s = layer_stats_from_spikes(tr if dtype == "bool" else values.astype(dtype))
+    x = tr if len(shape) != 2 else tr.reshape(T, 3, shape[0], 1, shape[1])
+    seen = set()
+    for w in (1, 2, 4, 8, 16):
+        if w > T:
+            continue
+        win = [x[k * w:(k + 1) * w].any(axis=0) for k in range(T // w)]       # each [samples, *shape]
+        if len(shape) == 1:
+            groups = {shape[0]: [int(a[i].sum()) for a in win for i in range(3)]}
+        else:
+            C, H, W = x.shape[2:]
+            groups = {C * b * b: [int(a[i, :, h:h + b, v:v + b].sum()) for a in win for i in range(3)
+                                  for h in range(0, H - b + 1, 2) for v in range(0, W - b + 1, 2)]
+                      for b in (1, 3, 5) if b <= min(H, W)}
+        for lines, counts in groups.items():
+            entry = next(e for e in s.coactivity if (e.window, e.lines) == (w, lines))
+            edges = entry.counts.edges
+            ref = [np.mean((np.array(counts) >= lo) & (np.array(counts) < hi)) for lo, hi in zip(edges[:-1], edges[1:])]
+            assert entry.counts.fractions == pytest.approx(ref, abs=1e-12)
+            assert max(counts) < edges[-1] and sum(ref) == pytest.approx(1)   # no count left out
+            seen.add((w, lines))
+    assert seen == {(e.window, e.lines) for e in s.coactivity}
+
+
+def test_coactivity_of_every_kth_sample_does_not_depend_on_batching():
+    """`coactivity_every=3` records samples 0, 3, 6, ... of the whole stream: batches of 2
+    give the statistics of those samples recorded in one batch; 0 records none."""
+    from spikex_plugin.sparsity.stats import FiringAccumulator
+
+    tr = sample_bursty_trace((3, 6, 6), 16, 0.1, 0.5, samples=8, seed=3)
+    acc = FiringAccumulator((3, 6, 6), 16, coactivity_every=3)
+    for i in range(0, 8, 2):
+        acc.add(tr[:, i:i + 2])
+    assert acc.result().coactivity == layer_stats_from_spikes(tr[:, [0, 3, 6]]).coactivity
+    off = FiringAccumulator((3, 6, 6), 16, coactivity_every=0)
+    off.add(tr)
+    assert off.result().coactivity is None
+
+
+def test_stats_without_coactivity_load_and_fall_back_to_independent_lines(tmp_path):
+    """Files written before co-activity was recorded load; the density model then takes a
+    receptive field's lines as independent (binomial count of active lines)."""
+    from scipy.stats import binom
+
+    from spikex_plugin.sparsity.stats import FiringStats, load_stats
+
+    old = layer_stats_from_spikes(sample_bursty_trace((4, 6, 6), 32, 0.05, 0.5, samples=4, seed=1))
+    data = FiringStats(layers={"conv": old}).model_dump(exclude_none=True)
+    del data["layers"]["conv"]["coactivity"]
+    path = tmp_path / "old.json"
+    path.write_text(__import__("json").dumps(data))
+    loaded = load_stats(path).layers["conv"]
+    assert loaded.coactivity is None
+    d = ActualDataDensity(loaded)
+    p4 = loaded.window_occupancy[3]
+    assert d.active_lines_pmf(36, 4) == pytest.approx(binom.pmf(np.arange(37), 36, p4), abs=1e-12)
+    FiringStats(layers={"conv": loaded}).save(tmp_path / "again.json")       # and it saves as it was
+    assert "coactivity" not in (tmp_path / "again.json").read_text()
+
+
+def test_bundled_profiles_load_with_or_without_coactivity():
+    """Every bundled trained profile loads; a layer with recorded co-activity uses it, one
+    without falls back to independent lines (scripts/bundle_profiles.py records the field
+    when the profiles are regenerated)."""
+    from scipy.stats import binom
+
+    from spikex_plugin.sparsity.stats import bundled_profiles, load_stats
+
+    for name in bundled_profiles():
+        for layer in load_stats(name).layers.values():
+            d = ActualDataDensity(layer)
+            pmf = d.active_lines_pmf(9, 4)
+            assert pmf.sum() == pytest.approx(1) and pmf.size == 10
+            if not layer.coactivity:
+                assert pmf == pytest.approx(binom.pmf(np.arange(10), 9, layer.window_occupancy[min(4, layer.T) - 1]), abs=1e-12)
+
+
+def test_coactivity_round_trips_and_bad_entries_are_named(tmp_path):
+    import json
+
+    from spikex_plugin.errors import SpikeXInputError
+    from spikex_plugin.sparsity.stats import FiringStats, load_stats
+
+    stats = FiringStats(layers={"conv": layer_stats_from_spikes(sample_bursty_trace((2, 5, 5), 16, 0.1, 0.3, 2, 0))})
+    stats.save(tmp_path / "s.json")
+    assert load_stats(tmp_path / "s.json") == stats
+    data = json.loads((tmp_path / "s.json").read_text())
+    data["layers"]["conv"]["coactivity"][0]["counts"]["fractions"][0] += 0.5
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(SpikeXInputError, match="coactivity"):
+        load_stats(tmp_path / "bad.json")
+
+
+def test_packed_rows_follow_coactive_lines():
+    """stSAP's busiest column (active lines of a receptive field in the busiest of a pass's
+    windows) on a trace whose lines fire together in population bursts: the model with the
+    recorded co-activity is within 10 % of the trace's mean; taking lines as independent
+    falls far short."""
+    from spikex_plugin.sim.traces import make_trace
+
+    T, tws, cols = 64, 4, 8
+    tr = make_trace("bursty", (8, 10, 10), T, 0.03, samples=8, seed=2)
+    per_window = tr.reshape(T // tws, tws, 8, 8, 10, 10).any(axis=1)            # [windows, samples, C, H, W]
+    busiest = [per_window[g * cols:(g + 1) * cols, s, :, h:h + 3, v:v + 3].sum(axis=(1, 2, 3)).max()
+               for s in range(8) for g in range(T // tws // cols) for h in range(8) for v in range(8)]
+    stats = layer_stats_from_spikes(tr)
+    assert ActualDataDensity(stats).expected_packed_rows(72, cols, tws) == pytest.approx(np.mean(busiest), rel=0.10)
+    independent = ActualDataDensity(stats.model_copy(update={"coactivity": None}))
+    assert independent.expected_packed_rows(72, cols, tws) < 0.7 * np.mean(busiest)

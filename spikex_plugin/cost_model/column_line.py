@@ -18,37 +18,67 @@ import numpy as np
 from spikex_plugin import cache
 
 @functools.lru_cache(maxsize=4096)
-def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096) -> float:
+def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096,
+                       coactive: tuple[float, ...] | None = None) -> float:
     """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
     each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
     weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
     while it accumulates its window's spikes (at least one cycle) and until the next column
-    has taken it. Window counts are drawn independently from `pmf`, conditioned on a
-    non-empty step. Columns drift up to one step apart, so a step costs less than its
-    busiest column (lockstep) and more than the mean column. Values are kept on disk per
-    line (`save_line_tables`), so a repeated run needs neither the draws nor numba."""
-    table = line_table(pmf, cols, samples)
+    has taken it. Columns drift up to one step apart, so a step costs less than its
+    busiest column (lockstep) and more than the mean column.
+    Window counts are drawn from `pmf`. Without `coactive` every (step, column) is an
+    independent draw, conditioned on a non-empty step. With `coactive`, the pmf of how many
+    of a receptive field's n = len(coactive) - 1 lines fire in one window, the steps come in
+    runs of the field's n lines: each column draws how many of them fire in its window and
+    which ones, so a busy window stays busy over the run; silent steps are not issued.
+    Values are kept on disk per line (`save_line_tables`), so a repeated run needs neither
+    the draws nor numba."""
+    table = line_table(pmf, cols, samples, coactive)
     if feed not in table:
-        work = issued_step_work(pmf, cols, samples)
-        table[feed] = 0.0 if work is None else blocking_line_cycles(work, feed) / samples
+        work = issued_step_work(pmf, cols, samples, coactive)
+        table[feed] = 0.0 if work is None else blocking_line_cycles(work, feed) / len(work)
     return table[feed]
 
 
 @functools.lru_cache(maxsize=256)  # the draws depend on the pmf and the line, not on the feed
-def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int) -> np.ndarray | None:
-    """The window counts [samples, cols] of `issued_step_cycles`' issued steps (None: no
+def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
+                     coactive: tuple[float, ...] | None = None) -> np.ndarray | None:
+    """The window counts [steps, cols] of `issued_step_cycles`' issued steps (None: no
     window ever holds a spike)."""
     rng = np.random.default_rng(0)
     p = np.asarray(pmf, dtype=np.float64)
     if p[1:].sum() <= 0:
         return None
+    nonzero = p[1:] / p[1:].sum()
+    if coactive is not None:
+        work = coactive_work(rng, np.asarray(coactive), nonzero, cols, samples)
+        if not len(work):
+            return None
+        work.flags.writeable = False
+        return work
     work = rng.choice(len(p), size=(samples, cols), p=p / p.sum())
     empty = ~work.any(axis=1)   # condition on an issued step: one column gets a non-zero count
-    nonzero = p[1:] / p[1:].sum()
     work[empty, rng.integers(0, cols, empty.sum())] = 1 + rng.choice(len(nonzero), size=empty.sum(), p=nonzero)
     work = work.astype(np.float64)
     work.flags.writeable = False
     return work
+
+
+def coactive_work(rng: np.random.Generator, coactive: np.ndarray, nonzero: np.ndarray, cols: int,
+                  samples: int) -> np.ndarray:
+    """Issued steps [steps, cols] of spike counts for `issued_step_cycles`: runs of a
+    receptive field's lines (at most 128, the count scaled), in each column the drawn number
+    of active lines at random places, each with a non-zero count drawn from `nonzero`."""
+    n = coactive.size - 1
+    lines = min(n, 128)
+    runs = max(samples // lines, 16)
+    draws = rng.choice(n + 1, size=(runs, cols), p=coactive / coactive.sum())
+    active_count = np.floor(draws * lines / n + rng.random(draws.shape)).astype(int)
+    rank = np.argsort(rng.random((runs, lines, cols)), axis=1).argsort(axis=1)
+    active = rank < active_count[:, None, :]
+    counts = 1 + rng.choice(nonzero.size, size=active.shape, p=nonzero)
+    work = (active * counts).reshape(-1, cols)
+    return work[work.any(axis=1)].astype(np.float64)
 
 
 def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
@@ -91,9 +121,10 @@ def _table_key(line: tuple) -> str:
     return f"{_VERSION}|{line}"
 
 
-def line_table(pmf: tuple[float, ...], cols: int, samples: int) -> dict[float, float]:
+def line_table(pmf: tuple[float, ...], cols: int, samples: int,
+               coactive: tuple[float, ...] | None = None) -> dict[float, float]:
     """{feed: issued_step_cycles} of one line, from disk on first use in this process."""
-    line = (pmf, cols, samples)
+    line = (pmf, cols, samples, coactive)
     if line not in _TABLES:
         _TABLES[line] = cache.read("column-line", _table_key(line), lambda t: isinstance(t, dict)) or {}
         _SAVED[line] = len(_TABLES[line])

@@ -182,23 +182,24 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     shape = pass_shape(layer, m.tws, m.rows, arch.cols)
     lines = valid_lines(layer)
     bpa = arch.bits_per_action
-    slots = active = l1_spike_bits = 0.0  # per channel group, summed over passes
+    slots = 0.0  # per channel group, summed over passes
+    words = {"fill_L1": 0.0, "fill_GLB": 0.0, "read_L1": 0.0}  # per channel group
     group_slots = [d.expected_packed_rows(lines, width * shape.fold, m.tws) for width in shape.group_windows]
     for width, group in zip(shape.group_windows, group_slots):
         slots += shape.positions * group
-        live = lines * (1 - d.p_line_silent(width * m.tws) ** shape.fold)  # lines with a slot
-        active += shape.positions * live
-        l1_spike_bits += shape.positions * live * width * shape.fold * m.tws
+        # A tap takes a slot (is live) when its line is active at any of the `fold` positions
+        # side by side.
+        silent = d.p_line_silent(width * m.tws)
+        union = (1 - silent ** shape.fold) / (1 - silent) if silent < 1 else 1.0
+        live_pmf = scaled_counts(d.active_lines_pmf(lines, width * m.tws), union)
+        for key, count in pass_words(layer, m, arch, live_pmf, width * shape.fold).items():
+            words[key] += shape.positions * count
     T_pad = shape.windows * m.tws
     computes = layer.dense_synops * d.rate * layer.valid_tap_fraction
     active_line_windows = layer.M * layer.P * layer.Q * lines * shape.windows * d.p_nonempty(1, m.tws)
     neuron_steps = layer.output_neurons * T_pad
     out_bits = layer.output_neurons * layer.T
-    l1_weights = active * shape.channel_groups * m.rows * arch.weight_bits
-    l1_spikes = l1_spike_bits * shape.channel_groups
-    # stSAP needs to know which lines are live before reading them: a one-bit-per-line map
-    # of each pass's receptive field, read with the pass.
-    l1_spikes += shape.passes * layer.C * layer.R * layer.S
+    words = {key: count * shape.channel_groups for key, count in words.items()}
     w_dram, s_dram = dram_reads(layer, m, arch, d)
     actions = {
         ("Accumulator", "compute"): computes,
@@ -209,9 +210,9 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
         ("Vmem", "write"): (computes + neuron_steps) * arch.vmem_bits / bpa["Vmem"],
         ("Comparator", "compare"): float(neuron_steps),
         ("PEController", "dispatch"): float(shape.passes * m.rows * m.cols),
-        ("L1", "read"): (l1_weights + l1_spikes) / bpa["L1"],
-        ("L1", "write"): (l1_weights + l1_spikes) / bpa["L1"],
-        ("GLB", "read"): (l1_weights + l1_spikes + out_bits) / bpa["GLB"],
+        ("L1", "read"): words["read_L1"],
+        ("L1", "write"): words["fill_L1"],
+        ("GLB", "read"): words["fill_GLB"] + out_bits / bpa["GLB"],
         ("GLB", "write"): (w_dram + s_dram + out_bits) / bpa["GLB"],
         ("DRAM", "read"): (w_dram + s_dram) / bpa["DRAM"],
         ("DRAM", "write"): out_bits / bpa["DRAM"],
@@ -224,12 +225,42 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     array = shape.channel_groups * shape.positions * per_neurons + (shape.group_windows[-1] - 1) * m.tws + fill
     loads = {"array": array, **port_loads(actions, arch)}
     bound = max(loads, key=loads.get)
-    exposed = ptb_exposed_transfers(layer, m, arch, d, (l1_weights + l1_spikes) / shape.passes, out_bits)
-    overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed),
+    exposed = ptb_exposed_transfers(layer, m, arch, d, words["fill_GLB"] * bpa["GLB"] / shape.passes, out_bits)
+    # A pass's fill streams GLB words into L1 one cycle behind: one cycle of latency per pass.
+    overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + shape.passes,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
     cycles = max(overlapped.values()) + exposed["cycles"]
     parts = {"accumulate": accumulate, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"]}
     return priced(layer.name, m, arch, actions, cycles, parts, bound)
+
+
+def scaled_counts(pmf: np.ndarray, factor: float) -> np.ndarray:
+    """The distribution of k * factor for k ~ `pmf` (k = 0..n), on 0..n: each mass split
+    between the two nearest counts (so the mean scales by `factor` below the cap)."""
+    n = pmf.size - 1
+    position = np.minimum(np.arange(pmf.size) * factor, n)
+    low = np.floor(position).astype(int)
+    upper = np.minimum(low + 1, n)
+    return (np.bincount(low, pmf * (1 - (position - low)), minlength=n + 1)
+            + np.bincount(upper, pmf * (position - low), minlength=n + 1))
+
+
+def pass_words(layer: Layer, m: PTBMapping, arch: SpikeXArch, live_pmf: np.ndarray, columns: int) -> dict[str, float]:
+    """Expected words of one pass, each transfer a whole number of port words, over the
+    distribution `live_pmf` of its live taps (a tap is live if any folded position needs
+    it): its L1 fill (a live map of one bit per tap, the live taps' spike bits over the
+    pass's columns, their weights), as L1 writes and GLB reads, and the array's L1 reads
+    (each live tap's weights; the map and the spike bits only when some tap is live)."""
+    bpa = arch.bits_per_action
+    live = np.arange(live_pmf.size)
+    taps = layer.C * layer.R * layer.S
+    spike_bits, weight_bits = taps + live * columns * m.tws, live * m.rows * arch.weight_bits
+    out = {f"fill_{c}": float(np.sum(live_pmf * (np.ceil(spike_bits / bpa[c]) + np.ceil(weight_bits / bpa[c]))))
+           for c in ("L1", "GLB")}
+    reads = (live * math.ceil(m.rows * arch.weight_bits / bpa["L1"])
+             + (live > 0) * (np.ceil(live * columns * m.tws / bpa["L1"]) + math.ceil(taps / bpa["L1"])))
+    out["read_L1"] = float(np.sum(live_pmf * reads))
+    return out
 
 
 def neuron_group_cycles(group_windows: tuple, group_accumulate: list[float], tws: int) -> float:
@@ -247,8 +278,8 @@ def neuron_group_cycles(group_windows: tuple, group_accumulate: list[float], tws
 def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: DensityModel,
                           pass_bits: float, out_bits: float) -> dict[str, float]:
     """Transfers nothing can overlap: the first GLB tile's load from DRAM, the first pass's
-    L1 fill, and the last GLB tile's outputs back to DRAM. Returns their cycles, their GLB
-    reads and writes, and their DRAM cycles."""
+    L1 fill, the last pass's outputs into the GLB and the last GLB tile's outputs back to
+    DRAM. Returns their cycles, their GLB reads and writes, and their DRAM cycles."""
     bpa = arch.bits_per_action
     dram_time = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz / bpa["DRAM"]
     line_live = 1 - d.p_line_silent(layer.T)
@@ -261,11 +292,14 @@ def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Dens
                     + spike_tile_bits(layer, m.p_glb, t_glb) * line_live)
         tiles = math.ceil(layer.M / m.m_glb) * layer.P // m.p_glb * math.ceil(layer.T / t_glb)
     last_out = out_bits / tiles
+    # The last pass's output spikes enter the GLB before the write-back can read them.
+    last_pass_out = math.ceil(out_bits / pass_shape(layer, m.tws, m.rows, arch.cols).passes / bpa["GLB"])
     first = max(arch.port_cycles("GLB", 0.0, first_in / bpa["GLB"]), first_in * dram_time)
     l1_first = arch.port_cycles("GLB", pass_bits / bpa["GLB"], 0.0)
-    last = max(arch.port_cycles("GLB", last_out / bpa["GLB"], 0.0), last_out * dram_time)
+    last = arch.port_cycles("GLB", 0.0, last_pass_out) + max(arch.port_cycles("GLB", last_out / bpa["GLB"], 0.0),
+                                                             last_out * dram_time)
     return {"cycles": first + l1_first + last, "glb_reads": (pass_bits + last_out) / bpa["GLB"],
-            "glb_writes": first_in / bpa["GLB"], "dram": (first_in + last_out) * dram_time}
+            "glb_writes": first_in / bpa["GLB"] + last_pass_out, "dram": (first_in + last_out) * dram_time}
 
 
 # ---- mapspace ---------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     out_group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.M)
     sout_glb = sin_glb if out is None else out.p_channels_nonempty(out_group, m.tb_glb) if sk.zero_blocks else 1.0
     fan_in = layer.C * layer.R * layer.S * valid
-    rf_active = d.p_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
+    rf_active = d.p_field_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
             "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "sout_glb": sout_glb, "rf_active": rf_active}
 
@@ -212,20 +212,27 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     over how many SP-MBs an inference wakes; plus the transfers nothing overlaps."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
     if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
-        # Cycles per issued step of the column line (independent-window shape), scaled to the
-        # measured probability that the step is issued.
+        # Cycles per issued step of the column line, scaled to the measured probability that
+        # the step is issued.
         issued = steps * f["row_weight"]
         feed = actions.get(("L1", "read"), 0.0) / issued if issued else 0.0   # L1 words per issued step
-        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols,
-                                      round(feed, 2)) * f["row_weight"]
+        # Temporal mode: a tile's steps are the lines of one receptive field over the same
+        # windows, so co-active lines load the same columns together. (Spatial columns are
+        # neighbouring fields that share most lines: drawn independently, as before.)
+        coactive = (tuple(np.round(d.active_lines_pmf(layer.C * layer.R * layer.S * layer.valid_tap_fraction, m.tws), 9))
+                    if m.mode == "temporal" else None)
+        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols, round(feed, 2),
+                                      coactive=coactive) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step
     # Membrane: tws steps per window with input, one decay step otherwise. Per output tile a
     # column walks its own window(s) after its accumulation; in temporal mode the windows of
     # a neuron also chain from column to column (and from one time block to the next), so a
-    # tile takes at least cols windows' membrane steps. Tiles follow each other through the
-    # array without draining it (a PE takes the next weight once its membrane is done).
+    # tile takes cols windows' membrane steps. A PE takes the next tile's weight only once
+    # its membrane is done, and with one weight register per PE the next tile's weights
+    # cannot pass the last column before its chain ends: the chain adds to the tile's
+    # accumulation (temporal), as each column's own window does (spatial).
     out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
     windows = out_tiles * m.cols  # per row, in sequence
     rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
@@ -233,7 +240,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     membrane = out_tiles * per_window
     chain = out_tiles * m.cols * per_window if m.mode == "temporal" else 0.0
     fill = m.rows + m.cols - 1
-    array = max(compute + membrane, chain) + fill
+    array = (compute + chain if m.mode == "temporal" else compute + membrane) + fill
     loads = port_loads(actions, arch)
     # A fill streams GLB words into L1 one cycle behind: one cycle of latency per L1 tile
     # that moves anything (the next fill waits for its half of the double buffer).
@@ -246,7 +253,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
     # rises and falls with the same activity.
-    loads["array"], varying["array"] = array, max(compute + membrane - out_tiles, chain - windows)
+    loads["array"], varying["array"] = array, compute + (chain - windows if m.mode == "temporal" else membrane - out_tiles)
     # The exposed transfers run before or after everything else, not overlapped.
     exposed = exposed_transfers(layer, m, arch, f)
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
@@ -266,7 +273,8 @@ def overlapped_glb_port(actions: dict[tuple[str, str], float], arch: SpikeXArch,
 
 def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict) -> dict[str, float]:
     """Transfers nothing can overlap: the first GLB tile's load from DRAM and its first L1
-    tile (before any compute), and the last GLB tile's outputs back to DRAM (after it).
+    tile (before any compute), and the last output tile's spikes into the GLB and the last
+    GLB tile's outputs back to DRAM (after it).
     Returns their cycles, their GLB reads and writes, and their DRAM cycles."""
     bpa, wbits = arch.bits_per_action, arch.weight_bits
     per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
@@ -279,9 +287,11 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
     dram_time = per_dram_action / bpa["DRAM"]
     first = max(arch.port_cycles("GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
     l1_first = arch.port_cycles("GLB", l1_in / bpa["GLB"], 0.0)
-    last = max(arch.port_cycles("GLB", out / bpa["GLB"], 0.0), out * dram_time)
+    # The last output tile's spikes enter the GLB before the write-back can read them.
+    last_tile_out = math.ceil(m.rows * m.cols * m.tws * f["sout_glb"] / bpa["GLB"])
+    last = arch.port_cycles("GLB", 0.0, last_tile_out) + max(arch.port_cycles("GLB", out / bpa["GLB"], 0.0), out * dram_time)
     return {"cycles": first + l1_first + last, "glb_reads": (l1_in + out) / bpa["GLB"],
-            "glb_writes": glb_in / bpa["GLB"], "dram": (glb_in + out) * dram_time}
+            "glb_writes": glb_in / bpa["GLB"] + last_tile_out, "dram": (glb_in + out) * dram_time}
 
 
 def _level_actions(actions: dict, level: str) -> float:
@@ -314,7 +324,8 @@ def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int,
     pmf = np.exp(log_pmf)
     scale = k / (n * p)
     slowest = np.max([load + varying[name] * (scale - 1) for name, load in loads.items()], axis=0)
-    return float(np.sum(pmf * slowest) / np.sum(pmf))
+    # E[max] >= max E (Jensen); the +-8 sd cut of a skewed binomial could dip below it.
+    return max(float(np.sum(pmf * slowest) / np.sum(pmf)), mean_bound)
 
 
 def l1_tile_count(layer: Layer, m: SpikeXMapping) -> float:

@@ -185,18 +185,24 @@ def port_loads(counts: dict[Action, np.ndarray], arch: SpikeXArch) -> dict[str, 
             "l1_port": port_cycles(arch, "L1", counts.get(("L1", "read"), zero), counts.get(("L1", "write"), zero))}
 
 
-def issued_cycles(d: MemoDensity, tws: np.ndarray, cols: np.ndarray, feed: np.ndarray) -> np.ndarray:
-    """`issued_step_cycles` per mapping, once per distinct (TWS, columns, rounded feed)."""
+def issued_cycles(layer: Layer, d: MemoDensity, tws: np.ndarray, cols: np.ndarray, feed: np.ndarray,
+                  temporal: np.ndarray) -> np.ndarray:
+    """`issued_step_cycles` per mapping, once per distinct (TWS, columns, rounded feed, mode)."""
     rounded = np.array([round(x, 2) for x in feed.tolist()])
     n = len(rounded)
     tws, cols = np.broadcast_to(tws, (n,)), np.broadcast_to(cols, (n,))
-    first, where = unique_rows(tws, cols, rounded)
+    temporal = np.broadcast_to(temporal, (n,))
+    first, where = unique_rows(tws, cols, rounded, temporal)
     pmfs: dict[int, tuple] = {}
+    field_pmfs: dict[int, tuple] = {}
+    field_lines = layer.C * layer.R * layer.S * layer.valid_tap_fraction
     values = np.empty(len(first))
-    for i, (steps, columns, rate) in enumerate(zip(tws[first].tolist(), cols[first].tolist(), rounded[first].tolist())):
+    for i, (steps, columns, rate, temp) in enumerate(zip(tws[first].tolist(), cols[first].tolist(),
+                                                         rounded[first].tolist(), temporal[first].tolist())):
         if steps not in pmfs:
             pmfs[steps] = tuple(np.round(d.window_count_pmf(steps), 9))
-        values[i] = issued_step_cycles(pmfs[steps], columns, rate)
+            field_pmfs[steps] = tuple(np.round(d.active_lines_pmf(field_lines, steps), 9))
+        values[i] = issued_step_cycles(pmfs[steps], columns, rate, coactive=field_pmfs[steps] if temp else None)
     save_line_tables()
     return values[where]
 
@@ -210,7 +216,7 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
         issued = steps * f["row_weight"]
         l1_reads = np.broadcast_to(counts.get(("L1", "read"), 0.0), (n,))
         feed = np.divide(l1_reads, issued, out=np.zeros(n), where=issued != 0)
-        per_step = issued_cycles(d, m.tws, m.cols, feed) * f["row_weight"]
+        per_step = issued_cycles(layer, d, m.tws, m.cols, feed, m.mode == "temporal") * f["row_weight"]
     else:
         per_step = m.tws.astype(np.float64)
     compute = steps * per_step
@@ -222,7 +228,7 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     membrane = out_tiles * per_window
     chain = out_tiles * m.cols * per_window if temporal else np.zeros(n)
     fill = m.rows + m.cols - 1
-    array = np.maximum(compute + membrane, chain) + fill
+    array = np.where(temporal, compute + chain, compute + membrane) + fill
     loads = port_loads(counts, arch)
     group = _tag_group(layer, arch, layer.C)
     fill_latency = l1_tile_count(layer, m) * d.p_channels_nonempty(np.maximum(m.c_l1, group), m.tb)
@@ -230,7 +236,7 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     varying = {name: loads[name] * block_driven.get(level, 0.0) / np.maximum(_level_actions(counts, level), 1e-300)
                for name, level in levels.items()}
     sp_mbs = np.round(layer.C / group * layer.T / m.tb)
-    loads["array"], varying["array"] = array, np.maximum(compute + membrane - out_tiles, chain - windows)
+    loads["array"], varying["array"] = array, compute + np.where(temporal, chain - windows, membrane - out_tiles)
     exposed = exposed_transfers(layer, m, arch, f)
     glb = port_cycles(arch, "GLB", np.maximum(counts.get(("GLB", "read"), 0.0) - exposed["glb_reads"], 0.0),
                       np.maximum(counts.get(("GLB", "write"), 0.0) - exposed["glb_writes"], 0.0))
@@ -252,9 +258,12 @@ def exposed_transfers(layer: Layer, m: MappingArrays, arch: SpikeXArch, f: dict)
     dram_time = per_dram_action / bpa["DRAM"]
     first = np.maximum(port_cycles(arch, "GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
     l1_first = port_cycles(arch, "GLB", l1_in / bpa["GLB"], 0.0)
-    last = np.maximum(port_cycles(arch, "GLB", out / bpa["GLB"], 0.0), out * dram_time)
+    # The last output tile's spikes enter the GLB before the write-back can read them.
+    last_tile_out = np.ceil(m.rows * m.cols * m.tws * f["sout_glb"] / bpa["GLB"])
+    last = port_cycles(arch, "GLB", 0.0, last_tile_out) + np.maximum(port_cycles(arch, "GLB", out / bpa["GLB"], 0.0),
+                                                                     out * dram_time)
     return {"cycles": first + l1_first + last, "glb_reads": (l1_in + out) / bpa["GLB"],
-            "glb_writes": glb_in / bpa["GLB"], "dram": (glb_in + out) * dram_time}
+            "glb_writes": glb_in / bpa["GLB"] + last_tile_out, "dram": (glb_in + out) * dram_time}
 
 
 def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
@@ -279,5 +288,6 @@ def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarr
         scale = k / (blocks * prob)
         sel = rows[where == i]
         slowest = np.max(load[sel, :, None] + vary[sel, :, None] * (scale - 1), axis=1)
-        result[sel] = np.sum(pmf * slowest, axis=1) / np.sum(pmf)
+        # E[max] >= max E (Jensen); the +-8 sd cut of a skewed binomial could dip below it.
+        result[sel] = np.maximum(np.sum(pmf * slowest, axis=1) / np.sum(pmf), result[sel])
     return result

@@ -8,7 +8,9 @@ spikes in one line's window (for the column load-imbalance of the array).
   (Sparseloop's model for a known nonzero count).
 - `ActualDataDensity`: the recorded occupancy curves of a `LayerFiringStats` (exact for
   single lines and recorded channel groups; other group sizes combine the nearest smaller
-  recorded group as independent, which is stated wherever it is used).
+  recorded group as independent, which is stated wherever it is used), and, when the
+  statistics hold `coactivity`, how many lines of a receptive field fire together in a
+  window (else lines are taken as independent).
 """
 
 from __future__ import annotations
@@ -40,14 +42,24 @@ class DensityModel:
         """P(one input line stays silent for `steps` steps): stSAP drops such lines."""
         return 1 - self.p_nonempty(1, steps)
 
+    def active_lines_pmf(self, lines: float, steps: int) -> np.ndarray:
+        """P(k of a receptive field's `lines` input lines spike in one window of `steps`
+        steps), k = 0..round(lines): here lines fire independently (binomial)."""
+        n = max(int(round(lines)), 0)
+        return binomial_pmf(n, self.p_nonempty(1, steps))
+
+    def p_field_nonempty(self, lines: float, steps: int) -> float:
+        """P(a receptive field of `lines` input lines has a spike in a window of `steps`
+        steps); here as any `lines` lines (`p_nonempty`)."""
+        return self.p_nonempty(lines, steps)
+
     def expected_packed_rows(self, lines: float, columns: int, tws: int) -> float:
         """Expected row slots stSAP's first-fit packing needs for `lines` input lines over
         `columns` windows of `tws` steps: the busiest column's count of active lines (a slot
         serves one line per column; first-fit meets this bound when lines seldom fire in
         two windows of the group, and exceeds it a little otherwise). Columns are taken as
-        independent, each line active in one with the line's window occupancy."""
-        n = max(int(round(lines)), 0)
-        cdf = binom.cdf(np.arange(n + 1), n, self.p_nonempty(1, tws))
+        independent draws of `active_lines_pmf` (co-active lines within a window are kept)."""
+        cdf = np.cumsum(self.active_lines_pmf(lines, tws))
         return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** columns))
 
     def window_count_pmf(self, steps: int) -> np.ndarray:
@@ -70,6 +82,14 @@ class DensityModel:
             nxt[1, 1:] = (dist[0] * a + dist[1] * b)[:-1]
             dist = nxt
         return dist.sum(axis=0)
+
+
+def binomial_pmf(n: int, p: float) -> np.ndarray:
+    """Binomial(n, p) pmf over 0..n (all mass at 0 or n where scipy would under/overflow)."""
+    k = np.arange(n + 1)
+    if 1e-12 < p < 1 - 1e-12:
+        return binom.pmf(k, n, p)
+    return (k == (n if p > 0.5 else 0)).astype(float)
 
 
 @dataclass
@@ -111,6 +131,7 @@ class ActualDataDensity(DensityModel):
         self.lines_per_channel = stats.lines // stats.channels
         self._line = np.asarray(stats.window_occupancy)
         self._groups = {g: np.asarray(c) for g, c in sorted(stats.channel_block_occupancy.items())}
+        self._coactive: dict[tuple[int, int], np.ndarray] = {}  # (lines, steps) -> pmf: the mapper asks often
 
     def _curve_at(self, curve: np.ndarray, steps: int) -> float:
         return float(curve[min(steps, len(curve)) - 1])
@@ -125,3 +146,65 @@ class ActualDataDensity(DensityModel):
         g = max((g for g in self._groups if g <= max(channels, 1)), default=1)
         p = self._curve_at(self._groups[g], steps)
         return 1 - (1 - p) ** (max(channels, 1) / g)
+
+    def active_lines_pmf(self, lines: float, steps: int) -> np.ndarray:
+        """From the recorded co-activity when there is some (else independent lines): the
+        entry of the largest recorded window <= `steps` (else the smallest) whose group size
+        is nearest `lines`. Each recorded count k of n lines is a group activity k / n,
+        mapped to a window of `steps` as 1 - (1 - k/n)^e, with e set so that the mean is the
+        line's occupancy for `steps` (e = steps / window for Bernoulli lines), then scaled
+        to `lines` lines (its mass split between the neighbouring integers)."""
+        if not self.stats.coactivity:
+            return super().active_lines_pmf(lines, steps)
+        key = (max(int(round(lines)), 0), steps)
+        if key not in self._coactive:
+            self._coactive[key] = self._recorded_lines_pmf(*key)
+            self._coactive[key].setflags(write=False)
+        return self._coactive[key]
+
+    def _recorded_lines_pmf(self, lines: int, steps: int) -> np.ndarray:
+        windows = sorted({c.window for c in self.stats.coactivity})
+        window = max((w for w in windows if w <= steps), default=windows[0])
+        entry = min((c for c in self.stats.coactivity if c.window == window),
+                    key=lambda c: abs(math.log(c.lines / max(lines, 1))))
+        activity, weight = histogram_points(entry.counts.edges, entry.counts.fractions, entry.lines)
+        target, n = self.p_nonempty(1, steps), lines
+        if target <= 0 or n == 0:
+            return np.eye(n + 1)[0]
+        if target >= 1:
+            return np.eye(n + 1)[n]
+        exponent = occupancy_exponent(activity, weight, target)
+        position = (1 - (1 - activity) ** exponent) * n
+        low = np.floor(position).astype(int)
+        pmf = np.bincount(low, weights=weight * (1 - (position - low)), minlength=n + 2)
+        pmf += np.bincount(np.minimum(low + 1, n + 1), weights=weight * (position - low), minlength=n + 2)
+        pmf[n] += pmf[n + 1]
+        return pmf[: n + 1] / pmf.sum()
+
+    def p_field_nonempty(self, lines: float, steps: int) -> float:
+        """From the recorded co-activity when there is some (a field is silent with the
+        probability that none of its lines is active), else as `p_nonempty`."""
+        if not self.stats.coactivity:
+            return super().p_field_nonempty(lines, steps)
+        return float(1 - self.active_lines_pmf(lines, steps)[0])
+
+
+def histogram_points(edges: list[float], fractions: list[float], lines: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group activities k / lines and their probabilities from a co-activity histogram (a
+    bin's mass spread evenly over its integer counts)."""
+    counts = np.arange(int(edges[-1]))
+    weight = np.zeros(counts.size)
+    for lo, hi, frac in zip(edges[:-1], edges[1:], fractions):
+        weight[int(lo):int(hi)] = frac / (int(hi) - int(lo))
+    return counts / lines, weight / weight.sum()
+
+
+def occupancy_exponent(activity: np.ndarray, weight: np.ndarray, target: float) -> float:
+    """e > 0 with sum(weight * (1 - (1 - activity)^e)) = target (bisection in log e; the sum
+    rises with e)."""
+    lo, hi = -12.0, 12.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        mean = float(np.sum(weight * -np.expm1(math.exp(mid) * np.log1p(-np.minimum(activity, 1 - 1e-12)))))
+        lo, hi = (mid, hi) if mean < target else (lo, mid)
+    return math.exp((lo + hi) / 2)

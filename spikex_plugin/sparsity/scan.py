@@ -235,3 +235,30 @@ def channel_block_runs(blocks: np.ndarray, T: int, samples: int, levels: int, sk
             out[lv] = _expand(runs, inner)
         below = level
     return out
+
+
+@njit(cache=True)
+def box_count_histograms(active: np.ndarray, boxes: np.ndarray, hist: np.ndarray) -> None:
+    """Adds to hist[i, k] the number of (frame, b x b box) pairs, b = boxes[i], in which k
+    lines (all channels of the box's pixels) are active; `active` is [frames, C, H, W]
+    (nonzero = active; bytes or float32). Boxes sit at every second row and column where they fit (a sample of positions
+    that halves the histogram work twice over; an integral image per frame)."""
+    frames, C, H, W = active.shape
+    pix = np.zeros((H + 1, W + 1), np.int64)
+    count = np.zeros((H, W), np.int32)
+    for f in range(frames):
+        count[:] = 0
+        for c in range(C):
+            frame = active[f, c]
+            for h in range(H):
+                for w in range(W):
+                    count[h, w] += frame[h, w] != 0
+        for h in range(1, H + 1):
+            for w in range(1, W + 1):
+                pix[h, w] = count[h - 1, w - 1] + pix[h - 1, w] + pix[h, w - 1] - pix[h - 1, w - 1]
+        for i in range(boxes.size):
+            b = boxes[i]
+            for h in range(0, H - b + 1, 2):
+                for w in range(0, W - b + 1, 2):
+                    hist[i, pix[h + b, w + b] - pix[h, w + b] - pix[h + b, w] + pix[h, w]] += 1
+

@@ -14,6 +14,15 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   g runs over powers of two up to C.
 - `line_spike_histogram`: fraction of input lines by total spikes over the run, bins
   `[edges[i], edges[i+1])` (firing is extremely skewed; this shows how much).
+- `coactivity` (optional; absent in files written before it, and then the model takes lines
+  as independent): how many lines of a receptive-field-sized group are active together in
+  one window. One entry per (`window` w, `lines` n): over every aligned window of w steps
+  (starts 0, w, 2w, ...; a last partial window is left out), every sample and every group
+  position, the fraction of cases in which k of the group's n lines spiked in the window,
+  as a histogram over k with bins `[edges[i], edges[i+1])` (one bin per count up to 32,
+  then eight per octave; bins above the largest count seen are left out). Groups: for
+  conv/pool inputs all channels x a box of b x b pixels (b = 1, 3, 5; at every second row
+  and column where the box fits; a [C, L] input is one row of L pixels), for FC all lines. w runs over 1, 2, 4, 8, 16 up to T.
 """
 
 from __future__ import annotations
@@ -51,6 +60,22 @@ class Histogram(BaseModel):
         return self
 
 
+class CoActivity(BaseModel):
+    """Distribution of the number of active lines of one group in one window (see module doc)."""
+    model_config = ConfigDict(extra="forbid")
+    window: PositiveInt
+    lines: PositiveInt
+    counts: Histogram
+
+    @model_validator(mode="after")
+    def _check(self) -> "CoActivity":
+        if self.counts.edges[0] != 0 or self.counts.edges[-1] > self.lines + 1:
+            raise ValueError(f"counts.edges must run from 0 to at most lines + 1 = {self.lines + 1}")
+        if abs(sum(self.counts.fractions) - 1) > 1e-3:
+            raise ValueError(f"counts.fractions sum to {sum(self.counts.fractions):.6g}, expected 1")
+        return self
+
+
 class LayerFiringStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
     shape: list[PositiveInt] = Field(min_length=1, max_length=3)
@@ -60,6 +85,7 @@ class LayerFiringStats(BaseModel):
     window_occupancy: list[float]
     channel_block_occupancy: dict[int, list[float]]
     line_spike_histogram: Histogram
+    coactivity: list[CoActivity] | None = None
 
     @property
     def lines(self) -> int:
@@ -91,6 +117,10 @@ class LayerFiringStats(BaseModel):
             if g < 1 or g > self.channels:
                 raise ValueError(f"channel_block_occupancy group {g} outside 1..{self.channels}")
             _check_curve(f"channel_block_occupancy.{g}", curve, self.T)
+        for i, entry in enumerate(self.coactivity or []):
+            if entry.window > self.T or entry.lines > self.lines:
+                raise ValueError(f"coactivity[{i}]: window {entry.window} or lines {entry.lines} exceed "
+                                 f"T={self.T} or the layer's {self.lines} lines")
         return self
 
 
@@ -102,7 +132,7 @@ class FiringStats(BaseModel):
 
     def save(self, path: str | Path, significant: int | None = None) -> None:
         """Write JSON; with `significant` digits, compact and rounded (bundled profiles)."""
-        data = self.model_dump()
+        data = self.model_dump(exclude_none=True)
         if significant is None:
             Path(path).write_text(json.dumps(data, indent=1) + "\n")
             return
@@ -212,6 +242,54 @@ def _histogram_edges(T: int) -> np.ndarray:
     return np.unique(edges).astype(float)
 
 
+COACTIVITY_WINDOWS = (1, 2, 4, 8, 16)
+COACTIVITY_BOXES = (1, 3, 5)
+
+
+def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """Per (window w, group lines n): integer histogram [n + 1] of active lines per group and
+    aligned window over a trace [T, samples, *shape] (groups as in the module doc). Windows
+    of 2w are the OR of pairs of windows of w, so all sizes cost about two passes."""
+    from spikex_plugin.sparsity.scan import box_count_histograms  # numba: loaded when a trace is scanned
+
+    T, shape = spikes.shape[0], spikes.shape[2:]
+    # bytes or float32 are read in place (as torch hands traces over); others become bool
+    active = spikes.view(np.uint8) if spikes.dtype == np.bool_ else spikes if spikes.dtype == np.float32 else spikes != 0
+    active = np.ascontiguousarray(active).reshape(T, -1)
+    out: dict[tuple[int, int], np.ndarray] = {}
+    for w in (w for w in COACTIVITY_WINDOWS if w <= T):
+        if w > 1:  # windows of w from pairs of windows of w / 2 (float32 only at the first level)
+            even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
+            active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
+        if len(shape) == 1:
+            per_group = np.count_nonzero(active.reshape(-1, shape[0]), axis=1)
+            out[(w, shape[0])] = np.bincount(per_group, minlength=shape[0] + 1)
+            continue
+        C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
+        boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
+        hist = np.zeros((boxes.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
+        box_count_histograms(active.reshape(-1, C, H, W), boxes, hist)
+        for b, counts in zip(boxes, hist):
+            out[(w, C * int(b) ** 2)] = counts[: C * b * b + 1]
+    return out
+
+
+def _count_edges(n: int) -> np.ndarray:
+    """Bins over 0..n active lines: one per count up to 32, then eight per octave."""
+    exact = np.arange(min(n, 32) + 1)
+    octaves = np.unique(np.round(32 * 2.0 ** (np.arange(1, 8 * max(math.log2(max(n, 1) / 32), 0) + 1) / 8)))
+    return np.unique(np.concatenate([exact, octaves[octaves <= n], [n + 1]])).astype(float)
+
+
+def coactivity_entry(window: int, lines: int, counts: np.ndarray) -> CoActivity:
+    """A `CoActivity` from an integer histogram of active lines [lines + 1], binned for storage."""
+    edges = _count_edges(lines)
+    fractions = np.add.reduceat(counts, edges[:-1].astype(int)) / counts.sum()
+    last = int(np.flatnonzero(fractions)[-1]) + 1 if fractions.any() else 1
+    return CoActivity(window=window, lines=lines,
+                      counts=Histogram(edges=edges[: last + 1].tolist(), fractions=fractions[:last].tolist()))
+
+
 def unpack_spikes(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Undo `np.packbits(spikes, axis=-1)` for a trace whose last axis had shape[-1] entries."""
     return np.unpackbits(packed, axis=-1, count=shape[-1]).astype(bool)
@@ -224,10 +302,13 @@ class FiringAccumulator:
     over many batches equals the statistics of the concatenated trace exactly.
 
     `add` reads each batch once (`scan.scan_trace`); channel blocks are then ORed on the
-    per-channel step bits (`scan.channel_block_runs`).
+    per-channel step bits (`scan.channel_block_runs`). Co-activity costs about two more
+    passes; `coactivity_every=k` records it on every k-th sample only (counted over all
+    batches, so batching does not change the result), 0 not at all.
     """
 
-    def __init__(self, shape: tuple[int, ...], T: int):
+    def __init__(self, shape: tuple[int, ...], T: int, coactivity_every: int = 1):
+        self.coactivity_every = int(coactivity_every)
         self.shape, self.T = tuple(int(d) for d in shape), int(T)
         self.channels = self.shape[0]
         self.lines = math.prod(self.shape)
@@ -237,6 +318,7 @@ class FiringAccumulator:
         self.count_hist = np.zeros(self.T + 1, dtype=np.int64)
         self.groups = _group_sizes(self.channels)
         self.block_runs = np.zeros((len(self.groups), self.T + 1), dtype=np.int64)  # row l: groups[l]
+        self.coactivity: dict[tuple[int, int], np.ndarray] = {}
 
     def add(self, spikes: np.ndarray) -> None:
         """Add a trace [T, samples, *shape] (nonzero = spike; bool is read without a copy)."""
@@ -255,6 +337,10 @@ class FiringAccumulator:
         self.steps += steps
         self.line_runs += line_runs
         self.count_hist += count_hist
+        if self.coactivity_every:
+            picked = spikes[:, (-self.samples) % self.coactivity_every::self.coactivity_every]
+            for key, counts in (coactivity_counts(picked) if picked.shape[1] else {}).items():
+                self.coactivity[key] = self.coactivity.get(key, 0) + counts
         self.samples += samples
 
     def result(self) -> LayerFiringStats:
@@ -272,6 +358,7 @@ class FiringAccumulator:
             window_occupancy=occupancy_from_runs(self.line_runs, T, lines).tolist(),
             channel_block_occupancy=block,
             line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / lines).tolist()),
+            coactivity=[coactivity_entry(w, n, counts) for (w, n), counts in sorted(self.coactivity.items())] or None,
         )
 
 

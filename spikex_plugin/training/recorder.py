@@ -71,16 +71,19 @@ class SpikeRecorder:
     (benchmarks/bench_stats.py measures the cost per training step). `ops=True` also
     records the inputs of the ops between modules (residual joins, concat, attention
     matmuls, neurons and gates) under their `network_from_model` names, tracing every op
-    of a recorded pass (slower).
+    of a recorded pass (slower). `coactivity_every=k` records the co-activity histograms
+    (about two more passes over each trace) from every k-th sample only, 0 not at all.
     """
 
     def __init__(self, model: nn.Module, T: int, mode: Literal["stats", "trace"] = "stats",
-                 names: dict[str, str] | None = None, every: int = 1, ops: bool = False):
+                 names: dict[str, str] | None = None, every: int = 1, ops: bool = False,
+                 coactivity_every: int = 1):
         if mode not in ("stats", "trace"):
             raise ValueError(f"mode must be 'stats' or 'trace', not {mode!r}")
         if every < 1:
             raise ValueError(f"every must be a positive number of forward passes, not {every}")
         self.model, self.T, self.mode, self.every, self.ops = model, int(T), mode, int(every), ops
+        self.coactivity_every = int(coactivity_every)
         self.names, self._tracer = names, None
         self._passes = 0
         self.modules = recorded_modules(model, names)
@@ -153,7 +156,7 @@ class SpikeRecorder:
             return
         acc = self.accumulators.get(name)
         if acc is None:
-            acc = self.accumulators[name] = FiringAccumulator(tuple(x.shape[2:]), self.T)
+            acc = self.accumulators[name] = FiringAccumulator(tuple(x.shape[2:]), self.T, self.coactivity_every)
         # The scan reads float32 in place (nonzero = spike); anything else becomes bool first.
         cpu_float = x.device.type == "cpu" and x.dtype == torch.float32
         acc.add(x.contiguous().numpy() if cpu_float else x.ne(0).cpu().numpy())
