@@ -1,4 +1,4 @@
-"""The disk cache: a warm `spikex map` needs neither AccelForge nor numba, a changed spec is
+"""The disk cache: a warm `spikex map` needs neither AccelForge, numba nor scipy, a changed spec is
 priced anew, a corrupt entry is ignored and rewritten, and bad input is reported before
 any heavy import."""
 
@@ -27,7 +27,7 @@ def run_python(code: str, cache_dir: Path) -> subprocess.CompletedProcess:
 LOADED = "import sys, json; print(json.dumps(sorted(m for m in {heavy} if m in sys.modules)))"
 
 
-def test_warm_map_imports_neither_accelforge_nor_numba(tmp_path):
+def test_warm_map_imports_neither_accelforge_numba_nor_scipy(tmp_path):
     code = ("from spikex_plugin.api import run_map\n"
             "r = run_map('spikex', 'nmnist', 0.01, workers=1, curves=True)\n"
             "print(r.edp_js)\n" + LOADED.format(heavy=HEAVY))
@@ -37,7 +37,7 @@ def test_warm_map_imports_neither_accelforge_nor_numba(tmp_path):
     warm_edp, warm_mods = warm.stdout.split("\n")[:2]
     assert warm_edp == cold_edp                             # same result from the cache
     assert {"accelforge", "numba"} <= set(json.loads(cold_mods))
-    assert not {"accelforge", "hwcomponents", "numba"} & set(json.loads(warm_mods))
+    assert not {"accelforge", "hwcomponents", "numba", "scipy"} & set(json.loads(warm_mods))
     assert list((tmp_path / "arch").glob("*.pickle")) and list((tmp_path / "column-line").glob("*.pickle"))
 
 

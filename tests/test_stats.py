@@ -199,3 +199,20 @@ def test_packed_rows_follow_coactive_lines():
     assert ActualDataDensity(stats).expected_packed_rows(72, cols, tws) == pytest.approx(np.mean(busiest), rel=0.10)
     independent = ActualDataDensity(stats.model_copy(update={"coactivity": None}))
     assert independent.expected_packed_rows(72, cols, tws) < 0.7 * np.mean(busiest)
+
+
+@pytest.mark.parametrize("n,p", [(1, 0.3), (16, 0.005), (64, 0.5), (500, 0.02), (3000, 0.999)])
+def test_binomial_pmf_matches_scipy(n, p):
+    """The lgamma binomial the pricing uses (to avoid importing scipy.stats) against scipy's:
+    log-space terms of size log(n!) carry about n log n x 1e-16 of rounding, so 1e-10 relative."""
+    from scipy.stats import binom
+
+    from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
+
+    k = np.arange(n + 1)
+    expected = binom.pmf(k, n, p)
+    got = binomial_pmf(n, p)
+    assert np.allclose(got, expected, rtol=1e-10, atol=1e-300)
+    assert abs(got.sum() - 1) < 1e-9
+    mode = int(np.argmax(expected))
+    assert binomial_log_pmf(mode, n, p) == pytest.approx(binom.logpmf(mode, n, p), abs=1e-10)

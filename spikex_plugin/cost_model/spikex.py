@@ -22,13 +22,12 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import gammaln
-from scipy.stats import binom
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles
 from spikex_plugin.cost_model.dense import LevelWidths, dense_actions
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping
+from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.workload.network import Layer
 
@@ -177,9 +176,7 @@ def partial_word_excess(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dic
     excess: dict[tuple[str, str], float] = {}
     for factor, bits in units.items():
         k = np.arange(sp_mbs + 1)
-        p = f[factor]
-        # scipy's binomial overflows for p within 1e-300 of 0 or 1; such a tile is all-or-nothing
-        pmf = binom.pmf(k, sp_mbs, p) if 1e-12 < p < 1 - 1e-12 else (k == (sp_mbs if p > 0.5 else 0)).astype(float)
+        pmf = binomial_pmf(sp_mbs, f[factor])
         for comp, action in (("L1", "write"), ("GLB", "read")):
             width = arch.bits_per_action[comp]
             extra = float(np.sum(pmf * (np.ceil(k * bits / width) - k * bits / width))) * tiles
@@ -320,8 +317,7 @@ def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int,
         return mean_bound
     sd = math.sqrt(n * p * (1 - p))
     k = np.arange(max(0, math.floor(n * p - 8 * sd)), min(n, math.ceil(n * p + 8 * sd)) + 1)
-    log_pmf = (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p))
-    pmf = np.exp(log_pmf)
+    pmf = np.exp(binomial_log_pmf(k, n, p))
     scale = k / (n * p)
     slowest = np.max([load + varying[name] * (scale - 1) for name, load in loads.items()], axis=0)
     # E[max] >= max E (Jensen); the +-8 sd cut of a skewed binomial could dip below it.

@@ -18,13 +18,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln
-from scipy.stats import binom
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions
 from spikex_plugin.cost_model.spikex import _BLOCK_FACTORS, _DENSE_SCALE, l1_tile_count, sparse_factors, widths_of
 from spikex_plugin.hardware.arch import PortSpec, SpikeXArch
+from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
 from spikex_plugin.workload.network import Layer
 
@@ -155,8 +154,7 @@ def unique_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=4096)
 def block_pmf(sp_mbs: int, p: float) -> np.ndarray:
     """Active SP-MBs of a tile, as `spikex.partial_word_excess` takes them."""
-    k = np.arange(sp_mbs + 1)
-    pmf = binom.pmf(k, sp_mbs, p) if 1e-12 < p < 1 - 1e-12 else (k == (sp_mbs if p > 0.5 else 0)).astype(float)
+    pmf = binomial_pmf(sp_mbs, p)
     pmf.flags.writeable = False
     return pmf
 
@@ -282,9 +280,7 @@ def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarr
         blocks = int(blocks)
         sd = math.sqrt(blocks * prob * (1 - prob))
         k = np.arange(max(0, math.floor(blocks * prob - 8 * sd)), min(blocks, math.ceil(blocks * prob + 8 * sd)) + 1)
-        log_pmf = (gammaln(blocks + 1) - gammaln(k + 1) - gammaln(blocks - k + 1) + k * math.log(prob)
-                   + (blocks - k) * math.log1p(-prob))
-        pmf = np.exp(log_pmf)
+        pmf = np.exp(binomial_log_pmf(k, blocks, prob))
         scale = k / (blocks * prob)
         sel = rows[where == i]
         slowest = np.max(load[sel, :, None] + vary[sel, :, None] * (scale - 1), axis=1)

@@ -19,9 +19,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln
-from scipy.stats import binom
 
+from spikex_plugin.sparsity.binomial import binomial_pmf
 from spikex_plugin.sparsity.stats import LayerFiringStats
 
 
@@ -84,14 +83,6 @@ class DensityModel:
         return dist.sum(axis=0)
 
 
-def binomial_pmf(n: int, p: float) -> np.ndarray:
-    """Binomial(n, p) pmf over 0..n (all mass at 0 or n where scipy would under/overflow)."""
-    k = np.arange(n + 1)
-    if 1e-12 < p < 1 - 1e-12:
-        return binom.pmf(k, n, p)
-    return (k == (n if p > 0.5 else 0)).astype(float)
-
-
 @dataclass
 class UniformDensity(DensityModel):
     rate: float
@@ -119,8 +110,8 @@ class HypergeometricDensity(DensityModel):
         if n > self.total - self.nonzeros:
             return 1.0
         # P(empty) = C(total - nonzeros, n) / C(total, n)
-        log_empty = (gammaln(self.total - self.nonzeros + 1) - gammaln(self.total - self.nonzeros - n + 1)
-                     - gammaln(self.total + 1) + gammaln(self.total - n + 1))
+        log_empty = (math.lgamma(self.total - self.nonzeros + 1) - math.lgamma(self.total - self.nonzeros - n + 1)
+                     - math.lgamma(self.total + 1) + math.lgamma(self.total - n + 1))
         return float(-np.expm1(log_empty))
 
 
