@@ -79,14 +79,14 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     window = d.p_nonempty(1, m.tws) * valid if sk.zero_windows else 1.0
     row_weight = step_active(m, d) * valid if sk.zero_windows else 1.0
     # SP-MB granularity: one input channel (conv) or `fc_tag_group` lines (FC).
-    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    group = tag_group(layer, arch, layer.C)
     l1_block = d.p_channels_nonempty(group, m.tb) if sk.weight_tailoring else 1.0
     glb_block = d.p_channels_nonempty(group, m.tb_glb) if sk.weight_tailoring else 1.0
     sin_l1 = d.p_channels_nonempty(group, m.tb) if sk.zero_blocks else 1.0
     sin_glb = d.p_channels_nonempty(group, m.tb_glb) if sk.zero_blocks else 1.0
     # Output SP-MBs (output channel, FC: tag group of outputs) leave per active block: from
     # the output's own statistics when given, else the input's occupancy stands in.
-    out_group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.M)
+    out_group = tag_group(layer, arch, layer.M)
     sout_glb = sin_glb if out is None else out.p_channels_nonempty(out_group, m.tb_glb) if sk.zero_blocks else 1.0
     fan_in = layer.C * layer.R * layer.S * valid
     rf_active = d.p_field_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
@@ -126,40 +126,54 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     widths = widths_of(arch)
     dense = dense_actions(layer, m, widths, innermost_reuse=True)
     f = sparse_factors(layer, m, arch, d, out)
-    computes = float(layer.dense_synops)
-    actions: dict[tuple[str, str], float] = {}
+    actions, block_driven = sparse_action_counts(layer, m, arch, f, dense, partial_word_excess(layer, m, arch, f))
+    cycles, parts = layer_cycles(layer, m, arch, d, actions, f, block_driven)
+    return priced(layer.name, m, arch, actions, cycles, parts, bound_of(parts))
 
-    def add(comp: str, action: str, count: float) -> None:
+
+def tag_group(layer: Layer, arch: SpikeXArch, lines: int) -> int:
+    """Lines per SP-MB: one input channel (conv) or `fc_tag_group` of the FC layer's `lines`."""
+    return 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, lines)
+
+
+def sparse_action_counts(layer: Layer, m, arch: SpikeXArch, f: dict, dense: dict,
+                         excess: dict) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
+    """(counts by action, per component the counts that move with active SP-MBs): the dense
+    counts thinned by the skipping factors `f`, the whole-word `excess` of the L1 fills, and
+    SpikeX's own actions. Mapping fields may be scalars or arrays (the vectorised mapspace)."""
+    widths = widths_of(arch)
+    computes = float(layer.dense_synops)
+    actions: dict = {}
+    block_driven: dict = {}
+
+    def add(comp: str, action: str, count) -> None:
         actions[(comp, action)] = actions.get((comp, action), 0.0) + count
 
-    block_driven: dict[str, float] = {}  # per component: actions that move with active SP-MBs
     for (comp, tensor, action), count in dense.items():
         factor = _DENSE_SCALE.get((comp, tensor, action), "")
         if (comp, tensor) == ("Vmem", "Sout"):  # operand read-modify-writes thin with the spikes
             count = count - computes + computes * f["rate"]
         else:
-            count *= f.get(factor, 1.0)
+            count = count * f.get(factor, 1.0)
         if factor in _BLOCK_FACTORS:
             block_driven[comp] = block_driven.get(comp, 0.0) + count
         add(comp, action, count)
     # Each L1 tile's fill is its own transfer of whole words (AccelForge counts bits / width).
-    for (comp, action), extra in partial_word_excess(layer, m, arch, f).items():
+    for (comp, action), extra in excess.items():
         add(comp, action, extra)
         block_driven[comp] = block_driven.get(comp, 0.0) + extra
     # SpikeX-only actions (no AccelForge counterpart).
-    neurons_windows = layer.output_neurons * math.ceil(layer.T / m.tws)
+    neurons_windows = layer.output_neurons * np.ceil(layer.T / m.tws)
     updates = neurons_windows * (m.tws * f["rf_active"] + (1 - f["rf_active"]))
     add("Comparator", "compare", updates)
     add("Vmem", "read", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
     add("Vmem", "write", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
     add("PEController", "dispatch", neurons_windows)
     # Window tags are checked only for weight steps of SP-MBs that reached L1.
-    weight_slots = dense[("WReg", "Wt", "write")] * min(f["l1_block"], f["sin_l1"])
-    add("TagLogic", "check", weight_slots)
-    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
-    add("TagLogic", "update", l1_tile_count(layer, m) * math.ceil(m.c_l1 / group))  # one tag per SP-MB per L1 tile
-    cycles, parts = layer_cycles(layer, m, arch, d, actions, f, block_driven)
-    return priced(layer.name, m, arch, actions, cycles, parts, bound_of(parts))
+    add("TagLogic", "check", dense[("WReg", "Wt", "write")] * np.minimum(f["l1_block"], f["sin_l1"]))
+    group = tag_group(layer, arch, layer.C)
+    add("TagLogic", "update", l1_tile_count(layer, m) * np.ceil(m.c_l1 / group))  # one tag per SP-MB per L1 tile
+    return actions, block_driven
 
 
 def partial_word_excess(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict) -> dict[tuple[str, str], float]:
@@ -167,7 +181,7 @@ def partial_word_excess(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dic
     an L1 tile moves the spike bits and the weight kernels of its k active SP-MBs, each a
     transfer of ceil(bits / width) words. k is binomial over the tile's SP-MBs (an FC SP-MB
     is `fc_tag_group` lines; a tile with fewer lines moves all of them or none)."""
-    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    group = tag_group(layer, arch, layer.C)
     sp_mbs, lines_per = (m.c_l1 // group, group) if m.c_l1 >= group else (1, m.c_l1)
     w_l1 = (m.q_cols - 1) * layer.stride + layer.S
     units = {"sin_l1": m.tb * layer.R * w_l1 * lines_per,
@@ -241,7 +255,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     loads = port_loads(actions, arch)
     # A fill streams GLB words into L1 one cycle behind: one cycle of latency per L1 tile
     # that moves anything (the next fill waits for its half of the double buffer).
-    group = 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, layer.C)
+    group = tag_group(layer, arch, layer.C)
     fill_latency = l1_tile_count(layer, m) * d.p_channels_nonempty(max(m.c_l1, group), m.tb)
     levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
     # The block-driven share of each level's actions moves its port load in proportion.

@@ -21,7 +21,7 @@ import numpy as np
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions
-from spikex_plugin.cost_model.spikex import _BLOCK_FACTORS, _DENSE_SCALE, l1_tile_count, sparse_factors, widths_of
+from spikex_plugin.cost_model.spikex import l1_tile_count, sparse_action_counts, sparse_factors, tag_group, widths_of
 from spikex_plugin.hardware.arch import PortSpec, SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -75,47 +75,16 @@ def action_counts(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensi
     widths = widths_of(arch)
     dense = dense_actions(layer, m, widths, innermost_reuse=True)
     f = sparse_factors(layer, m, arch, d, out)
-    computes = float(layer.dense_synops)
-    counts: dict[Action, np.ndarray] = {}
-    block_driven: dict[str, np.ndarray] = {}
-
-    def add(comp: str, action: str, count) -> None:
-        counts[(comp, action)] = counts.get((comp, action), 0.0) + count
-
-    for (comp, tensor, action), count in dense.items():
-        factor = _DENSE_SCALE.get((comp, tensor, action), "")
-        if (comp, tensor) == ("Vmem", "Sout"):
-            count = count - computes + computes * f["rate"]
-        else:
-            count = count * f.get(factor, 1.0)
-        if factor in _BLOCK_FACTORS:
-            block_driven[comp] = block_driven.get(comp, 0.0) + count
-        add(comp, action, count)
-    for (comp, action), extra in partial_word_excess(layer, m, arch, f).items():
-        add(comp, action, extra)
-        block_driven[comp] = block_driven.get(comp, 0.0) + extra
-    neurons_windows = layer.output_neurons * np.ceil(layer.T / m.tws)
-    updates = neurons_windows * (m.tws * f["rf_active"] + (1 - f["rf_active"]))
-    add("Comparator", "compare", updates)
-    add("Vmem", "read", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
-    add("Vmem", "write", updates * arch.vmem_bits / widths.bits_per_action["Vmem"])
-    add("PEController", "dispatch", neurons_windows)
-    add("TagLogic", "check", dense[("WReg", "Wt", "write")] * np.minimum(f["l1_block"], f["sin_l1"]))
-    group = _tag_group(layer, arch, layer.C)
-    add("TagLogic", "update", l1_tile_count(layer, m) * np.ceil(m.c_l1 / group))
+    counts, block_driven = sparse_action_counts(layer, m, arch, f, dense, partial_word_excess(layer, m, arch, f))
     n = len(m)
     return ({k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in counts.items()},
             {k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in block_driven.items()}, f)
 
 
-def _tag_group(layer: Layer, arch: SpikeXArch, lines: int) -> int:
-    return 1 if layer.type != "fc" else min(arch.extras.fc_tag_group, lines)
-
-
 def partial_word_excess(layer: Layer, m: MappingArrays, arch: SpikeXArch, f: dict) -> dict[Action, np.ndarray]:
     """`spikex.partial_word_excess` per mapping: the binomial share of partial words is
     computed once per distinct (SP-MBs, bits, activity)."""
-    group = _tag_group(layer, arch, layer.C)
+    group = tag_group(layer, arch, layer.C)
     whole = m.c_l1 >= group
     sp_mbs = np.where(whole, m.c_l1 // group, 1)
     lines_per = np.where(whole, group, m.c_l1)
@@ -228,7 +197,7 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     fill = m.rows + m.cols - 1
     array = np.where(temporal, compute + chain, compute + membrane) + fill
     loads = port_loads(counts, arch)
-    group = _tag_group(layer, arch, layer.C)
+    group = tag_group(layer, arch, layer.C)
     fill_latency = l1_tile_count(layer, m) * d.p_channels_nonempty(np.maximum(m.c_l1, group), m.tb)
     levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
     varying = {name: loads[name] * block_driven.get(level, 0.0) / np.maximum(_level_actions(counts, level), 1e-300)
