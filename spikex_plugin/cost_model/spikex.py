@@ -259,7 +259,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     fill_latency = l1_tile_count(layer, m) * d.p_channels_nonempty(max(m.c_l1, group), m.tb)
     levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
     # The block-driven share of each level's actions moves its port load in proportion.
-    varying = {name: loads[name] * block_driven.get(level, 0.0) / max(_level_actions(actions, level), 1e-300)
+    varying = {name: loads[name] * block_driven.get(level, 0.0) / max(level_actions(actions, level), 1e-300)
                for name, level in levels.items()}
     sp_mbs = round(layer.C / group * layer.T / m.tb)  # SP-MBs of one inference at L1
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
@@ -286,7 +286,8 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
     """Transfers nothing can overlap: the first GLB tile's load from DRAM and its first L1
     tile (before any compute), and the last output tile's spikes into the GLB and the last
     GLB tile's outputs back to DRAM (after it).
-    Returns their cycles, their GLB reads and writes, and their DRAM cycles."""
+    Returns their cycles, their GLB reads and writes, and their DRAM cycles (scalars, or
+    arrays over a mapspace)."""
     bpa, wbits = arch.bits_per_action, arch.weight_bits
     per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
     h_glb = (m.p_glb - 1) * layer.stride + layer.R
@@ -296,16 +297,17 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
     l1_in = m.tb * m.c_l1 * layer.R * w_l1 * f["sin_l1"] + m.rows * m.c_l1 * layer.R * layer.S * wbits * f["l1_block"]
     out = m.m_glb * m.p_glb * layer.Q * m.tb_glb * f["sout_glb"]
     dram_time = per_dram_action / bpa["DRAM"]
-    first = max(arch.port_cycles("GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
+    first = np.maximum(arch.port_cycles("GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
     l1_first = arch.port_cycles("GLB", l1_in / bpa["GLB"], 0.0)
     # The last output tile's spikes enter the GLB before the write-back can read them.
-    last_tile_out = math.ceil(m.rows * m.cols * m.tws * f["sout_glb"] / bpa["GLB"])
-    last = arch.port_cycles("GLB", 0.0, last_tile_out) + max(arch.port_cycles("GLB", out / bpa["GLB"], 0.0), out * dram_time)
+    last_tile_out = np.ceil(m.rows * m.cols * m.tws * f["sout_glb"] / bpa["GLB"])
+    last = arch.port_cycles("GLB", 0.0, last_tile_out) + np.maximum(arch.port_cycles("GLB", out / bpa["GLB"], 0.0),
+                                                                    out * dram_time)
     return {"cycles": first + l1_first + last, "glb_reads": (l1_in + out) / bpa["GLB"],
             "glb_writes": glb_in / bpa["GLB"] + last_tile_out, "dram": (glb_in + out) * dram_time}
 
 
-def _level_actions(actions: dict, level: str) -> float:
+def level_actions(actions: dict, level: str) -> float:
     return sum(c for (comp, _), c in actions.items() if comp == level)
 
 
@@ -313,7 +315,7 @@ def port_loads(actions: dict[tuple[str, str], float], arch: SpikeXArch) -> dict[
     """Cycles each memory needs for its actions (double-buffered tiles: these overlap with
     the array and each other): DRAM at its bandwidth, each SRAM through its ports."""
     per_dram_action = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
-    return {"dram": _level_actions(actions, "DRAM") * per_dram_action,
+    return {"dram": level_actions(actions, "DRAM") * per_dram_action,
             "glb_port": arch.port_cycles("GLB", actions.get(("GLB", "read"), 0.0), actions.get(("GLB", "write"), 0.0)),
             "l1_port": arch.port_cycles("L1", actions.get(("L1", "read"), 0.0), actions.get(("L1", "write"), 0.0))}
 

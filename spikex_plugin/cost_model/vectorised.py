@@ -21,8 +21,9 @@ import numpy as np
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions
-from spikex_plugin.cost_model.spikex import l1_tile_count, sparse_action_counts, sparse_factors, tag_group, widths_of
-from spikex_plugin.hardware.arch import PortSpec, SpikeXArch
+from spikex_plugin.cost_model.spikex import (exposed_transfers, l1_tile_count, level_actions, port_loads,
+                                              sparse_action_counts, sparse_factors, tag_group, widths_of)
+from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
 from spikex_plugin.workload.network import Layer
@@ -128,30 +129,6 @@ def block_pmf(sp_mbs: int, p: float) -> np.ndarray:
     return pmf
 
 
-def port_cycles(arch: SpikeXArch, level: str, reads, writes) -> np.ndarray:
-    """`PortSpec.cycles` per mapping."""
-    ports = arch.extras.ports.get(level, PortSpec())
-    reads, writes = np.asarray(reads, dtype=np.float64), np.asarray(writes, dtype=np.float64)
-    bound = (reads + writes) / (ports.read + ports.write + ports.read_write)
-    for n, own in ((reads, ports.read), (writes, ports.write)):
-        serving = own + ports.read_write
-        need = n / serving if serving else np.where(n != 0, np.inf, 0.0)
-        bound = np.maximum(bound, np.where(n != 0, need, 0.0))
-    return bound
-
-
-def _level_actions(counts: dict[Action, np.ndarray], level: str):
-    return sum(c for (comp, _), c in counts.items() if comp == level)
-
-
-def port_loads(counts: dict[Action, np.ndarray], arch: SpikeXArch) -> dict[str, np.ndarray]:
-    per_dram_action = arch.bits_per_action["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
-    zero = 0.0
-    return {"dram": _level_actions(counts, "DRAM") * per_dram_action,
-            "glb_port": port_cycles(arch, "GLB", counts.get(("GLB", "read"), zero), counts.get(("GLB", "write"), zero)),
-            "l1_port": port_cycles(arch, "L1", counts.get(("L1", "read"), zero), counts.get(("L1", "write"), zero))}
-
-
 def issued_cycles(layer: Layer, d: MemoDensity, tws: np.ndarray, cols: np.ndarray, feed: np.ndarray,
                   temporal: np.ndarray) -> np.ndarray:
     """`issued_step_cycles` per mapping, once per distinct (TWS, columns, rounded feed, mode)."""
@@ -200,37 +177,16 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     group = tag_group(layer, arch, layer.C)
     fill_latency = l1_tile_count(layer, m) * d.p_channels_nonempty(np.maximum(m.c_l1, group), m.tb)
     levels = {"dram": "DRAM", "glb_port": "GLB", "l1_port": "L1"}
-    varying = {name: loads[name] * block_driven.get(level, 0.0) / np.maximum(_level_actions(counts, level), 1e-300)
+    varying = {name: loads[name] * block_driven.get(level, 0.0) / np.maximum(level_actions(counts, level), 1e-300)
                for name, level in levels.items()}
     sp_mbs = np.round(layer.C / group * layer.T / m.tb)
     loads["array"], varying["array"] = array, compute + np.where(temporal, chain - windows, membrane - out_tiles)
     exposed = exposed_transfers(layer, m, arch, f)
-    glb = port_cycles(arch, "GLB", np.maximum(counts.get(("GLB", "read"), 0.0) - exposed["glb_reads"], 0.0),
+    glb = arch.port_cycles("GLB", np.maximum(counts.get(("GLB", "read"), 0.0) - exposed["glb_reads"], 0.0),
                       np.maximum(counts.get(("GLB", "write"), 0.0) - exposed["glb_writes"], 0.0))
     overlapped = {**loads, "glb_port": glb + fill_latency, "dram": np.maximum(loads["dram"] - exposed["dram"], 0.0)}
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
-
-
-def exposed_transfers(layer: Layer, m: MappingArrays, arch: SpikeXArch, f: dict) -> dict[str, np.ndarray]:
-    """`spikex.exposed_transfers` per mapping."""
-    bpa, wbits = arch.bits_per_action, arch.weight_bits
-    per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
-    h_glb = (m.p_glb - 1) * layer.stride + layer.R
-    glb_in = (m.tb_glb * layer.C * h_glb * layer.W * f["sin_glb"]
-              + m.m_glb * layer.C * layer.R * layer.S * wbits * f["glb_block"])
-    w_l1 = (m.q_cols - 1) * layer.stride + layer.S
-    l1_in = m.tb * m.c_l1 * layer.R * w_l1 * f["sin_l1"] + m.rows * m.c_l1 * layer.R * layer.S * wbits * f["l1_block"]
-    out = m.m_glb * m.p_glb * layer.Q * m.tb_glb * f["sout_glb"]
-    dram_time = per_dram_action / bpa["DRAM"]
-    first = np.maximum(port_cycles(arch, "GLB", 0.0, glb_in / bpa["GLB"]), glb_in * dram_time)
-    l1_first = port_cycles(arch, "GLB", l1_in / bpa["GLB"], 0.0)
-    # The last output tile's spikes enter the GLB before the write-back can read them.
-    last_tile_out = np.ceil(m.rows * m.cols * m.tws * f["sout_glb"] / bpa["GLB"])
-    last = port_cycles(arch, "GLB", 0.0, last_tile_out) + np.maximum(port_cycles(arch, "GLB", out / bpa["GLB"], 0.0),
-                                                                     out * dram_time)
-    return {"cycles": first + l1_first + last, "glb_reads": (l1_in + out) / bpa["GLB"],
-            "glb_writes": glb_in / bpa["GLB"] + last_tile_out, "dram": (glb_in + out) * dram_time}
 
 
 def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from spikex_plugin.cache import cached, package_versions, sources_digest
@@ -61,13 +62,16 @@ class PortSpec(BaseModel):
             raise ValueError("an SRAM needs at least one port")
         return self
 
-    def cycles(self, reads: float, writes: float) -> float:
-        """Fewest cycles that serve `reads` and `writes` actions through these ports."""
-        bounds = [(reads + writes) / (self.read + self.write + self.read_write)]
+    def cycles(self, reads, writes):
+        """Fewest cycles that serve `reads` and `writes` actions through these ports (scalars,
+        or arrays over a mapspace)."""
+        reads, writes = np.asarray(reads, dtype=np.float64), np.asarray(writes, dtype=np.float64)
+        bound = (reads + writes) / (self.read + self.write + self.read_write)
         for n, ports in ((reads, self.read), (writes, self.write)):
-            if n:
-                bounds.append(n / (ports + self.read_write) if ports + self.read_write else math.inf)
-        return max(bounds)
+            serving = ports + self.read_write
+            need = n / serving if serving else np.inf
+            bound = np.maximum(bound, np.where(n != 0, need, 0.0))
+        return bound if bound.ndim else float(bound)
 
 
 class SpikeXExtras(BaseModel):
@@ -109,7 +113,7 @@ class SpikeXArch:
     def weight_bits(self) -> int:
         return self.extras.weight_bits
 
-    def port_cycles(self, level: str, reads: float, writes: float) -> float:
+    def port_cycles(self, level: str, reads, writes):
         """Cycles the SRAM `level` needs for these actions through its ports."""
         return self.extras.ports.get(level, PortSpec()).cycles(reads, writes)
 
