@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime
 import math
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -457,15 +459,28 @@ def sensitivity(s: Settings) -> list[str]:
 
 # ---- assembly -------------------------------------------------------------------------------
 
+def timed(what: str, stage_fn, *args):
+    """Run one report stage, printing its wall time to stderr (the full report takes many minutes)."""
+    start = time.perf_counter()
+    print(f"spikex report: {what} ...", file=sys.stderr, flush=True)
+    result = stage_fn(*args)
+    print(f"spikex report: {what} done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    return result
+
+
 def build_report(out: str | Path, quick: bool = False, workers: int = 2) -> Path:
     """Recompute everything and write out/report.md with its PNGs (atomically)."""
     s = QUICK if quick else FULL
     with atomic_output_dir(out) as stage:
-        rows = [compare_network(n, st, s, stage, workers) for n in s.networks for st in s.statistics]
-        trained, trained_md = trained_profiles(s, rows, stage)
-        sweep, sweep_md = rate_sweep(s, stage)
-        fc, fc_md = breakdown(s, stage)
-        jointc, joint_md = joint(s, stage)
+        rows = [timed(f"network {n}, {st}", compare_network, n, st, s, stage, workers)
+                for n in s.networks for st in s.statistics]
+        trained, trained_md = timed("trained profiles", trained_profiles, s, rows, stage)
+        sweep, sweep_md = timed("rate sweep", rate_sweep, s, stage)
+        fc, fc_md = timed("energy breakdown", breakdown, s, stage)
+        jointc, joint_md = timed("joint training and search", joint, s, stage)
+        knob_md = timed("generator knobs", knob_section, s, stage)
+        tws_md = timed("EDP vs TWS", edp_vs_tws, s, stage)
+        sensitivity_md = timed("sensitivity", sensitivity, s)
         md = [f"# SpikeX reproduction report{' (quick)' if quick else ''}", "",
               f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by `spikex report"
               f"{' --quick' if quick else ''}`: trained profiles {', '.join(p['profile'] for p in trained)} (main "
@@ -488,7 +503,7 @@ def build_report(out: str | Path, quick: bool = False, workers: int = 2) -> Path
               "Structured synthetic firing (sparsity/generator.py), one knob moved at a time from the neutral "
               "point (uniform Bernoulli): channel_skew = sigma of log-normal per-channel rates, active_fraction = "
               "share of positions in one active square per sample, burstiness = lag-1 correlation per line.", "",
-              *knob_section(s, stage), "",
+              *knob_md, "",
               "## 3. Sensitivity: uniform synthetic firing — SpikeX vs PTB per network", "",
               f"Every line fires independently at {s.rate * 100:g} % (the assumption of earlier versions of this report; "
               "not the main case). PTB is its own model (docs/ptb.md): one global TW (the best by exhaustive search), rows = "
@@ -499,10 +514,10 @@ def build_report(out: str | Path, quick: bool = False, workers: int = 2) -> Path
               "", *_network_section(rows, stage), "",
               "## 4. Hardware-aware training and joint search (digits task)", "", *joint_md, "",
               f"## 5. Firing-rate sweep ({s.sweep_network}, uniform)", "", *sweep_md, "",
-              f"## 6. EDP against TWS ({s.sweep_network})", "", *edp_vs_tws(s, stage), "",
+              f"## 6. EDP against TWS ({s.sweep_network})", "", *tws_md, "",
               "## 7. Energy breakdown (dvsg-medium, TWS 4)", "", *fc_md, "",
               "## 8. The paper's numbers beside ours", "", *paper_table(rows, trained, sweep, fc, jointc), "",
-              f"## 9. Attributing the gap ({s.sweep_network}, SpikeX 8x8 vs PTB 8x8)", "", *sensitivity(s), "",
+              f"## 9. Attributing the gap ({s.sweep_network}, SpikeX 8x8 vs PTB 8x8)", "", *sensitivity_md, "",
               "## Regenerate", "", "`spikex report --out DIR` (full, minutes) or `spikex report --quick --out DIR` (CI)."]
         (stage / "report.md").write_text("\n".join(md) + "\n")
     return Path(out) / "report.md"
