@@ -45,14 +45,14 @@ def _lif_backward(grad_spikes, charged, tau, threshold, alpha):
     T, n = charged.shape
     grad_x = np.empty((T, n), dtype=np.float32)
     carry = np.zeros(n, dtype=np.float32)
-    k = np.float32(0.5 * math.pi) * alpha
+    k = 0.5 * math.pi * alpha     # float64 arithmetic below, as the serial kernel this replaced
     for b in prange((n + BLOCK - 1) // BLOCK):
         lo, hi = b * BLOCK, min(n, (b + 1) * BLOCK)
         for t in range(T - 1, -1, -1):
             for i in range(lo, hi):
                 u = charged[t, i] - threshold
-                surrogate = np.float32(0.5) * alpha / (np.float32(1.0) + (k * u) * (k * u))
-                keep = np.float32(u < 0)                   # detached hard reset: dv/dh = 1 - s
+                surrogate = 0.5 * alpha / (1.0 + (k * u) * (k * u))
+                keep = 1.0 - (u >= 0)                      # detached hard reset: dv/dh = 1 - s
                 gh = grad_spikes[t, i] * surrogate + carry[i] * keep
                 grad_x[t, i] = gh / tau
                 carry[i] = gh - gh / tau
