@@ -114,7 +114,7 @@ def readme(meta: dict) -> str:
                   f"beta {m['beta']:g}; accuracy {100 * m['accuracy']:.1f} % on {m['test_samples']} held-out samples; "
                   f"the command (every beta it trains) ran {m['wall_minutes_all_betas']:.1f} min on this 2-core "
                   f"machine, shared with other jobs" + (f" ({m['cpu_minutes_all_betas']:.1f} min of process CPU time; "
-                  f"1-min load average {m['load_average']})" if "cpu_minutes_all_betas" in m else "") + ".",
+                  f"load averages {m['load_average']})" if "cpu_minutes_all_betas" in m else "") + ".",
                   *([m["note"]] if "note" in m else []), "", "```", m["command"], "```", "",
                   f"EDP SpikeX 8x8 {e['spikex_edp_js']:.3e} J*s; " + "; ".join(
                       f"PTB {k[4:]} {e[f'{k}_edp_js']:.3e} J*s, SpikeX-vs-PTB {k[4:]} gain {e[f'gain_vs_{k}']:.2f}x "
