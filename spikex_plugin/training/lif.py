@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-
 BLOCK = 4096   # neurons per parallel task: its membrane and carry rows stay in L1/L2
 
 
