@@ -523,7 +523,7 @@ def build_report(out: str | Path, quick: bool = False, workers: int = 2) -> Path
               "## 7. Energy breakdown (dvsg-medium, TWS 4)", "", *fc_md, "",
               "## 8. The paper's numbers beside ours", "", *paper_table(rows, trained, sweep, fc, jointc), "",
               f"## 9. Attributing the gap ({s.sweep_network}, SpikeX 8x8 vs PTB 8x8)", "", *sensitivity_md, "",
-              "## Regenerate", "", "`spikex report --out DIR` (full: long; each stage's time is printed, "
+              "## Regenerate", "", "`spikex report --out DIR` (full: 14 min on the 2-core development machine, shared; each stage's time is printed, "
               "and an interrupted run resumes its searches and joint training from DIR.resume/) or "
               "`spikex report --quick --out DIR` (CI)."]
         (stage / "report.md").write_text("\n".join(md) + "\n")
