@@ -3,7 +3,8 @@ rewrite spikex_plugin/sparsity/profiles/README.md (accuracy, the command, per-la
 time-window and SP-MB occupancy beside uniform 0.5 %, SpikeX-vs-PTB EDP).
 
     python scripts/bundle_profiles.py --run runs/nmnist --network nmnist \
-        --minutes 21.5 --command "spikex train --network nmnist ..." [--betas 0.5 2]
+        --minutes 21.5 --command "spikex train --network nmnist ..." [--betas 0.5 2] \
+        [--cpu-minutes 35.2 --load "3.1 -> 4.0"]
     python scripts/bundle_profiles.py --rescore
 
 A run's stats.json (one-beta run) and beta_<b>/stats.json (sweep) are bundled by beta:
@@ -61,7 +62,7 @@ def runs_by_name(run: Path, network: str, betas: list[float] | None) -> dict[str
 
 
 def bundle(run: Path, network: str, command: str, minutes: float, betas: list[float] | None,
-           note: str | None) -> list[str]:
+           note: str | None, cpu_minutes: float | None = None, load: str | None = None) -> list[str]:
     out_dir = bundled_profiles_dir()
     meta_path = out_dir / "metadata.yaml"
     meta = yaml.safe_load(meta_path.read_text()) if meta_path.is_file() else {}
@@ -72,7 +73,9 @@ def bundle(run: Path, network: str, command: str, minutes: float, betas: list[fl
         stats.save(out_dir / f"{name}.json", significant=7)
         meta[name] = {"network": network, "beta": float(m["beta"]), "accuracy": float(m["accuracy"]),
                       "test_samples": next(iter(stats.layers.values())).samples, "command": command,
-                      "wall_minutes_all_betas": minutes, **({"note": note} if note else {}),
+                      "wall_minutes_all_betas": minutes,
+                      **({"cpu_minutes_all_betas": cpu_minutes} if cpu_minutes is not None else {}),
+                      **({"load_average": load} if load else {}), **({"note": note} if note else {}),
                       "layers": layer_summary(stats)}
     meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
     return list(named)
@@ -110,7 +113,8 @@ def readme(meta: dict) -> str:
         lines += [f"## {name}", "",
                   f"beta {m['beta']:g}; accuracy {100 * m['accuracy']:.1f} % on {m['test_samples']} held-out samples; "
                   f"the command (every beta it trains) ran {m['wall_minutes_all_betas']:.1f} min on this 2-core "
-                  f"machine, shared with other jobs.",
+                  f"machine, shared with other jobs" + (f" ({m['cpu_minutes_all_betas']:.1f} min of process CPU time; "
+                  f"load averages {m['load_average']})" if "cpu_minutes_all_betas" in m else "") + ".",
                   *([m["note"]] if "note" in m else []), "", "```", m["command"], "```", "",
                   f"EDP SpikeX 8x8 {e['spikex_edp_js']:.3e} J*s; " + "; ".join(
                       f"PTB {k[4:]} {e[f'{k}_edp_js']:.3e} J*s, SpikeX-vs-PTB {k[4:]} gain {e[f'gain_vs_{k}']:.2f}x "
@@ -132,11 +136,14 @@ def main() -> None:
     ap.add_argument("--minutes", type=float)
     ap.add_argument("--betas", type=float, nargs="+", help="bundle only these betas of the run")
     ap.add_argument("--note", help="a sentence printed under the profile's heading (how it was made)")
+    ap.add_argument("--cpu-minutes", type=float, help="process CPU time of the command (user + system)")
+    ap.add_argument("--load", help="the machine's load averages while it ran, e.g. '3.1 at start, 4.0 at end'")
     ap.add_argument("--rescore", action="store_true", help="only recompute the EDPs and the README")
     args = ap.parse_args()
     if not args.rescore and None in (args.run, args.network, args.command, args.minutes):
         ap.error("--run, --network, --command and --minutes are required unless --rescore")
-    names = [] if args.rescore else bundle(args.run, args.network, args.command, args.minutes, args.betas, args.note)
+    names = [] if args.rescore else bundle(args.run, args.network, args.command, args.minutes, args.betas, args.note,
+                                            args.cpu_minutes, args.load)
     meta_path = bundled_profiles_dir() / "metadata.yaml"
     meta = yaml.safe_load(meta_path.read_text())
     rescore(meta)

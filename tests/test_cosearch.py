@@ -138,6 +138,8 @@ def test_bad_input_exits_2_and_writes_nothing(searched, tmp_path, capsys):
 def test_report_quick_writes_markdown_and_pngs(tmp_path):
     out = tmp_path / "report"
     assert main(["report", "--quick", "--out", str(out)]) == 0
+    assert not (tmp_path / "report.resume").exists()  # the searches' checkpoints go once the report is written
+    assert (out / "cosearch-nmnist" / "points.jsonl").is_file()
     md = (out / "report.md").read_text()
     for heading in ("Main case: SpikeX vs PTB on the trained profiles", "Gain against firing structure",
                     "Sensitivity: uniform synthetic firing", "SpikeX vs PTB per network", "Firing-rate sweep",

@@ -15,10 +15,11 @@ from spikex_plugin.training.lif import FastLIF  # noqa: E402
 pytestmark = pytest.mark.train
 
 
-def test_fast_lif_matches_spikingjelly_spikes_and_gradients():
+@pytest.mark.parametrize("shape", [(40, 3, 5, 7), (40, 2, 64, 70)])   # one neuron block; several, the last partial
+def test_fast_lif_matches_spikingjelly_spikes_and_gradients(shape):
     torch.manual_seed(0)
-    x = (torch.randn(40, 3, 5, 7) * 0.8 + 0.3).requires_grad_()
-    w = torch.randn(40, 3, 5, 7)
+    x = (torch.randn(*shape) * 0.8 + 0.3).requires_grad_()
+    w = torch.randn(*shape)
     ref = neuron.LIFNode(tau=2.0, v_threshold=0.5, surrogate_function=surrogate.ATan(), detach_reset=True,
                          step_mode="m")
     s_ref = ref(x)

@@ -192,6 +192,80 @@ def test_hardware_loss_is_exact_and_reaches_weights(net):
     functional.reset_net(model)
 
 
+class Residual(nn.Module):
+    """conv1 -> conv2 and a residual join a + b (an element-wise layer, no module), pool, fc."""
+
+    def __init__(self):
+        super().__init__()
+        lif = lambda: neuron.LIFNode(v_threshold=0.5, surrogate_function=surrogate.ATan(), detach_reset=True)  # noqa: E731
+        self.conv1, self.sn1 = layer.Conv2d(2, 4, 3, padding=1, bias=False), lif()
+        self.conv2, self.sn2 = layer.Conv2d(4, 4, 3, padding=1, bias=False), lif()
+        self.pool, self.flat, self.fc = layer.MaxPool2d(2), layer.Flatten(), layer.Linear(4 * 4 * 4, 3)
+        functional.set_step_mode(self, "m")
+        with torch.no_grad():
+            self.conv1.weight.uniform_(-0.2, 0.6)
+            self.conv2.weight.uniform_(-0.3, 0.3)
+
+    def branches(self, x):
+        a = self.sn1(self.conv1(x))
+        return a, self.sn2(self.conv2(a))
+
+    def forward(self, x):
+        a, b = self.branches(x)
+        return self.fc(self.flat(self.pool(a + b))).mean(0)
+
+
+def brute_force_occupancy(spikes: np.ndarray, w: int) -> float:
+    """Share of (line, window start) pairs with a spike in the window, by explicit loops."""
+    steps = spikes.shape[0]
+    lines = spikes.reshape(steps, -1)
+    hits = sum(bool(lines[t0:t0 + w, j].any()) for j in range(lines.shape[1]) for t0 in range(steps - w + 1))
+    return hits / (lines.shape[1] * (steps - w + 1))
+
+
+def test_hardware_loss_prices_element_wise_layers():
+    """A residual join has no module to hook: the loss traces it under the name the network
+    file gives it and prices the input the recorder records (its first operand)."""
+    from spikex_plugin.hardware.arch import load_arch
+    from spikex_plugin.training.loss import hardware_weights_from_cost_model, input_layers
+
+    torch.manual_seed(1)
+    model = Residual().train()
+    net = Network(**network_from_model(model, (2, 8, 8), T, "res"))
+    assert [(l.name, l.type) for l in net.resolved] == [("conv1", "conv"), ("conv2", "conv"), ("add1", "add"),
+                                                        ("pool", "pool"), ("fc", "fc")]
+    assert list(hardware_weights_from_cost_model(net, load_arch(), 2, knots=(0.0, 1.0))) == ["conv2", "add1", "pool", "fc"]
+    # skewed input: one corner of the frame fires in bursts, the rest is silent
+    x = torch.zeros(T, 3, 2, 8, 8)
+    x[1:4, :, :, :4, :4] = (torch.rand(3, 3, 2, 4, 4, generator=torch.Generator().manual_seed(2)) < 0.7).float()
+    with torch.no_grad():
+        a, b = model.branches(x)
+    functional.reset_net(model)
+    assert 0 < a.mean() < 1 and 0 < b.mean() < 1
+    pooled = torch.nn.functional.max_pool2d((a + b).flatten(0, 1), 2).reshape(T, 3, 4, 4, 4)
+    expected = {"conv2": brute_force_occupancy(a.numpy(), 4), "add1": brute_force_occupancy(a.numpy(), 4),
+                "pool": brute_force_occupancy((a + b).numpy(), 4), "fc": brute_force_occupancy(pooled.numpy(), 4)}
+    slopes = {"conv2": 1.0, "add1": 3.0, "pool": 5.0, "fc": 7.0}
+    with HardwareLoss(model, T, {n: PiecewiseLinear.linear(k) for n, k in slopes.items()}) as hw:
+        model(x)
+        loss = hw()
+    functional.reset_net(model)
+    assert loss.item() == pytest.approx(sum(slopes[n] * expected[n] for n in slopes), rel=1e-6)
+    # the join's own term reaches the weights that make its input (conv1), not conv2
+    with HardwareLoss(model, T, {"add1": PiecewiseLinear.linear(1.0)}) as hw:
+        model(x)
+        hw().backward()
+    functional.reset_net(model)
+    assert model.conv1.weight.grad.abs().sum() > 0 and model.conv2.weight.grad is None
+    spec = {"name": "n", "T": 4, "input": {"channels": 2, "height": 4, "width": 4}, "layers": [
+        {"name": "c1", "type": "conv", "out_channels": 2, "kernel": 3, "padding": 1},
+        {"name": "c2", "type": "conv", "out_channels": 2, "kernel": 1, "inputs": ["input"]},
+        {"name": "j", "type": "add", "inputs": ["c1", "c2"]},
+        {"name": "f0", "type": "flatten", "inputs": ["input"]}, {"name": "fc0", "type": "fc", "out_features": 3},
+        {"name": "f1", "type": "flatten", "inputs": ["j"]}, {"name": "fc1", "type": "fc", "out_features": 3}]}
+    assert input_layers(Network(**spec)) == {"c1", "c2", "fc0"}
+
+
 def test_data_deterministic_and_shaped():
     from spikex_plugin.training.data import digits, load_task, moving_bars
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import datetime
 import math
+import shutil
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +84,7 @@ def densities(net: Network, stats: str, rate: float) -> dict:
 
 # ---- 1. SpikeX vs PTB per network -----------------------------------------------------------
 
-def compare_network(name: str, stats: str, s: Settings, stage: Path, workers: int) -> dict:
+def compare_network(name: str, stats: str, s: Settings, stage: Path, workers: int, resume: Path) -> dict:
     net = load_network(name)
     dens = densities(net, stats, s.rate)
     archs = {"spikex": load_arch("spikex"), "ptb-8x8": load_arch("ptb", ROWS=8), "ptb-16x8": load_arch("ptb"),
@@ -98,7 +101,8 @@ def compare_network(name: str, stats: str, s: Settings, stage: Path, workers: in
             row[key] = {**totals(picks, arch.clock_hz), "tws": tws, "area_mm2": arch.total_area * 1e6}
     if stats == "uniform":
         res = run_search(SearchConfig(network=name, density=s.rate, space=s.space, points=s.search_points,
-                                      workers=workers, baselines=False), stage / f"cosearch-{name}", progress=False)
+                                      workers=workers, baselines=False), resume / f"cosearch-{name}", progress=False)
+        shutil.copytree(resume / f"cosearch-{name}", stage / f"cosearch-{name}")
         feasible = [r for r in res.records if r["feasible"]]
         within = [r for r in feasible if r["area_mm2"] <= row["ptb-8x8"]["area_mm2"]]
         for label, pool in (("spikex searched, <= PTB-8x8 area", within), ("spikex searched, any area", feasible)):
@@ -325,14 +329,14 @@ def breakdown(s: Settings, stage: Path) -> tuple[dict, list[str]]:
 
 # ---- 2. hardware-aware training + joint search --------------------------------------------
 
-def joint(s: Settings, stage: Path) -> tuple[dict | None, list[str]]:
+def joint(s: Settings, stage: Path, resume: Path) -> tuple[dict | None, list[str]]:
     if s.joint is None:
         return None, ["Skipped in --quick (CPU training takes minutes); `spikex report` runs it."]
     try:
         from spikex_plugin.cosearch.joint import JointConfig, joint_search, write_joint
     except ImportError:
         return None, ["Skipped: needs the [train] extra (torch, spikingjelly)."]
-    res = joint_search(JointConfig(**s.joint))
+    res = joint_search(JointConfig(**s.joint), resume / "joint")
     (stage / "joint").mkdir()
     write_joint(res, stage / "joint")
     md = ["| beta | accuracy | EDP, TWS = argmax alpha (J·s) | EDP, mapper's TWS (J·s) | TWS per layer | firing rate per layer |",
@@ -457,15 +461,31 @@ def sensitivity(s: Settings) -> list[str]:
 
 # ---- assembly -------------------------------------------------------------------------------
 
+def timed(what: str, stage_fn, *args):
+    """Run one report stage, printing its wall time to stderr (the full report takes many minutes)."""
+    start = time.perf_counter()
+    print(f"spikex report: {what} ...", file=sys.stderr, flush=True)
+    result = stage_fn(*args)
+    print(f"spikex report: {what} done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    return result
+
+
 def build_report(out: str | Path, quick: bool = False, workers: int = 2) -> Path:
-    """Recompute everything and write out/report.md with its PNGs (atomically)."""
+    """Recompute everything and write out/report.md with its PNGs (atomically). The long
+    stages (hardware searches, joint training) checkpoint into OUT.resume/, so a rerun with
+    the same --out after an interruption resumes them; it is deleted once the report is written."""
     s = QUICK if quick else FULL
+    resume = Path(f"{Path(out)}.resume")
     with atomic_output_dir(out) as stage:
-        rows = [compare_network(n, st, s, stage, workers) for n in s.networks for st in s.statistics]
-        trained, trained_md = trained_profiles(s, rows, stage)
-        sweep, sweep_md = rate_sweep(s, stage)
-        fc, fc_md = breakdown(s, stage)
-        jointc, joint_md = joint(s, stage)
+        rows = [timed(f"network {n}, {st}", compare_network, n, st, s, stage, workers, resume)
+                for n in s.networks for st in s.statistics]
+        trained, trained_md = timed("trained profiles", trained_profiles, s, rows, stage)
+        sweep, sweep_md = timed("rate sweep", rate_sweep, s, stage)
+        fc, fc_md = timed("energy breakdown", breakdown, s, stage)
+        jointc, joint_md = timed("joint training and search", joint, s, stage, resume)
+        knob_md = timed("generator knobs", knob_section, s, stage)
+        tws_md = timed("EDP vs TWS", edp_vs_tws, s, stage)
+        sensitivity_md = timed("sensitivity", sensitivity, s)
         md = [f"# SpikeX reproduction report{' (quick)' if quick else ''}", "",
               f"Generated {datetime.datetime.now().isoformat(timespec='seconds')} by `spikex report"
               f"{' --quick' if quick else ''}`: trained profiles {', '.join(p['profile'] for p in trained)} (main "
@@ -488,7 +508,7 @@ def build_report(out: str | Path, quick: bool = False, workers: int = 2) -> Path
               "Structured synthetic firing (sparsity/generator.py), one knob moved at a time from the neutral "
               "point (uniform Bernoulli): channel_skew = sigma of log-normal per-channel rates, active_fraction = "
               "share of positions in one active square per sample, burstiness = lag-1 correlation per line.", "",
-              *knob_section(s, stage), "",
+              *knob_md, "",
               "## 3. Sensitivity: uniform synthetic firing — SpikeX vs PTB per network", "",
               f"Every line fires independently at {s.rate * 100:g} % (the assumption of earlier versions of this report; "
               "not the main case). PTB is its own model (docs/ptb.md): one global TW (the best by exhaustive search), rows = "
@@ -499,10 +519,13 @@ def build_report(out: str | Path, quick: bool = False, workers: int = 2) -> Path
               "", *_network_section(rows, stage), "",
               "## 4. Hardware-aware training and joint search (digits task)", "", *joint_md, "",
               f"## 5. Firing-rate sweep ({s.sweep_network}, uniform)", "", *sweep_md, "",
-              f"## 6. EDP against TWS ({s.sweep_network})", "", *edp_vs_tws(s, stage), "",
+              f"## 6. EDP against TWS ({s.sweep_network})", "", *tws_md, "",
               "## 7. Energy breakdown (dvsg-medium, TWS 4)", "", *fc_md, "",
               "## 8. The paper's numbers beside ours", "", *paper_table(rows, trained, sweep, fc, jointc), "",
-              f"## 9. Attributing the gap ({s.sweep_network}, SpikeX 8x8 vs PTB 8x8)", "", *sensitivity(s), "",
-              "## Regenerate", "", "`spikex report --out DIR` (full, minutes) or `spikex report --quick --out DIR` (CI)."]
+              f"## 9. Attributing the gap ({s.sweep_network}, SpikeX 8x8 vs PTB 8x8)", "", *sensitivity_md, "",
+              "## Regenerate", "", "`spikex report --out DIR` (full: 14 min on the 2-core development machine, shared; each stage's time is printed, "
+              "and an interrupted run resumes its searches and joint training from DIR.resume/) or "
+              "`spikex report --quick --out DIR` (CI)."]
         (stage / "report.md").write_text("\n".join(md) + "\n")
+    shutil.rmtree(resume, ignore_errors=True)
     return Path(out) / "report.md"

@@ -16,45 +16,52 @@ import math
 
 import numpy as np
 import torch
-from numba import njit
+from numba import njit, prange
+
+BLOCK = 4096   # neurons per parallel task: its membrane and carry rows stay in L1/L2
 
 
-@njit(cache=True, nogil=True)
-def _lif_forward(x, v, tau, threshold):
+@njit(cache=True, parallel=True)
+def _lif_forward(x, v, tau, threshold, keep_charge):
     T, n = x.shape
     spikes = np.empty((T, n), dtype=np.float32)
-    charged = np.empty((T, n), dtype=np.float32)
-    for t in range(T):            # time outer, neurons inner: contiguous, vectorised
-        for i in range(n):
-            h = v[i] + (x[t, i] - v[i]) / tau
-            charged[t, i] = h
-            fired = h >= threshold
-            spikes[t, i] = 1.0 if fired else 0.0
-            v[i] = 0.0 if fired else h
+    charged = np.empty((T if keep_charge else 0, n), dtype=np.float32)
+    for b in prange((n + BLOCK - 1) // BLOCK):   # neuron blocks in parallel; time runs inside
+        lo, hi = b * BLOCK, min(n, (b + 1) * BLOCK)
+        for t in range(T):
+            for i in range(lo, hi):               # branch-free so the loop vectorises
+                h = v[i] + (x[t, i] - v[i]) / tau
+                s = np.float32(h >= threshold)
+                if keep_charge:
+                    charged[t, i] = h
+                spikes[t, i] = s
+                v[i] = h * (np.float32(1.0) - s)
     return spikes, charged
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, parallel=True)
 def _lif_backward(grad_spikes, charged, tau, threshold, alpha):
     T, n = charged.shape
     grad_x = np.empty((T, n), dtype=np.float32)
     carry = np.zeros(n, dtype=np.float32)
-    k = 0.5 * math.pi * alpha
-    for t in range(T - 1, -1, -1):
-        for i in range(n):
-            u = charged[t, i] - threshold
-            surrogate = 0.5 * alpha / (1.0 + (k * u) * (k * u))
-            keep = 0.0 if u >= 0 else 1.0               # detached hard reset: dv/dh = 1 - s
-            gh = grad_spikes[t, i] * surrogate + carry[i] * keep
-            grad_x[t, i] = gh / tau
-            carry[i] = gh - gh / tau
+    k = 0.5 * math.pi * alpha     # float64 arithmetic below, as the serial kernel this replaced
+    for b in prange((n + BLOCK - 1) // BLOCK):
+        lo, hi = b * BLOCK, min(n, (b + 1) * BLOCK)
+        for t in range(T - 1, -1, -1):
+            for i in range(lo, hi):
+                u = charged[t, i] - threshold
+                surrogate = 0.5 * alpha / (1.0 + (k * u) * (k * u))
+                keep = 1.0 - (u >= 0)                      # detached hard reset: dv/dh = 1 - s
+                gh = grad_spikes[t, i] * surrogate + carry[i] * keep
+                grad_x[t, i] = gh / tau
+                carry[i] = gh - gh / tau
     return grad_x
 
 
 class _LIFFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, v: np.ndarray, tau: float, threshold: float, alpha: float):
-        spikes, charged = _lif_forward(x.detach().cpu().numpy(), v, np.float32(tau), np.float32(threshold))
+    def forward(ctx, x: torch.Tensor, v: np.ndarray, tau: float, threshold: float, alpha: float, keep: bool):
+        spikes, charged = _lif_forward(x.detach().cpu().numpy(), v, np.float32(tau), np.float32(threshold), keep)
         ctx.save_for_backward(torch.from_numpy(charged))
         ctx.params, ctx.device = (tau, threshold, alpha), x.device
         return torch.from_numpy(spikes).to(x.device)
@@ -65,7 +72,7 @@ class _LIFFunction(torch.autograd.Function):
         tau, threshold, alpha = ctx.params
         g = _lif_backward(grad.detach().float().cpu().contiguous().numpy(), charged.numpy(), np.float32(tau),
                           np.float32(threshold), np.float32(alpha))
-        return torch.from_numpy(g).to(ctx.device), None, None, None, None
+        return torch.from_numpy(g).to(ctx.device), None, None, None, None, None
 
 
 class FastLIF(torch.nn.Module):
@@ -93,4 +100,5 @@ class FastLIF(torch.nn.Module):
         x = x_seq.float().reshape(T, -1).contiguous()
         if self.v is None or self.v.size != x.shape[1]:
             self.v = np.zeros(x.shape[1], dtype=np.float32)
-        return _LIFFunction.apply(x, self.v, self.tau, self.v_threshold, self.alpha).reshape(T, *shape)
+        keep = torch.is_grad_enabled() and x.requires_grad    # evaluation needs no charge record
+        return _LIFFunction.apply(x, self.v, self.tau, self.v_threshold, self.alpha, keep).reshape(T, *shape)

@@ -81,26 +81,58 @@ class PiecewiseLinear(nn.Module):
 
 
 class InputOccupancyHooks(nn.Module):
-    """Context manager: forward pre-hooks store `self.measure(x)` of each hooked layer's
-    input x ([T, N, ...]) in `self.occupancy[name]` on every forward pass."""
+    """Context manager: stores `self.measure(x)` of each hooked layer's input x ([T, N, ...])
+    in `self.occupancy[name]` on every forward pass. Layers that are modules (conv, linear,
+    pool) are hooked directly. Element-wise layers between modules (residual joins, concat,
+    gates) have no module: with `_ops` naming some, each pass's ops are traced (graph_trace,
+    under the names `network_from_model` gives them) and such a layer's input read as the
+    recorder reads it (the first input; a matmul's spike operand), so the loss prices the
+    same statistics the cost model is given."""
 
     _mods: dict[str, nn.Module]
+    _ops: frozenset[str] = frozenset()
+    _model: nn.Module | None = None
+    _names: dict[str, str] | None = None
+    _tracer = None
     T: int
-
-    def measure(self, x: torch.Tensor):
-        raise NotImplementedError
 
     def __enter__(self):
         for name, mod in self._mods.items():
             def hook(m, args, name=name):
                 self.occupancy[name] = self.measure(as_time_major(args[0], m, self.T))
             self._handles.append(mod.register_forward_pre_hook(hook))
+        if self._ops:
+            self._handles += [self._model.register_forward_pre_hook(self._start_ops),
+                              self._model.register_forward_hook(self._stop_ops)]
         return self
 
     def __exit__(self, *exc) -> None:
+        self._stop_ops()
         for h in self._handles:
             h.remove()
         self._handles.clear()
+
+    def _start_ops(self, model: nn.Module, args) -> None:
+        from spikex_plugin.training.graph_trace import GraphTracer
+
+        self._tracer = GraphTracer(model, self.T, self._names, batch=args[0].shape[1], on_op=self._measure_op)
+        self._tracer.start(args[0], inside_root_call=True)
+
+    def _stop_ops(self, *_args) -> None:
+        if self._tracer is not None:
+            self._tracer.stop()
+            self._tracer = None
+
+    def _measure_op(self, name: str, kind: str, inputs: list[torch.Tensor]) -> None:
+        if name not in self._ops:
+            return
+        x = inputs[0]
+        if kind == "matmul" and id(x) not in self._tracer.spikes and id(inputs[1]) in self._tracer.spikes:
+            x = inputs[1]
+        self.occupancy[name] = self.measure(self._tracer.time_major(x))
+
+    def measure(self, x: torch.Tensor):
+        raise NotImplementedError
 
 
 class HardwareLoss(InputOccupancyHooks):
@@ -112,12 +144,11 @@ class HardwareLoss(InputOccupancyHooks):
                  reference: float | None = None, names: dict[str, str] | None = None):
         super().__init__()
         mods = recorded_modules(model, names)
-        missing = sorted(set(curves) - set(mods))
-        if missing:
-            raise ValueError(f"no recorded module named {missing}; layers are {list(mods)}")
         self.curves = nn.ModuleDict(curves)
         self.T, self.window, self.reference = int(T), int(window), reference
-        self._mods = {n: mods[n] for n in curves}
+        self._mods = {n: mods[n] for n in curves if n in mods}
+        self._ops, self._names = frozenset(curves) - set(mods), names   # element-wise layers: traced
+        object.__setattr__(self, "_model", model)   # not a submodule: the loss must not own the model's weights
         self._handles: list = []
         self.occupancy: dict[str, torch.Tensor] = {}
 
@@ -127,8 +158,10 @@ class HardwareLoss(InputOccupancyHooks):
     def edp(self, occupancy: dict[str, torch.Tensor | float] | None = None) -> torch.Tensor:
         """sum_l c_l(occ_l) for the last forward (or given occupancies)."""
         occ = self.occupancy if occupancy is None else occupancy
-        if set(occ) != set(self.curves):
-            raise RuntimeError("run a forward pass of the model inside the loss context first")
+        missing = sorted(set(self.curves) - set(occ))
+        if missing:
+            raise RuntimeError(f"no occupancy of layers {missing}: run a forward pass of the model inside the "
+                               "loss context first (and name layers as network_from_model does)")
         return sum(self.curves[n](torch.as_tensor(o, dtype=torch.float32)) for n, o in occ.items())
 
     def calibrate(self, occupancy: dict[str, float]) -> float:
@@ -146,15 +179,31 @@ class HardwareLoss(InputOccupancyHooks):
 
 def hardware_weights_from_cost_model(network, arch, tws: int | dict[str, int],
                                      knots: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0),
-                                     skip_first: bool = True) -> dict[str, PiecewiseLinear]:
-    """c_l for every layer after the first: the SpikeX cost model's EDP of the layer at each
-    knot occupancy, joined linearly (`cost_model.sensitivity.edp_curve`)."""
+                                     skip_input_layers: bool = True) -> dict[str, PiecewiseLinear]:
+    """c_l for every priced layer (element-wise ones too) except, with `skip_input_layers`,
+    those reading the network input (fixed data: nothing to train): the SpikeX cost model's
+    EDP of the layer at each knot occupancy, joined linearly (`cost_model.sensitivity.edp_curve`)."""
     from spikex_plugin.cost_model.sensitivity import edp_curve
 
     knots = np.asarray(knots, dtype=float)
-    layers = network.resolved[1:] if skip_first else network.resolved
+    fixed = input_layers(network) if skip_input_layers else set()
     out = {}
-    for layer in layers:
+    for layer in network.resolved:
+        if layer.name in fixed:
+            continue
         t = tws[layer.name] if isinstance(tws, dict) else tws
         out[layer.name] = PiecewiseLinear(knots, edp_curve(layer, arch, knots, t))
     return out
+
+
+def input_layers(network) -> set[str]:
+    """Names of the layers that read the network input, directly or through layout-only
+    ops (flatten, reshape, ...)."""
+    from spikex_plugin.workload.network import INPUT, LAYOUT
+
+    data, readers, prev = {INPUT}, set(), INPUT
+    for spec in network.layers:
+        if all(i in data for i in spec.inputs or [prev]):
+            (data if spec.type in LAYOUT else readers).add(spec.name)
+        prev = spec.name
+    return readers

@@ -52,11 +52,14 @@ def graph_layers(nodes: list[Node]) -> list[dict]:
 
 
 def network_from_model(model: nn.Module, input_shape: tuple[int, ...], T: int, name: str,
-                       names: dict[str, str] | None = None, input_bits: int = 1) -> dict:
+                       names: dict[str, str] | None = None, input_bits: int = 1,
+                       trace_T: int | None = None) -> dict:
     """Network-YAML dict of `model` (multi-step, [T, N, *input_shape] input), traced as a
     graph (`graph_trace`). Checks that the format's shape inference reproduces every
-    traced shape. `input_bits`: 1 for spike/event inputs, e.g. 8 for image frames."""
-    nodes = trace_graph(model, tuple(input_shape), T, names)
+    traced shape. `input_bits`: 1 for spike/event inputs, e.g. 8 for image frames.
+    `trace_T`: trace a forward pass of this many steps instead of T, for models whose
+    shapes do not depend on T (a full pass of a 128x128, T = 300 model costs seconds)."""
+    nodes = trace_graph(model, tuple(input_shape), trace_T or T, names)
     if not any(n.type in ("conv", "fc", "matmul") for n in nodes):
         raise SpikeXInputError(type(model).__name__, "layers", "no conv, linear or matmul found")
     net = {"name": name, "T": int(T), "input": {"channels": int(input_shape[0]), "bits": int(input_bits)},

@@ -36,6 +36,7 @@ from spikex_plugin.training.shapes import network_from_model, write_network_yaml
 from spikex_plugin.workload.network import Network, load_network
 
 WINDOW = 4
+TRACE_T = 2   # steps of the shape-tracing pass: these models' layer shapes do not depend on T
 
 
 class ConvSNN(nn.Module):
@@ -279,7 +280,7 @@ def save_run(model: nn.Module, cfg: TrainConfig, beta: float, test: SpikeDataset
     """Write model.pt, network.yaml, stats.json and metrics.json for a trained model."""
     out.mkdir(parents=True, exist_ok=True)
     name = model_name(cfg)
-    net = network_from_model(model, test.input_shape, test.T, name)
+    net = network_from_model(model, test.input_shape, test.T, name, trace_T=TRACE_T)
     write_network_yaml(net, out / "network.yaml")
     with SpikeRecorder(model, test.T) as rec:
         accuracy = evaluate(model, test, cfg.eval_batch)
@@ -310,7 +311,7 @@ def _prepare(cfg: TrainConfig):
     train_set, test_set = datasets(cfg)
     classes = int(max(train_set.y.max(), test_set.y.max())) + 1
     model = build_model(cfg, train_set, classes).to(cfg.torch_device)
-    net = Network(**network_from_model(model, train_set.input_shape, train_set.T, model_name(cfg)))
+    net = Network(**network_from_model(model, train_set.input_shape, train_set.T, model_name(cfg), trace_T=TRACE_T))
     curves, source = hardware_curves(net, cfg.window)
     return train_set, test_set, model, net, curves, source
 
@@ -349,14 +350,15 @@ def _run(task: str, betas: list[float], epochs: tuple[int, int], out: Path, conf
     ckpt = out / "checkpoints"
     log0 = fit(model, train_set, cfg.pretrain_epochs, cfg, desc="pretrain", checkpoint=ckpt / "pretrain.pt")
     pretrained = copy.deepcopy(model.state_dict())
-    results = []
+    results, hw = [], None
     for beta in betas:
         run_dir = out / f"beta_{beta:g}" if per_beta_dirs else out
         if (run_dir / "metrics.json").is_file() and (run_dir / "model.pt").is_file():
             results.append(json.loads((run_dir / "metrics.json").read_text()))
             continue
         model.load_state_dict(pretrained)
-        hw, _ = _hw_loss(model, cfg, train_set, curves)
+        if beta > 0 and hw is None:   # E_ref is the pretrained network's: the same for every beta
+            hw, _ = _hw_loss(model, cfg, train_set, curves)
         log = log0 + fit(model, train_set, cfg.hw_epochs, cfg, beta, hw, desc=f"beta={beta:g}",
                          epoch0=cfg.pretrain_epochs, checkpoint=ckpt / f"beta_{beta:g}.pt")
         results.append(save_run(model, cfg, beta, test_set, run_dir, log, source, net.layers[0].name))
