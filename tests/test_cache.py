@@ -13,7 +13,7 @@ import pytest
 
 from spikex_plugin import cache
 from spikex_plugin.cost_model.column_line import issued_step_cycles, line_table
-from spikex_plugin.hardware.arch import _load_arch, arch_cache_key, load_arch, resolve_arch_path
+from spikex_plugin.hardware.arch import arch_cache_key, forget_loaded_archs, load_arch, resolve_arch_path
 
 HEAVY = ("accelforge", "hwcomponents", "numba", "scipy", "matplotlib", "torch")
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,12 +72,12 @@ def test_corrupt_entries_are_ignored_and_rewritten(tmp_path, monkeypatch):
     entry = cache.entry("arch", arch_cache_key(resolve_arch_path("spikex"), {"ROWS": 4}))
     assert entry.is_file()
     entry.write_bytes(b"\x80\x04 not a pickle")
-    _load_arch.cache_clear()
+    forget_loaded_archs()
     again = load_arch("spikex", ROWS=4)
     assert again.energy == fresh.energy and again.rows == 4
     assert pickle.loads(entry.read_bytes()).energy == fresh.energy   # rewritten whole
     entry.write_bytes(pickle.dumps({"not": "an arch"}))            # readable, but the wrong thing
-    _load_arch.cache_clear()
+    forget_loaded_archs()
     assert load_arch("spikex", ROWS=4).energy == fresh.energy
 
 

@@ -283,6 +283,12 @@ def _component_models_module():
     return components
 
 
+def forget_loaded_archs() -> None:
+    """Drop the specs this process has loaded, so the next `load_arch` reads the disk cache
+    (or prices the spec) again."""
+    _load_arch.cache_clear()
+
+
 @functools.lru_cache(maxsize=64)
 def _load_arch(path: str, params: tuple) -> SpikeXArch:
     """The priced spec, from the disk cache when this rendered spec was priced before by the
