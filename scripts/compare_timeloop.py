@@ -27,7 +27,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
 
 from spikex_plugin.export.timeloop import export_timeloop, spikex_component
 
