@@ -205,13 +205,7 @@ def bound_of(parts: dict[str, float]) -> str:
 
 def priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: dict, bound: str) -> LayerCost:
     """A LayerCost: energy of the actions at the spec's prices plus leakage over the latency."""
-    breakdown: dict[str, float] = {}
-    for (comp, action), count in actions.items():
-        breakdown[comp] = breakdown.get(comp, 0.0) + count * arch.energy[(comp, action)]
-    latency = cycles / arch.clock_hz
-    for comp, watts in arch.leak_w.items():
-        if watts:
-            breakdown[comp] = breakdown.get(comp, 0.0) + watts * latency
+    breakdown = arch.energy_breakdown(actions, cycles)
     return LayerCost(name, m, actions, sum(breakdown.values()), cycles, arch.clock_hz, breakdown, parts, bound)
 
 

@@ -113,6 +113,18 @@ class SpikeXArch:
     def weight_bits(self) -> int:
         return self.extras.weight_bits
 
+    def energy_breakdown(self, actions: dict[tuple[str, str], float], cycles: float) -> dict[str, float]:
+        """Joules per component: the actions at this spec's prices plus each component's
+        leakage over `cycles`."""
+        breakdown: dict[str, float] = {}
+        for (comp, action), count in actions.items():
+            breakdown[comp] = breakdown.get(comp, 0.0) + count * self.energy[(comp, action)]
+        seconds = cycles / self.clock_hz
+        for comp, watts in self.leak_w.items():
+            if watts:
+                breakdown[comp] = breakdown.get(comp, 0.0) + watts * seconds
+        return breakdown
+
     def port_cycles(self, level: str, reads, writes):
         """Cycles the SRAM `level` needs for these actions through its ports."""
         return self.extras.ports.get(level, PortSpec()).cycles(reads, writes)

@@ -24,11 +24,5 @@ def priced(actions: dict[tuple[str, str], float], cycles: float, arch: SpikeXArc
            cycle_parts: dict[str, float], output_spikes: np.ndarray | None = None) -> SimResult:
     """Energy = counts x the arch's energy per action, plus each component's leakage over
     the simulated time."""
-    breakdown: dict[str, float] = {}
-    for (comp, action), count in actions.items():
-        breakdown[comp] = breakdown.get(comp, 0.0) + count * arch.energy[(comp, action)]
-    seconds = cycles / arch.clock_hz
-    for comp, watts in arch.leak_w.items():
-        if watts:
-            breakdown[comp] = breakdown.get(comp, 0.0) + watts * seconds
+    breakdown = arch.energy_breakdown(actions, cycles)
     return SimResult(actions, cycles, sum(breakdown.values()), breakdown, cycle_parts, output_spikes)
