@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -61,8 +62,15 @@ def runs_by_name(run: Path, network: str, betas: list[float] | None) -> dict[str
     return named
 
 
+def head_commit() -> str:
+    """The checkout's commit: the hardware-aware loss is priced by the cost model of that code."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).parent).stdout.strip()
+
+
 def bundle(run: Path, network: str, command: str, minutes: float, betas: list[float] | None,
-           note: str | None, cpu_minutes: float | None = None, load: str | None = None) -> list[str]:
+           note: str | None, cpu_minutes: float | None = None, load: str | None = None,
+           commit: str | None = None) -> list[str]:
     out_dir = bundled_profiles_dir()
     meta_path = out_dir / "metadata.yaml"
     meta = yaml.safe_load(meta_path.read_text()) if meta_path.is_file() else {}
@@ -76,6 +84,7 @@ def bundle(run: Path, network: str, command: str, minutes: float, betas: list[fl
                       "wall_minutes_all_betas": minutes,
                       **({"cpu_minutes_all_betas": cpu_minutes} if cpu_minutes is not None else {}),
                       **({"load_average": load} if load else {}), **({"note": note} if note else {}),
+                      **({"commit": commit} if commit else {}),
                       "layers": layer_summary(stats)}
     meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
     return list(named)
@@ -115,7 +124,8 @@ def readme(meta: dict) -> str:
                   f"the command (every beta it trains) ran {m['wall_minutes_all_betas']:.1f} min on this 2-core "
                   f"machine, shared with other jobs" + (f" ({m['cpu_minutes_all_betas']:.1f} min of process CPU time; "
                   f"load averages {m['load_average']})" if "cpu_minutes_all_betas" in m else "") + ".",
-                  *([m["note"]] if "note" in m else []), "", "```", m["command"], "```", "",
+                  *([m["note"]] if "note" in m else []),
+                  *([f"Made on commit {m['commit']}."] if "commit" in m else []), "", "```", m["command"], "```", "",
                   f"EDP SpikeX 8x8 {e['spikex_edp_js']:.3e} J*s; " + "; ".join(
                       f"PTB {k[4:]} {e[f'{k}_edp_js']:.3e} J*s, SpikeX-vs-PTB {k[4:]} gain {e[f'gain_vs_{k}']:.2f}x "
                       f"(uniform {UNIFORM:.1%}: {ue[f'gain_vs_{k}']:.2f}x)" for k in PTBS) + ".", "",
@@ -138,12 +148,13 @@ def main() -> None:
     ap.add_argument("--note", help="a sentence printed under the profile's heading (how it was made)")
     ap.add_argument("--cpu-minutes", type=float, help="process CPU time of the command (user + system)")
     ap.add_argument("--load", help="the machine's load averages while it ran, e.g. '3.1 at start, 4.0 at end'")
+    ap.add_argument("--commit", help="the commit the command ran on (default: this checkout's HEAD)")
     ap.add_argument("--rescore", action="store_true", help="only recompute the EDPs and the README")
     args = ap.parse_args()
     if not args.rescore and None in (args.run, args.network, args.command, args.minutes):
         ap.error("--run, --network, --command and --minutes are required unless --rescore")
     names = [] if args.rescore else bundle(args.run, args.network, args.command, args.minutes, args.betas, args.note,
-                                            args.cpu_minutes, args.load)
+                                            args.cpu_minutes, args.load, args.commit or head_commit())
     meta_path = bundled_profiles_dir() / "metadata.yaml"
     meta = yaml.safe_load(meta_path.read_text())
     rescore(meta)
