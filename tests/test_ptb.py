@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from spikex_plugin.api import densities_for, run_map
-from spikex_plugin.cost_model.ptb import (PassStages, evaluate_ptb_layer, packed_slots, pass_pipeline_cycles,
+from spikex_plugin.cost_model.ptb import (PassStages, evaluate_ptb_layer, independent_first_fit, packed_slots,
+                                          pass_pipeline_cycles,
                                           trace_compute_cycles)
 from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.hardware.arch import PortSpec, load_arch
@@ -220,3 +221,30 @@ def test_pass_pipeline_fill_waits_for_the_pass_two_back():
                         slots=(0.0, 1.0), chain=8)
     assert pass_pipeline_cycles((stages,), 6, 1, 1) == 82
     assert pass_pipeline_cycles((stages,), 10_000, 1, 1) == pytest.approx(10.5 * 10_000)
+
+
+def test_independent_first_fit_matches_packing_random_taps():
+    """stSAP's first-fit on taps whose windows are independent, packed here tap by tap on
+    random masks: 20 live taps, 8 columns, each column active with probability 0.4 (a tap
+    active in none is redrawn, so 8 x 0.4 / (1 - 0.6^8) columns per tap on average)."""
+    rng = np.random.default_rng(5)
+    counts, busiest = [], []
+    for _ in range(2000):
+        slots: list[int] = []
+        per_column = np.zeros(8, dtype=int)
+        for _ in range(20):
+            mask = 0
+            while not mask:
+                mask = int(sum(1 << c for c in range(8) if rng.random() < 0.4))
+            per_column += [(mask >> c) & 1 for c in range(8)]
+            free = next((i for i, s in enumerate(slots) if not s & mask), None)
+            if free is None:
+                slots.append(mask)
+            else:
+                slots[free] |= mask
+        counts.append(len(slots))
+        busiest.append(per_column.max())
+    pmf = tuple(1.0 if k == 20 else 0.0 for k in range(21))
+    model = independent_first_fit(pmf, 8, 8 * 0.4 / (1 - 0.6 ** 8))
+    assert model == pytest.approx(np.mean(counts), rel=0.03)
+    assert model > 1.1 * np.mean(busiest)   # first-fit needs more slots than the busiest column has taps

@@ -185,15 +185,21 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     bpa = arch.bits_per_action
     slots = 0.0  # per channel group, summed over passes
     words = {"fill_L1": 0.0, "fill_GLB": 0.0, "read_L1": 0.0}  # per channel group
-    group_slots = [d.expected_packed_rows(lines, width * shape.fold, m.tws) for width in shape.group_windows]
-    stages = []
-    for width, group in zip(shape.group_windows, group_slots):
-        slots += shape.positions * group
+    stages, group_slots = [], []
+    for width in shape.group_windows:
         # A tap takes a slot (is live) when its line is active at any of the `fold` positions
         # side by side.
         silent = d.p_line_silent(width * m.tws)
         union = (1 - silent ** shape.fold) / (1 - silent) if silent < 1 else 1.0
         live_pmf = scaled_counts(d.active_lines_pmf(lines, width * m.tws), union)
+        columns = width * shape.fold
+        windows_per_live = columns * d.p_nonempty(1, m.tws) / (1 - silent ** shape.fold) if silent < 1 else 0.0
+        # stSAP needs at least the busiest column's lines (co-active lines kept), and at
+        # least what first-fit needs when live taps' windows are independent.
+        group = max(d.expected_packed_rows(lines, columns, m.tws),
+                    independent_first_fit(tuple(np.round(live_pmf, 9)), columns, round(windows_per_live, 6)))
+        group_slots.append(group)
+        slots += shape.positions * group
         by_live = pass_words_by_live(layer, m, arch, live_pmf.size - 1, width * shape.fold)
         for key, count in by_live.items():
             words[key] += shape.positions * float(np.sum(live_pmf * count))
@@ -265,6 +271,45 @@ def pass_words_by_live(layer: Layer, m: PTBMapping, arch: SpikeXArch, taps_live:
     out["read_L1"] = (live * math.ceil(m.rows * arch.weight_bits / bpa["L1"])
                       + (live > 0) * (np.ceil(live * columns * m.tws / bpa["L1"]) + math.ceil(taps / bpa["L1"])))
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def independent_first_fit(live_pmf: tuple, columns: int, windows_per_live: float, samples: int = 256) -> float:
+    """Expected first-fit slots of a pass whose live taps (count drawn from `live_pmf`) are
+    each active in independent columns, `windows_per_live` of the `columns` on average (each
+    tap in at least one): a seeded Monte Carlo of the packing, all samples at once. When taps
+    are active in many columns, first-fit needs well over the busiest column's count."""
+    if windows_per_live <= 0 or len(live_pmf) < 2:
+        return 0.0
+    rng = np.random.default_rng(0)
+    q = column_probability(columns, min(windows_per_live, columns))
+    k = np.arange(1, columns + 1)
+    per_tap = np.array([math.comb(columns, j) for j in k]) * q ** k * (1 - q) ** (columns - k)  # >= 1 column
+    live = rng.choice(len(live_pmf), size=samples, p=np.asarray(live_pmf) / sum(live_pmf))
+    weights = 1 << np.arange(columns, dtype=np.int64)
+    slots = np.zeros((samples, int(live.max()) + 1), dtype=np.int64)   # column masks of each slot
+    for tap in range(int(live.max())):
+        count = rng.choice(k, size=samples, p=per_tap / per_tap.sum())
+        active = np.argsort(rng.random((samples, columns)), axis=1) < count[:, None]
+        mask = np.where(tap < live, active @ weights, 0)
+        first_free = np.argmax((slots & mask[:, None]) == 0, axis=1)
+        slots[np.arange(samples), first_free] |= mask
+    return float(np.mean((slots != 0).sum(axis=1)))
+
+
+def column_probability(columns: int, mean_active: float) -> float:
+    """q such that a tap active in each of `columns` columns with probability q, given that
+    it is active in one at least, is active in `mean_active` of them on average."""
+    if mean_active >= columns:
+        return 1.0
+    low, high = 1e-12, 1.0
+    for _ in range(60):
+        q = (low + high) / 2
+        if columns * q / (1 - (1 - q) ** columns) < mean_active:
+            low = q
+        else:
+            high = q
+    return (low + high) / 2
 
 
 @dataclass(frozen=True)
