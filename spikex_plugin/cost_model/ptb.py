@@ -346,7 +346,8 @@ class PassStages:
 def pass_pipeline_cycles(groups: tuple[PassStages, ...], passes: int, tws: int, tile_groups: int,
                          sequence: int = 64, replicas: int = 64) -> float:
     """Expected array cycles of `passes` passes (window groups in turn; the windows of a GLB
-    time tile, `tile_groups` window groups, chain their membrane) through three stages that hand off as PTB's buffers do:
+    time tile, `tile_groups` window groups, chain their membrane) through three stages that
+    hand off as PTB's buffers do:
     - fill: a pass's L1 fill starts when the L1 half it overwrites has been read out (the pass
       two back) and the GLB port has finished the previous fill;
     - feed and column line: the feeder reads the pass's words once they are in L1 and the
@@ -380,7 +381,8 @@ def pass_pipeline_cycles(groups: tuple[PassStages, ...], passes: int, tws: int, 
         step = np.maximum(per_slot, tws)
         took = first_take + np.maximum(slots - 1, 0) * step
         has = slots > 0
-        feeder = np.where(has, np.where(slots > 1, took - step + per_slot, start + first), np.maximum(feeder, ready))
+        last_read = np.where(slots > 1, took - step + per_slot, start + first)
+        feeder = np.where(has, last_read, np.maximum(feeder, ready))
         last_take = np.where(has, took, last_take)
         column0 = np.where(has, took + tws, mem_start + tws)
         mem_start = np.maximum(column0, chain_end) if group_of[k] % tile_groups else column0
