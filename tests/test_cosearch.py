@@ -83,15 +83,18 @@ def test_pareto_front_matches_brute_force():
     assert {r["key"] for r in search.pareto_front(rows)} == {r["key"] for r in rows if not dominated(r)}
 
 
-def test_search_beats_ptb_and_writes_outputs(searched):
+def test_search_against_baselines_writes_outputs(searched):
     data = json.loads((searched / "pareto.json").read_text())
     best = data["summary"]["best"]["edp_js"]
-    # PTB-8x8 is the paper's like-for-like baseline. PTB-16x8 (PTB's own model since issue 11,
-    # docs/ptb.md) has 2x the array and beats this 10-point search at a uniform 0.5 %: EDP 0.86x.
-    # Since PTB's passes pipeline (issue 12, checked against the simulator) this 10-point
-    # search ties PTB-8x8 at a uniform 0.5 % (EDP 1.0015x of PTB's); it must stay within 1 %.
+    # PTB-8x8 is the paper's like-for-like baseline; PTB-16x8 (PTB's own model since issue 11,
+    # docs/ptb.md) has 2x the array. Since PTB's windows chain only inside a GLB time tile and
+    # its passes hand off through two L1 buffers (issue 12, third round, docs/simulator.md:
+    # dvsg-medium conv1 at 0.5 % was 2.6x the simulator's cycles before, 6.8 % under them
+    # now), PTB-8x8 (global TW 2) has 0.73x the EDP of this 10-point search's best at a
+    # uniform 0.5 %, PTB-16x8 0.57x.
+    ptb = data["baselines"]["ptb-8x8"]["edp_js"]
     assert best["edp_js"] < data["baselines"]["dense-8x8"]["edp_js"]
-    assert best["edp_js"] < 1.01 * data["baselines"]["ptb-8x8"]["edp_js"]
+    assert ptb < best["edp_js"] < 1.6 * ptb
     assert data["baselines"]["ptb-16x8"]["edp_js"] > 0
     assert data["baselines"]["ptb-8x8"]["global_tws"] is not None
     assert data["summary"]["complete"] and data["summary"]["evaluated"] == 10

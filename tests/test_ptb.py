@@ -22,7 +22,9 @@ import numpy as np
 import pytest
 
 from spikex_plugin.api import densities_for, run_map
-from spikex_plugin.cost_model.ptb import evaluate_ptb_layer, packed_slots, trace_compute_cycles
+from spikex_plugin.cost_model.ptb import (PassStages, evaluate_ptb_layer, independent_first_fit, packed_slots,
+                                          pass_pipeline_cycles,
+                                          trace_compute_cycles)
 from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.hardware.arch import PortSpec, load_arch
 from spikex_plugin.sparsity.density import ActualDataDensity, UniformDensity
@@ -199,3 +201,50 @@ def test_ptb_16x8_tw_8_near_optimal_at_t_300():
     tw8 = run_map("ptb", "dvsg-medium", density=0.02, workers=1, tws=8)
     tw12 = run_map("ptb", "dvsg-medium", density=0.02, workers=1, tws=12)
     assert res.edp_js < tw8.edp_js < 1.08 * res.edp_js < tw12.edp_js
+
+
+def test_pass_pipeline_fill_waits_for_the_pass_two_back():
+    """Hand-worked hand-off of PTB's double-buffered passes (TW 1, one slot a pass, windows
+    not chained): every pass fills 10 GLB words into L1 (ready one cycle after the last
+    word), its feeder reads 10 L1 words, the weight enters column 0 (free: its window walk of
+    the previous pass ended long before) and column 0 walks its window 1 cycle later, then the
+    chain of 8 columns. The fill of pass k may only overwrite the L1 half of pass k - 2 once
+    that pass has been read out, so a fill overlaps only the pass before's feed:
+      pass 0: fill 0-10, ready 11, reads 11-21, take 21, walk 22-30
+      pass 1: fill 10-20, ready 21, reads 21-31, take 31, walk 32-40
+      pass 2: fill waits for pass 0's read-out (21): 21-31, ready 32, reads 32-42, walk 43-51
+      pass 3: fill 31-41 (after pass 2's fill and pass 1's read-out at 31), reads 42-52, walk 53-61
+      pass 4: fill 42-52, reads 53-63, walk 64-72;  pass 5: fill 52-62, reads 63-73, walk 74-82
+    so 6 passes end at cycle 82, and the steady state is 21 cycles per 2 passes, where each
+    stage alone takes 10 cycles a pass (10.5 with the fill's cycle of latency)."""
+    stages = PassStages(pmf=(0.0, 1.0), fill=(2.0, 10.0), reads=(0.0, 10.0), first_reads=(0.0, 10.0),
+                        slots=(0.0, 1.0), chain=8)
+    assert pass_pipeline_cycles((stages,), 6, 1, 1) == 82
+    assert pass_pipeline_cycles((stages,), 10_000, 1, 1) == pytest.approx(10.5 * 10_000)
+
+
+def test_independent_first_fit_matches_packing_random_taps():
+    """stSAP's first-fit on taps whose windows are independent, packed here tap by tap on
+    random masks: 20 live taps, 8 columns, each column active with probability 0.4 (a tap
+    active in none is redrawn, so 8 x 0.4 / (1 - 0.6^8) columns per tap on average)."""
+    rng = np.random.default_rng(5)
+    counts, busiest = [], []
+    for _ in range(2000):
+        slots: list[int] = []
+        per_column = np.zeros(8, dtype=int)
+        for _ in range(20):
+            mask = 0
+            while not mask:
+                mask = int(sum(1 << c for c in range(8) if rng.random() < 0.4))
+            per_column += [(mask >> c) & 1 for c in range(8)]
+            free = next((i for i, s in enumerate(slots) if not s & mask), None)
+            if free is None:
+                slots.append(mask)
+            else:
+                slots[free] |= mask
+        counts.append(len(slots))
+        busiest.append(per_column.max())
+    pmf = tuple(1.0 if k == 20 else 0.0 for k in range(21))
+    model = independent_first_fit(pmf, 8, 8 * 0.4 / (1 - 0.6 ** 8))
+    assert model == pytest.approx(np.mean(counts), rel=0.03)
+    assert model > 1.1 * np.mean(busiest)   # first-fit needs more slots than the busiest column has taps

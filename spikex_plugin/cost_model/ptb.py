@@ -24,6 +24,7 @@ a density model (its stSAP terms come from `DensityModel.expected_packed_rows`).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -184,16 +185,26 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     bpa = arch.bits_per_action
     slots = 0.0  # per channel group, summed over passes
     words = {"fill_L1": 0.0, "fill_GLB": 0.0, "read_L1": 0.0}  # per channel group
-    group_slots = [d.expected_packed_rows(lines, width * shape.fold, m.tws) for width in shape.group_windows]
-    for width, group in zip(shape.group_windows, group_slots):
-        slots += shape.positions * group
+    stages, group_slots = [], []
+    for width in shape.group_windows:
         # A tap takes a slot (is live) when its line is active at any of the `fold` positions
         # side by side.
         silent = d.p_line_silent(width * m.tws)
         union = (1 - silent ** shape.fold) / (1 - silent) if silent < 1 else 1.0
         live_pmf = scaled_counts(d.active_lines_pmf(lines, width * m.tws), union)
-        for key, count in pass_words(layer, m, arch, live_pmf, width * shape.fold).items():
-            words[key] += shape.positions * count
+        columns = width * shape.fold
+        windows_per_live = columns * d.p_nonempty(1, m.tws) / (1 - silent ** shape.fold) if silent < 1 else 0.0
+        # stSAP needs at least the busiest column's lines (co-active lines kept), and at
+        # least what first-fit needs when live taps' windows are independent.
+        group = max(d.expected_packed_rows(lines, columns, m.tws),
+                    independent_first_fit(tuple(np.round(live_pmf, 9)), columns, round(windows_per_live, 6)))
+        group_slots.append(group)
+        slots += shape.positions * group
+        by_live = pass_words_by_live(layer, m, arch, live_pmf.size - 1, width * shape.fold)
+        for key, count in by_live.items():
+            words[key] += shape.positions * float(np.sum(live_pmf * count))
+        stages.append(PassStages.of(live_pmf, by_live, group, math.ceil(layer.C * layer.R * layer.S / bpa["L1"]),
+                                    width * m.tws))
     T_pad = shape.windows * m.tws
     computes = layer.dense_synops * d.rate * layer.valid_tap_fraction
     active_line_windows = layer.M * layer.P * layer.Q * lines * shape.windows * d.p_nonempty(1, m.tws)
@@ -219,10 +230,10 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     }
     accumulate = slots * shape.channel_groups * m.tws
     membrane = shape.passes * (sum(shape.group_windows) / len(shape.group_windows)) * m.tws
-    fill = m.rows + m.cols - 1   # passes stream back to back: the pipeline fills and drains once
-    per_neurons = neuron_group_cycles(shape.group_windows, [g * m.tws for g in group_slots], m.tws)
-    # ... plus the last neuron group's membrane chain through its last window group
-    array = shape.channel_groups * shape.positions * per_neurons + (shape.group_windows[-1] - 1) * m.tws + fill
+    # Passes stream back to back: the rows' skew drains once (the pipeline walks the columns).
+    fill = m.rows - 1
+    tile_groups = max(1, m.t_glb // (max(shape.group_windows) * m.tws))
+    array = pass_pipeline_cycles(tuple(stages), shape.passes, m.tws, tile_groups) + fill
     loads = {"array": array, **port_loads(actions, arch)}
     bound = max(loads, key=loads.get)
     exposed = ptb_exposed_transfers(layer, m, arch, d, words["fill_GLB"] * bpa["GLB"] / shape.passes, out_bits)
@@ -245,41 +256,151 @@ def scaled_counts(pmf: np.ndarray, factor: float) -> np.ndarray:
             + np.bincount(upper, pmf * (position - low), minlength=n + 1))
 
 
-def pass_words(layer: Layer, m: PTBMapping, arch: SpikeXArch, live_pmf: np.ndarray, columns: int) -> dict[str, float]:
-    """Expected words of one pass, each transfer a whole number of port words, over the
-    distribution `live_pmf` of its live taps (a tap is live if any folded position needs
-    it): its L1 fill (a live map of one bit per tap, the live taps' spike bits over the
-    pass's columns, their weights), as L1 writes and GLB reads, and the array's L1 reads
-    (each live tap's weights; the map and the spike bits only when some tap is live)."""
+def pass_words_by_live(layer: Layer, m: PTBMapping, arch: SpikeXArch, taps_live: int,
+                       columns: int) -> dict[str, np.ndarray]:
+    """Words of one pass for each number of live taps 0..`taps_live` (a tap is live if any
+    folded position needs it), each transfer a whole number of port words: its L1 fill (a
+    live map of one bit per tap, the live taps' spike bits over the pass's columns, their
+    weights), as L1 writes and GLB reads, and the array's L1 reads (each live tap's weights;
+    the map and the spike bits only when some tap is live)."""
     bpa = arch.bits_per_action
-    live = np.arange(live_pmf.size)
+    live = np.arange(taps_live + 1)
     taps = layer.C * layer.R * layer.S
     spike_bits, weight_bits = taps + live * columns * m.tws, live * m.rows * arch.weight_bits
-    out = {f"fill_{c}": float(np.sum(live_pmf * (np.ceil(spike_bits / bpa[c]) + np.ceil(weight_bits / bpa[c]))))
-           for c in ("L1", "GLB")}
-    reads = (live * math.ceil(m.rows * arch.weight_bits / bpa["L1"])
-             + (live > 0) * (np.ceil(live * columns * m.tws / bpa["L1"]) + math.ceil(taps / bpa["L1"])))
-    out["read_L1"] = float(np.sum(live_pmf * reads))
+    out = {f"fill_{c}": np.ceil(spike_bits / bpa[c]) + np.ceil(weight_bits / bpa[c]) for c in ("L1", "GLB")}
+    out["read_L1"] = (live * math.ceil(m.rows * arch.weight_bits / bpa["L1"])
+                      + (live > 0) * (np.ceil(live * columns * m.tws / bpa["L1"]) + math.ceil(taps / bpa["L1"])))
     return out
 
 
-def neuron_group_cycles(group_windows: tuple, group_accumulate: list[float], tws: int) -> float:
-    """Array cycles of one group of output neurons (one channel group at one position group)
-    over its window groups. Every column spends its window's accumulation (slots x TW) and
-    TW membrane steps per pass; the membrane steps chain from window to window (a PE hands
-    its potential to the next column), so the last window group cannot finish before the
-    earlier groups' windows have all been walked. Passes of different neuron groups overlap
-    (each PE holds one weight and its own potential), so the slower of the two sets the pace."""
-    column_work = sum(a + tws for a in group_accumulate)
-    chain = sum(w * tws for w in group_windows[:-1]) + group_accumulate[-1] + tws
-    return max(column_work, chain)
+@functools.lru_cache(maxsize=1024)
+def independent_first_fit(live_pmf: tuple, columns: int, windows_per_live: float, samples: int = 256) -> float:
+    """Expected first-fit slots of a pass whose live taps (count drawn from `live_pmf`) are
+    each active in independent columns, `windows_per_live` of the `columns` on average (each
+    tap in at least one): a seeded Monte Carlo of the packing, all samples at once. When taps
+    are active in many columns, first-fit needs well over the busiest column's count."""
+    if windows_per_live <= 0 or len(live_pmf) < 2:
+        return 0.0
+    rng = np.random.default_rng(0)
+    q = column_probability(columns, min(windows_per_live, columns))
+    k = np.arange(1, columns + 1)
+    per_tap = np.array([math.comb(columns, j) for j in k]) * q ** k * (1 - q) ** (columns - k)  # >= 1 column
+    live = rng.choice(len(live_pmf), size=samples, p=np.asarray(live_pmf) / sum(live_pmf))
+    weights = 1 << np.arange(columns, dtype=np.int64)
+    slots = np.zeros((samples, int(live.max()) + 1), dtype=np.int64)   # column masks of each slot
+    for tap in range(int(live.max())):
+        count = rng.choice(k, size=samples, p=per_tap / per_tap.sum())
+        active = np.argsort(rng.random((samples, columns)), axis=1) < count[:, None]
+        mask = np.where(tap < live, active @ weights, 0)
+        first_free = np.argmax((slots & mask[:, None]) == 0, axis=1)
+        slots[np.arange(samples), first_free] |= mask
+    return float(np.mean((slots != 0).sum(axis=1)))
+
+
+def column_probability(columns: int, mean_active: float) -> float:
+    """q such that a tap active in each of `columns` columns with probability q, given that
+    it is active in one at least, is active in `mean_active` of them on average."""
+    if mean_active >= columns:
+        return 1.0
+    low, high = 1e-12, 1.0
+    for _ in range(60):
+        q = (low + high) / 2
+        if columns * q / (1 - (1 - q) ** columns) < mean_active:
+            low = q
+        else:
+            high = q
+    return (low + high) / 2
+
+
+@dataclass(frozen=True)
+class PassStages:
+    """One window group's passes, per number of live taps L = 0..n: the probability of L,
+    the GLB-port cycles of its L1 fill (words streamed into L1 one cycle behind), its L1 reads
+    (all of them, and those before the first slot's weight can leave: the live map and the
+    first slot's share) and its slots; `chain`: the group's membrane steps (each column walks
+    its window after the column before it)."""
+    pmf: tuple
+    fill: tuple
+    reads: tuple
+    first_reads: tuple
+    slots: tuple
+    chain: int
+
+    @staticmethod
+    def of(live_pmf: np.ndarray, by_live: dict[str, np.ndarray], mean_slots: float, map_words: int,
+           chain: int) -> "PassStages":
+        """Slots given L: 1 + r (L - 1) for L >= 1 (none without live taps), r set so that the
+        mean is the model's expected slots (stSAP packs more taps per slot as L grows)."""
+        live = np.arange(live_pmf.size)
+        busy = float(live_pmf[1:].sum())
+        extra = float(np.sum(live_pmf * np.maximum(live - 1, 0)))
+        r = min(max((mean_slots - busy) / extra, 0.0), 1.0) if extra > 0 else 0.0
+        slots = np.where(live > 0, 1 + r * np.maximum(live - 1, 0), 0.0)
+        reads = by_live["read_L1"]
+        first = np.where(live > 0, map_words + (reads - map_words) / np.maximum(slots, 1), 0.0)
+        fill = np.maximum(by_live["fill_L1"], by_live["fill_GLB"])
+        return PassStages(*(tuple(np.round(x, 9)) for x in (live_pmf, fill, reads, first, slots)), chain)
+
+
+@functools.lru_cache(maxsize=1024)
+def pass_pipeline_cycles(groups: tuple[PassStages, ...], passes: int, tws: int, tile_groups: int,
+                         sequence: int = 64, replicas: int = 64) -> float:
+    """Expected array cycles of `passes` passes (window groups in turn; the windows of a GLB
+    time tile, `tile_groups` window groups, chain their membrane) through three stages that
+    hand off as PTB's buffers do:
+    - fill: a pass's L1 fill starts when the L1 half it overwrites has been read out (the pass
+      two back) and the GLB port has finished the previous fill;
+    - feed and column line: the feeder reads the pass's words once they are in L1 and the
+      previous pass's are read; the first slot's weight enters column 0 when column 0 has
+      walked its window of the previous pass; each later slot follows its reads, at least TW
+      cycles after the one before;
+    - chain: column 0 walks its window TW cycles after its last weight (and after the previous
+      window group's chain ends, when chained), then the chain runs through the columns.
+    The stages' times are per pass and random (L live taps drawn from each group's pmf), and a
+    long pass holds up the others through the two buffers, so the period is not the slowest
+    stage's mean: the recurrence is run on `replicas` seeded draws of `sequence` passes; the
+    mean is taken over the whole run when `passes` is short, else as the steady-state period
+    (second half of the run) times `passes`."""
+    rng = np.random.default_rng(0)
+    k_run = min(passes, sequence)
+    group_of = np.arange(k_run) % len(groups)
+    live = [rng.choice(len(g.pmf), size=replicas, p=np.asarray(g.pmf) / sum(g.pmf)) for g in
+            (groups[i] for i in group_of)]
+    zero = np.zeros(replicas)
+    fill_end, feeder, last_take, mem_start, chain_end = zero, zero, zero, zero - tws, zero
+    feed_end = [zero, zero]   # the two passes before
+    ends = []
+    for k in range(k_run):
+        g, n = groups[group_of[k]], live[k]
+        fill, reads, first, slots = (np.asarray(x)[n] for x in (g.fill, g.reads, g.first_reads, g.slots))
+        fill_end = np.maximum(feed_end[0], fill_end) + fill
+        ready = fill_end + 1
+        start = np.maximum(np.maximum(feeder, last_take), ready)
+        first_take = np.maximum(start + first, mem_start + tws)
+        per_slot = np.divide(reads - first, slots - 1, out=np.zeros(replicas), where=slots > 1)
+        step = np.maximum(per_slot, tws)
+        took = first_take + np.maximum(slots - 1, 0) * step
+        has = slots > 0
+        last_read = np.where(slots > 1, took - step + per_slot, start + first)
+        feeder = np.where(has, last_read, np.maximum(feeder, ready))
+        last_take = np.where(has, took, last_take)
+        column0 = np.where(has, took + tws, mem_start + tws)
+        mem_start = np.maximum(column0, chain_end) if group_of[k] % tile_groups else column0
+        chain_end = mem_start + g.chain
+        feed_end = [feed_end[1], np.maximum(feeder, ready)]
+        ends.append(chain_end.mean())
+    if passes <= sequence:
+        return float(ends[-1])
+    half = k_run // 2
+    return float((ends[-1] - ends[half - 1]) / (k_run - half) * passes)
 
 
 def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: DensityModel,
                           pass_bits: float, out_bits: float) -> dict[str, float]:
-    """Transfers nothing can overlap: the first GLB tile's load from DRAM, the first pass's
-    L1 fill, the last pass's outputs into the GLB and the last GLB tile's outputs back to
-    DRAM. Returns their cycles, their GLB reads and writes, and their DRAM cycles."""
+    """Transfers nothing can overlap: the first GLB tile's load from DRAM, the last pass's
+    outputs into the GLB and the last GLB tile's outputs back to DRAM (the first pass's L1
+    fill is the start of `pass_pipeline_cycles`). Returns their cycles, their GLB reads and
+    writes, and their DRAM cycles."""
     bpa = arch.bits_per_action
     dram_time = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz / bpa["DRAM"]
     line_live = 1 - d.p_line_silent(layer.T)
@@ -295,10 +416,9 @@ def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Dens
     # The last pass's output spikes enter the GLB before the write-back can read them.
     last_pass_out = math.ceil(out_bits / pass_shape(layer, m.tws, m.rows, arch.cols).passes / bpa["GLB"])
     first = max(arch.port_cycles("GLB", 0.0, first_in / bpa["GLB"]), first_in * dram_time)
-    l1_first = arch.port_cycles("GLB", pass_bits / bpa["GLB"], 0.0)
     last = arch.port_cycles("GLB", 0.0, last_pass_out) + max(arch.port_cycles("GLB", last_out / bpa["GLB"], 0.0),
                                                              last_out * dram_time)
-    return {"cycles": first + l1_first + last, "glb_reads": (pass_bits + last_out) / bpa["GLB"],
+    return {"cycles": first + last, "glb_reads": last_out / bpa["GLB"],
             "glb_writes": first_in / bpa["GLB"] + last_pass_out, "dram": (first_in + last_out) * dram_time}
 
 
