@@ -3,7 +3,8 @@
 Rows on held-out trace families (correlated, skewed, bursty) where the analytic model meets
 the issue-12 target against the simulator (|energy| <= 5 %, |cycles| <= 10 %), for SpikeX
 (both dispatch modes) and PTB. The rows where the full table misses the target are listed,
-with their measured errors and causes, in docs/simulator.md; they are not pinned here.
+with their measured errors and causes, in docs/simulator.md; the ones that a model change
+moved out of the target are pinned as strict expected failures, so a fix shows up here.
 """
 
 import sys
@@ -25,7 +26,7 @@ TARGET_ROWS = [  # (arch, layer, family, rate, TWS list)
     # Correlated rows the independent-line model missed by 17-52 % in cycles (co-activity
     # statistics for stSAP's slots; the temporal window chain).
     ("ptb", CONV, "bursty", 0.1, (4, 8)),
-    ("ptb", CONV, "local_blobs", 0.01, (8,)),   # TW 4: stSAP slots 31 % high (docs/simulator.md)
+    ("ptb", CONV, "local_blobs", 0.01, (8,)),
     ("spikex", CONV, "local_blobs", 0.5, (4, 8)),
     # Short PTB passes whose fills and array hand off through two L1 buffers (the model took
     # the slowest stage and was 17-27 % low).
@@ -41,3 +42,17 @@ def test_model_meets_target_against_simulator(arch, layer, family, rate, tws):
     for row in rows:
         assert abs(row.energy_err) <= 0.05, (row.mapping, row.energy_err)
         assert abs(row.cycle_err) <= 0.10, (row.mapping, row.cycle_err)
+
+
+KNOWN_MISSES = [  # rows that met the target before a model change exposed an error they hid
+    # stSAP slots high: a pass's windows are correlated under blobs, the model's are not
+    # (met before only because the missing pass hand-off cancelled it; docs/simulator.md).
+    ("ptb", CONV, "local_blobs", 0.01, (4,)),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="known model miss, docs/simulator.md 'Where they still disagree'")
+@pytest.mark.parametrize("arch,layer,family,rate,tws", KNOWN_MISSES,
+                         ids=[f"{a}-{l.name}-{f}-{r}-tws{t[0]}" for a, l, f, r, t in KNOWN_MISSES])
+def test_known_miss_against_simulator(arch, layer, family, rate, tws):
+    test_model_meets_target_against_simulator(arch, layer, family, rate, tws)
