@@ -481,7 +481,7 @@ def test_dense_timing_attributes_are_spikex_cycles_by_hand(nmnist_dense, spikex_
         chained = m.cols if m.mode == "temporal" else 1
         scale = timing["Vmem"]["per_dataspace_bandwidth_consumption_scale"]
         taps = layer.C * layer.R * layer.S * layer.valid_tap_fraction  # taps over the padding never accumulate
-        assert scale == {"Outputs": pytest.approx(1 + chained / taps, rel=1e-4)}
+        assert scale == {"Outputs": pytest.approx(1 + chained / taps, rel=1e-3)}
         assert timing["L1_weights"] == {"network_fill_latency": m.rows + m.cols - 1}
         glb_rows = (m.p_glb - 1) * layer.stride + layer.R
         l1_cols = (m.q_cols - 1) * layer.stride + layer.S
@@ -514,14 +514,15 @@ def test_timeloop_timing_of_the_dense_export_is_ours(nmnist_dense):
 def test_sparse_timing_attributes_carry_our_cycle_parts(nmnist, dvsg_profiled):
     """Below density 1 the same attributes come from the layer's own cycle parts: the DRAM's
     latencies add up to our exposed transfers, L1_weights' to the fill/drain, and the Vmem's
-    scale is 1 + (array work beyond the accumulations) / accumulations."""
+    scale is the array's cycles (less fill/drain) per accumulation of a PE."""
     for out in (nmnist[0], dvsg_profiled[0]):
         for entry, d in layer_dirs(out):
             parts, timing = entry["spikex_cycle_parts"], timing_attributes_written(d)
             dram = timing["DRAM"]
             assert dram["network_fill_latency"] + dram["network_drain_latency"] == pytest.approx(parts["exposed"], abs=1)
             assert timing["L1_weights"]["network_fill_latency"] == round(parts["fill_drain"])
-            membrane = parts["array"] - parts["accumulate"] - parts["fill_drain"]
+            m = SpikeXMapping(**entry["mapping"])
+            per_pe = entry["spikex_actions"]["Accumulator.compute"] / (m.rows * m.cols)
             scale = timing["Vmem"]["per_dataspace_bandwidth_consumption_scale"]["Outputs"]
-            assert scale == pytest.approx(1 + membrane / parts["accumulate"], rel=1e-12)
-            assert scale > 1  # every layer runs membrane steps
+            assert scale == pytest.approx((parts["array"] - parts["fill_drain"]) / per_pe, rel=1e-12)
+            assert scale > 1  # the membrane steps at least
