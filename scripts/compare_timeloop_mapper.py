@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -115,10 +116,12 @@ def run_mapper(tl: str, layer_dir: Path, env: dict, args) -> tuple[int, float]:
            "mapper_bounded.yaml", "../ERT.yaml", "../ART.yaml", "-o", "mapper"]
     start = time.monotonic()
     with open(layer_dir / "mapper.log", "w") as f:
+        proc = subprocess.Popen(cmd, cwd=layer_dir, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            rc = subprocess.run(cmd, cwd=layer_dir, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                timeout=args.wall_s).returncode
-        except subprocess.TimeoutExpired:
+            rc = proc.wait(timeout=args.wall_s)
+        except subprocess.TimeoutExpired:  # tl runs timeloop-mapper as its child: stop the whole group
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
             rc = 124
     return rc, time.monotonic() - start
 
