@@ -297,8 +297,9 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
     last_tile_out = np.ceil(m.rows * m.cols * m.tws * f["sout_glb"] / bpa["GLB"])
     last = arch.port_cycles("GLB", 0.0, last_tile_out) + np.maximum(arch.port_cycles("GLB", out / bpa["GLB"], 0.0),
                                                                     out * dram_time)
-    return {"cycles": first + l1_first + last, "before": first + l1_first, "after": last, "glb_reads": (l1_in + out) / bpa["GLB"],
-            "glb_writes": glb_in / bpa["GLB"] + last_tile_out, "dram": (glb_in + out) * dram_time}
+    return {"cycles": first + l1_first + last, "before": first + l1_first, "after": last,
+            "glb_reads": (l1_in + out) / bpa["GLB"], "glb_writes": glb_in / bpa["GLB"] + last_tile_out,
+            "dram": (glb_in + out) * dram_time}
 
 
 def level_actions(actions: dict, level: str) -> float:
