@@ -13,8 +13,9 @@ directory the documented command
 that it exits 0, reads model/timeloop-model.stats.txt and prints, per layer, Timeloop's energy
 and cycles beside ours (index.yaml) with their ratio, the level that sets Timeloop's pace and
 the latencies the export adds to it (see "Cycles" in docs/timeloop-export.md), then per component (Timeloop's levels summed per
-SpikeX component: GLB = GLB + GLB_outputs + GLB_weights, Vmem = Vmem + Vmem_membrane, ...). The tables are
-also written to <out>/compare.md. Not run in CI: Timeloop is built from source (see
+SpikeX component: GLB = GLB + GLB_outputs + GLB_weights, Vmem = Vmem + Vmem_membrane, ...), and
+names every sparse run that Timeloop finds slower than the layer's dense run (with density 1
+among --densities). The tables are also written to <out>/compare.md. Not run in CI: Timeloop is built from source (see
 docs/timeloop-export.md).
 """
 
@@ -115,6 +116,7 @@ def main() -> int:
     comps = ["| network | density | layer | component | Timeloop uJ | ours uJ | ratio | our share |",
              "|---|---|---|---|---|---|---|---|"]
     failed = 0
+    cycles: dict[tuple[str, str], dict[float, int]] = {}  # (network, layer) -> {density: Timeloop's cycles}
     for net in args.networks:
         for density in args.densities:
             out = Path(args.out) / f"{net}-{density:g}"
@@ -133,12 +135,18 @@ def main() -> int:
                     print(f"  {entry['name']}: energy-table path exit {tables['rc']}, largest per-component "
                           f"difference from the ERT path {gap:.2e}", flush=True)
                 h, c = layer_rows(net, density, entry, result)
+                if "cycles" in result:
+                    cycles.setdefault((net, entry["name"]), {})[density] = result["cycles"]
                 heads += h
                 comps += c
                 print(h[0], flush=True)
     text = "\n".join(heads) + "\n\n" + "\n".join(comps) + "\n"
     (Path(args.out) / "compare.md").write_text(text)
     print("\n" + "\n".join(comps))
+    for (net, name), by_density in cycles.items():  # a sparse run slower than the dense one has a cause to find
+        for density, c in by_density.items():
+            if 1.0 in by_density and c > by_density[1.0]:
+                print(f"{net} {name}: Timeloop's run at density {density:g} takes {c} cycles, its dense run {by_density[1.0]}")
     print(f"\n{failed} layer runs exited non-zero; tables in {Path(args.out) / 'compare.md'}")
     return 1 if failed else 0
 
