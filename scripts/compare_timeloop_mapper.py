@@ -114,16 +114,30 @@ def run_mapper(tl: str, layer_dir: Path, env: dict, args) -> tuple[int, float]:
     (layer_dir / "mapper_bounded.yaml").write_text(dump_yaml(spec))
     cmd = [tl, "mapper", "arch.yaml", "problem.yaml", "sparse_optimizations.yaml", "constraints.yaml",
            "mapper_bounded.yaml", "../ERT.yaml", "../ART.yaml", "-o", "mapper"]
+    (layer_dir / "mapper" / "timeloop-mapper.stats.txt").unlink(missing_ok=True)  # only this run's result counts
     start = time.monotonic()
     with open(layer_dir / "mapper.log", "w") as f:
         proc = subprocess.Popen(cmd, cwd=layer_dir, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             rc = proc.wait(timeout=args.wall_s)
-        except subprocess.TimeoutExpired:  # tl runs timeloop-mapper as its child: stop the whole group
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait()
-            rc = 124
+        except subprocess.TimeoutExpired:
+            rc = interrupt_search(proc)
     return rc, time.monotonic() - start
+
+
+def interrupt_search(proc: subprocess.Popen) -> int:
+    """End a search that ran out of time with its best mapping written: on one SIGINT
+    timeloop-mapper stops its threads and writes its results. Only the mapper gets it (tl, its
+    parent, would kill it on its own SIGINT); if it has not ended in two minutes, the group is
+    stopped. Returns tl's exit status (not 0: tl reports the interrupt), or 124 when stopped."""
+    for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+        os.kill(int(pid), signal.SIGINT)
+    try:
+        return proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        return 124
 
 
 def edp(energy_uj: float, cycles: float) -> float:
@@ -142,7 +156,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--victory", type=int, default=300)
     ap.add_argument("--timeout", type=int, default=2000, help="Timeloop's: consecutive invalid mappings")
-    ap.add_argument("--wall-s", type=float, default=600, help="kill a mapper run after this many seconds")
+    ap.add_argument("--wall-s", type=float, default=600,
+                    help="interrupt a search after this many seconds (it writes its best mapping so far)")
     args = ap.parse_args()
     tl_bin, tl = Path(args.timeloop_bin).resolve(), str(Path(args.tl).resolve())
     env = {**os.environ, "PATH": f"{tl_bin}{os.pathsep}{Path(tl).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -167,8 +182,9 @@ def main() -> int:
             ours_tl = run_layer(tl, layer_dir, env)
             rc, wall = run_mapper(tl, layer_dir, env, args)
             stats = layer_dir / "mapper" / "timeloop-mapper.stats.txt"
-            found = parse_stats(stats) if rc == 0 and stats.is_file() else None
-            cells = [net, layer.name, f"exit {rc}, {wall:.0f} s", ours_m.summary(),
+            found = parse_stats(stats) if stats.is_file() else None  # an interrupted search writes its best too
+            interrupted = " (interrupted)" if wall >= args.wall_s else ""
+            cells = [net, layer.name, f"exit {rc}, {wall:.0f} s{interrupted}", ours_m.summary(),
                      f"{ours['energy_uj']:.4g}, {ours['cycles']:.6g}, {edp(ours['energy_uj'], ours['cycles']):.4g}",
                      f"{ours_tl['energy_j'] * 1e6:.4g}, {ours_tl['cycles']}, "
                      f"{edp(ours_tl['energy_j'] * 1e6, ours_tl['cycles']):.4g}"]
