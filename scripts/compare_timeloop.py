@@ -11,10 +11,11 @@ directory the documented command
 
 (`tl` from a timeloopfe + Accelergy environment, `timeloop-model` from --timeloop-bin), checks
 that it exits 0, reads model/timeloop-model.stats.txt and prints, per layer, Timeloop's energy
-and cycles beside ours (index.yaml) with their ratio (cycles also against ours without the
-parts Timeloop's timing cannot express), then per component (Timeloop's levels summed per
-SpikeX component: GLB = GLB + GLB_outputs + GLB_weights, Vmem = Vmem + Vmem_membrane, ...). The tables are
-also written to <out>/compare.md. Not run in CI: Timeloop is built from source (see
+and cycles beside ours (index.yaml) with their ratio, the level that sets Timeloop's pace and
+the latencies the export adds to it (see "Cycles" in docs/timeloop-export.md), then per component (Timeloop's levels summed per
+SpikeX component: GLB = GLB + GLB_outputs + GLB_weights, Vmem = Vmem + Vmem_membrane, ...), and
+names every sparse run that Timeloop finds slower than the layer's dense run (with density 1
+among --densities). The tables are also written to <out>/compare.md. Not run in CI: Timeloop is built from source (see
 docs/timeloop-export.md).
 """
 
@@ -35,10 +36,13 @@ RUN = ["arch.yaml", "problem.yaml", "sparse_optimizations.yaml", "mapping.yaml",
 
 
 def parse_stats(path: Path) -> dict:
-    """Cycles, energy (J) and per-component energy (J) from a timeloop-model.stats.txt summary
-    (per-component lines are fJ per algorithmic compute, as timeloopfe reads them)."""
+    """Cycles, energy (J), per-component energy (J) and the slowest level (name, cycles) from a
+    timeloop-model.stats.txt (per-component lines are fJ per algorithmic compute, as timeloopfe
+    reads them; the total cycles are the slowest level's plus the networks' latencies)."""
     text = path.read_text()
     summary = text[text.rindex("Summary Stats"):]
+    levels = re.findall(r"^=== (\S+) ===\n(?:.*\n)*?\s+Cycles\s+: (\d+)$", text[:text.rindex("Summary Stats")], re.M)
+    slowest = max(levels, key=lambda level: int(level[1]))
     cycles = int(re.search(r"^Cycles: (\d+)", summary, re.M).group(1))
     energy_uj = float(re.search(r"^Energy: ([\d.eE+-]+) uJ", summary, re.M).group(1))
     computes = int(re.search(r"^Algorithmic Computes = (\d+)", summary, re.M).group(1))
@@ -48,7 +52,8 @@ def parse_stats(path: Path) -> dict:
         if name != "Total":
             comp = spikex_component(name)
             parts[comp] = parts.get(comp, 0.0) + float(fj) * computes * 1e-15
-    return {"cycles": cycles, "energy_j": energy_uj * 1e-6, "parts": parts}
+    return {"cycles": cycles, "energy_j": energy_uj * 1e-6, "parts": parts,
+            "slowest": (slowest[0], int(slowest[1]))}
 
 
 def run_layer(tl: str, layer_dir: Path, env: dict, args: list[str] = RUN, out: str = "model") -> dict:
@@ -67,25 +72,15 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.3f}" if b else ("-" if not a else "inf")
 
 
-def expressible_cycles(entry: dict) -> float:
-    """Our cycles without what Timeloop's timing has no counterpart for: the transfers before
-    the first and after the last tile (Timeloop overlaps every transfer) and, when the array
-    sets the pace, the membrane steps and the systolic fill/drain (Timeloop's compute is the
-    accumulation only)."""
-    parts = entry["spikex_cycle_parts"]
-    cycles = entry["spikex_cycles"] - parts["exposed"]
-    ports = max(parts["dram"], parts["glb_port"], parts["l1_port"])
-    return max(cycles - parts["membrane"] - parts["fill_drain"], ports) if parts["array"] >= ports else cycles
-
-
 def layer_rows(net: str, density: float, entry: dict, tl: dict) -> tuple[list[str], list[str]]:
     """One summary row and the per-component rows of a layer."""
     if "error" in tl:
         return [f"| {net} | {density:g} | {entry['name']} | Timeloop failed (rc {tl['rc']}) | | | | | | | | |"], []
-    ours_e, ours_c, core = entry["spikex_energy_j"], entry["spikex_cycles"], expressible_cycles(entry)
+    ours_e, ours_c = entry["spikex_energy_j"], entry["spikex_cycles"]
+    level, level_cycles = tl["slowest"]
     head = (f"| {net} | {density:g} | {entry['name']} | {tl['rc']} | {tl['energy_j'] * 1e6:.4g} | {ours_e * 1e6:.4g} "
             f"| {ratio(tl['energy_j'], ours_e)} | {tl['cycles']:.6g} | {ours_c:.6g} | {ratio(tl['cycles'], ours_c)} "
-            f"| {core:.6g} | {ratio(tl['cycles'], core)} |")
+            f"| {level} {level_cycles:.6g} | {tl['cycles'] - level_cycles:.6g} |")
     ours = entry["spikex_energy_by_component_j"]
     rows = []
     for comp in list(dict.fromkeys([*ours, *tl["parts"]])):
@@ -116,11 +111,12 @@ def main() -> int:
     tl = str(Path(args.tl).resolve())
     env = {**os.environ, "PATH": f"{tl_bin}{os.pathsep}{Path(tl).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     heads = ["| network | density | layer | tl exit | Timeloop uJ | ours uJ | energy ratio | Timeloop cycles "
-             "| our cycles | cycle ratio | ours w/o membrane, fill, exposed | ratio |",
+             "| our cycles | cycle ratio | Timeloop's slowest level | + latencies |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     comps = ["| network | density | layer | component | Timeloop uJ | ours uJ | ratio | our share |",
              "|---|---|---|---|---|---|---|---|"]
     failed = 0
+    cycles: dict[tuple[str, str], dict[float, int]] = {}  # (network, layer) -> {density: Timeloop's cycles}
     for net in args.networks:
         for density in args.densities:
             out = Path(args.out) / f"{net}-{density:g}"
@@ -139,12 +135,18 @@ def main() -> int:
                     print(f"  {entry['name']}: energy-table path exit {tables['rc']}, largest per-component "
                           f"difference from the ERT path {gap:.2e}", flush=True)
                 h, c = layer_rows(net, density, entry, result)
+                if "cycles" in result:
+                    cycles.setdefault((net, entry["name"]), {})[density] = result["cycles"]
                 heads += h
                 comps += c
                 print(h[0], flush=True)
     text = "\n".join(heads) + "\n\n" + "\n".join(comps) + "\n"
     (Path(args.out) / "compare.md").write_text(text)
     print("\n" + "\n".join(comps))
+    for (net, name), by_density in cycles.items():  # a sparse run slower than the dense one has a cause to find
+        for density, c in by_density.items():
+            if 1.0 in by_density and c > by_density[1.0]:
+                print(f"{net} {name}: Timeloop's run at density {density:g} takes {c} cycles, its dense run {by_density[1.0]}")
     print(f"\n{failed} layer runs exited non-zero; tables in {Path(args.out) / 'compare.md'}")
     return 1 if failed else 0
 

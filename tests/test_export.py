@@ -444,3 +444,85 @@ def test_energy_tables_answer_accelergy_04_queries(nmnist, spikex_arch):
     assert table_plugin_energy(out / "energy_tables" / "data" / f"{node['subclass']}.csv",
                                {"technology": tech, **node["attributes"]}, "read",
                                {**arguments, "global_cycle_seconds": period * 2}) is None
+
+
+@pytest.fixture(scope="module")
+def nmnist_dense(tmp_path_factory, spikex_arch):
+    out = tmp_path_factory.mktemp("export") / "nmnist-dense"
+    index = tlx.export_timeloop(spikex_arch, "nmnist", density=1.0, out_dir=out, workers=1)
+    return out, load_network("nmnist"), index
+
+
+def timing_attributes_written(d) -> dict[str, dict]:
+    """Per level, the attributes that set Timeloop's timing beyond words and ports."""
+    keys = ("per_dataspace_bandwidth_consumption_scale", "network_fill_latency", "network_drain_latency")
+    nodes = [n for n in load(d / "arch.yaml")["architecture"]["nodes"] if n["__tag__"] == "!Component"]
+    return {n["name"]: {k: n["attributes"][k] for k in keys if k in n["attributes"]} for n in nodes
+            if any(k in n["attributes"] for k in keys)}
+
+
+def test_dense_timing_attributes_are_spikex_cycles_by_hand(nmnist_dense, spikex_arch):
+    """At density 1 every window fires, so a PE runs TWS membrane steps per TWS-step window:
+    one step per output value, after the C*R*S accumulations of that value (fewer by the taps
+    over the zero padding). Spatial: the PE's own steps hold up its array, so each Vmem Outputs
+    access (one per accumulation) carries 1/(C R S) more port slots; temporal: a row's `cols`
+    windows of a neuron chain through its PEs, cols/(C R S). The array feeds systolically: rows + cols - 1 cycles once. Nothing
+    overlaps the first GLB tile (spikes and weights, written through the 64-bit GLB port;
+    the DRAM's 480 bits a cycle are faster) and the first L1 tile (read from the GLB), nor
+    the last output tile into the GLB and the GLB's output tile back to DRAM."""
+    out, net, _ = nmnist_dense
+    port = spikex_arch.bits_per_action["GLB"]
+    dram = spikex_arch.extras.dram_bytes_per_s * 8 / spikex_arch.clock_hz   # bits per cycle
+    assert port == 64 and dram > port  # the hand derivation below takes the GLB port as the limit
+    for entry, d in layer_dirs(out):
+        layer, m = net.layer(entry["name"]), SpikeXMapping(**entry["mapping"])
+        timing = timing_attributes_written(d)
+        assert set(timing) == {"Vmem", "L1_weights", "DRAM"}
+        chained = m.cols if m.mode == "temporal" else 1
+        scale = timing["Vmem"]["per_dataspace_bandwidth_consumption_scale"]
+        taps = layer.C * layer.R * layer.S * layer.valid_tap_fraction  # taps over the padding never accumulate
+        assert scale == {"Outputs": pytest.approx(1 + chained / taps, rel=1e-3)}
+        assert timing["L1_weights"] == {"network_fill_latency": m.rows + m.cols - 1}
+        glb_rows = (m.p_glb - 1) * layer.stride + layer.R
+        l1_cols = (m.q_cols - 1) * layer.stride + layer.S
+        first_glb = m.tb_glb * layer.C * glb_rows * layer.W + m.m_glb * layer.C * layer.R * layer.S * 8
+        first_l1 = m.tb * m.c_l1 * layer.R * l1_cols + m.rows * m.c_l1 * layer.R * layer.S * 8
+        last_tile = math.ceil(m.rows * m.cols * m.tws / port)
+        out_glb = m.m_glb * m.p_glb * layer.Q * m.tb_glb
+        assert timing["DRAM"] == {"network_fill_latency": round((first_glb + first_l1) / port),
+                                  "network_drain_latency": round(last_tile + out_glb / port)}, entry["name"]
+
+
+def test_timeloop_timing_of_the_dense_export_is_ours(nmnist_dense):
+    """Timeloop's cycles, as its model computes them from the written files (the slowest level,
+    here the Vmem: accesses per PE over its port, times the consumption scale; plus every
+    level's network fill and drain latency), equal our cycles: the dense layers are array-bound.
+    (Measured with timeloop-model: docs/timeloop-export.md.)"""
+    out, _, _ = nmnist_dense
+    for entry, d in layer_dirs(out):
+        problem = load(d / "problem.yaml")["problem"]["instance"]
+        spatial = next(t for t in load(d / "mapping.yaml")["mapping"] if t["type"] == "spatial")
+        pes = math.prod(int(f.split("=")[1]) for f in spatial["factors"])
+        # one Vmem update per accumulation; the taps over the zero padding are skipped
+        updates_per_pe = math.prod(problem[k] for k in tlx.DIMS) * problem["densities"]["Inputs"]["density"] / pes
+        timing = timing_attributes_written(d)
+        vmem = updates_per_pe * timing["Vmem"]["per_dataspace_bandwidth_consumption_scale"]["Outputs"]
+        latencies = sum(v for attrs in timing.values() for k, v in attrs.items() if k.startswith("network_"))
+        assert vmem + latencies == pytest.approx(entry["spikex_cycles"], rel=2e-3), entry["name"]
+
+
+def test_sparse_timing_attributes_carry_our_cycle_parts(nmnist, dvsg_profiled):
+    """Below density 1 the same attributes come from the layer's own cycle parts: the DRAM's
+    latencies add up to our exposed transfers, L1_weights' to the fill/drain, and the Vmem's
+    scale is the array's cycles (less fill/drain) per accumulation of a PE."""
+    for out in (nmnist[0], dvsg_profiled[0]):
+        for entry, d in layer_dirs(out):
+            parts, timing = entry["spikex_cycle_parts"], timing_attributes_written(d)
+            dram = timing["DRAM"]
+            assert dram["network_fill_latency"] + dram["network_drain_latency"] == pytest.approx(parts["exposed"], abs=1)
+            assert timing["L1_weights"]["network_fill_latency"] == round(parts["fill_drain"])
+            m = SpikeXMapping(**entry["mapping"])
+            per_pe = entry["spikex_actions"]["Accumulator.compute"] / (m.rows * m.cols)
+            scale = timing["Vmem"]["per_dataspace_bandwidth_consumption_scale"]["Outputs"]
+            assert scale == pytest.approx((parts["array"] - parts["fill_drain"]) / per_pe, rel=1e-12)
+            assert scale > 1  # the membrane steps at least

@@ -280,8 +280,8 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
     """Transfers nothing can overlap: the first GLB tile's load from DRAM and its first L1
     tile (before any compute), and the last output tile's spikes into the GLB and the last
     GLB tile's outputs back to DRAM (after it).
-    Returns their cycles, their GLB reads and writes, and their DRAM cycles (scalars, or
-    arrays over a mapspace)."""
+    Returns their cycles (in all, "before" and "after" the overlapped part), their GLB reads
+    and writes, and their DRAM cycles (scalars, or arrays over a mapspace)."""
     bpa, wbits = arch.bits_per_action, arch.weight_bits
     per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
     h_glb = (m.p_glb - 1) * layer.stride + layer.R
@@ -297,8 +297,9 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
     last_tile_out = np.ceil(m.rows * m.cols * m.tws * f["sout_glb"] / bpa["GLB"])
     last = arch.port_cycles("GLB", 0.0, last_tile_out) + np.maximum(arch.port_cycles("GLB", out / bpa["GLB"], 0.0),
                                                                     out * dram_time)
-    return {"cycles": first + l1_first + last, "glb_reads": (l1_in + out) / bpa["GLB"],
-            "glb_writes": glb_in / bpa["GLB"] + last_tile_out, "dram": (glb_in + out) * dram_time}
+    return {"cycles": first + l1_first + last, "before": first + l1_first, "after": last,
+            "glb_reads": (l1_in + out) / bpa["GLB"], "glb_writes": glb_in / bpa["GLB"] + last_tile_out,
+            "dram": (glb_in + out) * dram_time}
 
 
 def level_actions(actions: dict, level: str) -> float:

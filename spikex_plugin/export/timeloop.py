@@ -33,10 +33,11 @@ import yaml
 
 from spikex_plugin.cost_model.elementwise import lowering
 from spikex_plugin.cost_model.dense import tile_extents, tile_values
-from spikex_plugin.cost_model.spikex import widths_of
+from spikex_plugin.cost_model.spikex import LayerCost, exposed_transfers, sparse_factors, widths_of
 from spikex_plugin.errors import SpikeXInputError
 from spikex_plugin.hardware.arch import SpikeXArch, accelforge_spec, load_arch
 from spikex_plugin.mapping.mapping import SpikeXMapping, loop_nest
+from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.util import atomic_output_dir
 from spikex_plugin.workload.network import Layer, Network, load_network
 
@@ -234,7 +235,7 @@ def storage_attributes(arch: SpikeXArch, level: str) -> dict:
     return attrs
 
 
-def _component(arch: SpikeXArch, name: str) -> Component:
+def _component(arch: SpikeXArch, name: str, timing: dict[str, dict] | None = None) -> Component:
     if name in MEMBRANE_LEVELS + LEAK_LEVELS:  # one membrane value wide, no port limit
         kind, sub = "storage", _proxy_class(arch, name)
         attrs = {"width": arch.vmem_bits, "depth": int(arch.sizes_bits["Vmem"] // arch.vmem_bits),
@@ -243,6 +244,7 @@ def _component(arch: SpikeXArch, name: str) -> Component:
         kind, sub = CLASSES[spikex_component(name)]
         attrs = {"width": arch.vmem_bits, "weight_width": arch.weight_bits} if kind == "compute" \
             else storage_attributes(arch, name)  # compute: accumulate-only, priced from our table
+    attrs.update((timing or {}).get(name, {}))
     actions = COMPUTE_ACTIONS if kind == "compute" else STORAGE_ACTIONS
     return Component({"name": name, "class": kind, "subclass": sub, "attributes": attrs,
                       "required_actions": list(actions)})
@@ -254,16 +256,44 @@ def _proxy_class(arch: SpikeXArch, name: str) -> str:
     return part.component_class if part is not None else PROXY_CLASSES[name]
 
 
-def arch_spec(arch: SpikeXArch, technology: str) -> dict:
+def arch_spec(arch: SpikeXArch, technology: str, timing: dict[str, dict] | None = None) -> dict:
     """The SpikeX hierarchy as v0.4 nodes: DRAM -> GLB -> L1 (each as a spike and a weight
-    level) -> rows x cols PEs (Vmem, weight register, accumulator)."""
+    level) -> rows x cols PEs (Vmem, weight register, accumulator); `timing`: extra attributes
+    per level (`timing_attributes`)."""
     nodes: list = [Container({"name": SYSTEM, "attributes": {
         "technology": technology, "global_cycle_seconds": 1.0 / arch.clock_hz}})]
-    nodes += [_component(arch, level) for level in TL_STORAGE if spikex_component(level) in SHARED]
+    nodes += [_component(arch, level, timing) for level in TL_STORAGE if spikex_component(level) in SHARED]
     nodes.append(Container({"name": PE, "spatial": {"meshX": arch.cols, "meshY": arch.rows}}))
-    nodes += [_component(arch, level) for level in TL_STORAGE if spikex_component(level) not in SHARED]
+    nodes += [_component(arch, level, timing) for level in TL_STORAGE if spikex_component(level) not in SHARED]
     nodes.append(_component(arch, "Accumulator"))
     return {"architecture": {"version": VERSION, "nodes": nodes}}
+
+
+def timing_attributes(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
+                      cost: LayerCost) -> dict[str, dict]:
+    """Level attributes that put into Timeloop's own timing (the slowest level, plus the
+    networks' fill and drain latencies) the parts of our cycle count (`cost`: the layer under
+    mapping `m` and firing statistics `d`) that its data path lacks:
+    - Vmem: every Outputs access (one per accumulation) consumes the PE's array cycles per
+      accumulation in port slots, so the Vmem's cycles are our array's (less fill/drain). The
+      membrane steps that serialise with a PE's accumulations (spatial: its own windows'
+      steps; temporal: the chain of its row's cols windows) share the Vmem port with them;
+      below density 1 the column line also runs in lockstep (a weight step lasts as long as
+      the busiest column's window, at least a cycle), where Timeloop's PEs run their mean work.
+    - L1_weights (the level that feeds the PE array): network_fill_latency = the systolic
+      fill/drain, rows + cols - 1.
+    - DRAM: network_fill_latency / network_drain_latency = the transfers before the first
+      tile (the first GLB tile from DRAM, the first L1 tile) and after the last (the last output
+      tile into the GLB and back to DRAM), which nothing overlaps.
+    Latencies are whole cycles (Timeloop reads integers)."""
+    parts = cost.cycle_parts
+    exposed = exposed_transfers(layer, m, arch, sparse_factors(layer, m, arch, d))
+    per_pe = cost.actions.get(("Accumulator", "compute"), 0.0) / (m.rows * m.cols)
+    scale = (parts["array"] - parts["fill_drain"]) / per_pe if per_pe > 0 else 1.0
+    return {"Vmem": {"per_dataspace_bandwidth_consumption_scale": {"Outputs": float(scale)}},
+            "L1" + WEIGHTS_PART: {"network_fill_latency": int(round(float(parts["fill_drain"])))},
+            "DRAM": {"network_fill_latency": int(round(float(exposed["before"]))),
+                     "network_drain_latency": int(round(float(exposed["after"])))}}
 
 
 # ---------------------------------------------------------------------------- problem
@@ -643,8 +673,7 @@ COMMON_NOTES = [
     "comparison; Vmem_membrane: the Vmem read and write of the potential, and the read of the window's "
     "first accumulation, which Timeloop takes as a write of 0) - exact at density 1; SpikeX runs TWS "
     "steps only for windows whose receptive field fired and one decay step otherwise, so at low rates "
-    "these levels are upper bounds. Its cycles (membrane steps after a window's accumulation) have no "
-    "Timeloop counterpart.",
+    "these levels are upper bounds. Its cycles are on the Vmem's port (below).",
     "Leakage: every PE instance leaks (power_gated_at: DRAM), as in our model; the accumulator's, tag "
     "logic's and controller's leakage sit on levels that keep nothing (Accumulator_leak, TagLogic, "
     "PEController). The tag checks, tag updates and controller dispatches themselves are not "
@@ -669,9 +698,16 @@ COMMON_NOTES = [
     "words) are aggregated by Timeloop.",
     "The TWS choice set becomes an upper bound on the weight register's T factor; the two dispatch "
     "modes become 'columns take T or Q' (Timeloop may mix them).",
-    "Column load imbalance (per weight step the slowest column, an expected maximum of per-window spike "
-    "counts), systolic fill/drain and the transfers before the first and after the last tile (Timeloop "
-    "overlaps every transfer) are not in Timeloop's cycle count.",
+    "Cycles: Timeloop's are its slowest level's plus the networks' fill and drain latencies. What its data "
+    "path lacks is written into arch.yaml from this layer's cycle parts under this mapping (index.yaml: "
+    "timeloop_timing): the Vmem's per_dataspace_bandwidth_consumption_scale for Outputs is the PE's array "
+    "cycles per accumulation (its membrane steps share the Vmem port with the accumulations; below density 1 "
+    "the column line's lockstep, a weight step lasting as long as the busiest column's window, adds to them), "
+    "L1_weights' network_fill_latency is the systolic fill/drain, the DRAM's network_fill_latency "
+    "and network_drain_latency are the transfers before the first and after the last tile (nothing "
+    "overlaps them). Timeloop's mapper sees these values as "
+    "constants of the architecture (they are this mapping's), and Timeloop prices leakage over the slowest "
+    "level's cycles only (not over the latencies).",
 ]
 
 
@@ -715,7 +751,8 @@ def export_timeloop(arch: str | SpikeXArch = "spikex", network: str | Network = 
         check_exportable(arch, layer, m)
         rate = float(dens[layer.name].rate)
         density = rate * layer.valid_tap_fraction  # padding never spikes: same effectual work as ours
-        specs = {"arch.yaml": arch_spec(arch, technology), "problem.yaml": problem_spec(layer, density),
+        timing = timing_attributes(layer, m, arch, dens[layer.name], cost)
+        specs = {"arch.yaml": arch_spec(arch, technology, timing), "problem.yaml": problem_spec(layer, density),
                  "sparse_optimizations.yaml": sparse, "mapper.yaml": mapper_spec(),
                  "constraints.yaml": constraints_spec(arch, layer, m),
                  "mapping.yaml": mapping_spec(layer, m, arch.path)}
@@ -730,6 +767,7 @@ def export_timeloop(arch: str | SpikeXArch = "spikex", network: str | Network = 
                                 "spikex_energy_by_component_j": {c: float(e) for c, e in cost.breakdown_j.items()},
                                 "spikex_actions": {f"{c}.{a}": float(n) for (c, a), n in cost.actions.items()},
                                 "spikex_cycle_parts": {k: float(v) for k, v in cost.cycle_parts.items()},
+                                "timeloop_timing": timing,
                                 "dense_computes": int(layer.dense_synops)})
     files["ERT.yaml"] = dump_yaml(ert_spec(arch))
     files["ART.yaml"] = dump_yaml(art_spec(arch))
