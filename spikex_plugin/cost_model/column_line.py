@@ -68,11 +68,25 @@ def coactive_work(rng: np.random.Generator, coactive: np.ndarray, nonzero: np.nd
                   samples: int) -> np.ndarray:
     """Issued steps [steps, cols] of spike counts for `issued_step_cycles`: runs of a
     receptive field's lines (at most 128, the count scaled), in each column the drawn number
-    of active lines at random places, each with a non-zero count drawn from `nonzero`."""
+    of active lines at random places, each with a non-zero count drawn from `nonzero`.
+    Runs are drawn given that some column is active (a silent run issues no step), and
+    about `samples` issued steps are drawn: with a few steps the line's fill and drain
+    would count as steady state, and at low rates fewer steps would cost more per step."""
     n = coactive.size - 1
     lines = min(n, 128)
-    runs = max(samples // lines, 16)
-    draws = rng.choice(n + 1, size=(runs, cols), p=coactive / coactive.sum())
+    p = coactive / coactive.sum()
+    if p[0] >= 1:
+        return np.zeros((0, cols))
+    # The first active column J, P(J = j | some column active); columns before it are silent.
+    first = p[0] ** np.arange(cols) * (1 - p[0])
+    mean_lines = float(np.sum(np.arange(n + 1) * p)) * lines / n
+    per_run = max(1.0, min(lines, mean_lines * cols / (1 - p[0] ** cols)))   # issued steps, about
+    runs = int(min(max(samples / per_run, 16), max(2_000_000 // (lines * cols), 16)))
+    first_active = rng.choice(cols, size=runs, p=first / first.sum())
+    draws = rng.choice(n + 1, size=(runs, cols), p=p)
+    column = np.arange(cols)
+    draws[column < first_active[:, None]] = 0
+    draws[np.arange(runs), first_active] = 1 + rng.choice(n, size=runs, p=p[1:] / p[1:].sum())
     active_count = np.floor(draws * lines / n + rng.random(draws.shape)).astype(int)
     rank = np.argsort(rng.random((runs, lines, cols)), axis=1).argsort(axis=1)
     active = rank < active_count[:, None, :]

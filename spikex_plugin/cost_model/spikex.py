@@ -115,7 +115,11 @@ _DENSE_SCALE = {  # (component, tensor, action) -> factor name
     ("GLB", "Sout", "read"): "sout_glb",
     ("DRAM", "Sout", "write"): "sout_glb",
 }
-_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sout_glb")
+# Counts that move with an inference's active SP-MBs: the block-gated transfers, and the
+# feeder's L1 reads (a step is issued only in an active SP-MB). With only the transfers, the
+# L1 port's fixed share (reads / all actions) grew as writes fell, so fewer spikes could
+# cost more cycles.
+_BLOCK_FACTORS = ("l1_block", "glb_block", "sin_l1", "sin_glb", "sout_glb", "row_weight")
 
 
 def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
