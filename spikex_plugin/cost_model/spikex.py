@@ -18,6 +18,7 @@ whole words).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -66,8 +67,9 @@ def expected_max(pmf: np.ndarray, n: int) -> float:
 def step_active(m: SpikeXMapping, d: DensityModel) -> float:
     """P(some column of a row needs the current weight): in temporal mode the columns are the
     consecutive windows of one line (its time-block occupancy, which keeps burstiness); in
-    spatial mode they are neighbouring lines in one window."""
-    return d.p_nonempty(1, m.tb) if m.mode == "temporal" else d.p_nonempty(m.cols, m.tws)
+    spatial mode they are `cols` neighbouring pixels of one channel and row in one window
+    (recorded row co-activity when the statistics have it)."""
+    return d.p_nonempty(1, m.tb) if m.mode == "temporal" else d.p_row_nonempty(m.cols, m.tws)
 
 
 def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
@@ -91,7 +93,20 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     fan_in = layer.C * layer.R * layer.S * valid
     rf_active = d.p_field_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
-            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "sout_glb": sout_glb, "rf_active": rf_active}
+            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "sout_glb": sout_glb, "rf_active": rf_active,
+            "prev_issued": previous_step_issued(m, d, row_weight) if sk.zero_windows else 1.0}
+
+
+def previous_step_issued(m: SpikeXMapping, d: DensityModel, row_weight):
+    """P(the step before an issued step was issued too). Temporal: other lines, taken as
+    independent (the step's own probability). Spatial: the next tap of the same row shares
+    all but one of its `cols` pixels, each active with probability p: 1 - p(1-p)^cols /
+    P(issued)."""
+    if m.mode == "temporal":
+        return row_weight
+    p = d.p_nonempty(1, m.tws)
+    issued = 1 - (1 - p) ** m.cols
+    return np.where(issued > 0, 1 - p * (1 - p) ** m.cols / np.maximum(issued, 1e-300), 0.0)
 
 
 _DENSE_SCALE = {  # (component, tensor, action) -> factor name
@@ -162,6 +177,13 @@ def sparse_action_counts(layer: Layer, m, arch: SpikeXArch, f: dict, dense: dict
         if factor in _BLOCK_FACTORS:
             block_driven[comp] = block_driven.get(comp, 0.0) + count
         add(comp, action, count)
+    # The feeder reads whole words of L1's packed layout per issued step, keeping the last
+    # word of each region (AccelForge counts bits / width).
+    steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
+    dense_words = (dense.get(("L1", "Sin", "read"), 0.0) + dense.get(("L1", "Wt", "read"), 0.0)) / steps
+    feeder_excess = steps * f["row_weight"] * (feeder_words(layer, m, arch, f["prev_issued"]) - dense_words)
+    add("L1", "read", feeder_excess)
+    block_driven["L1"] = block_driven.get("L1", 0.0) + feeder_excess
     # Each L1 tile's fill is its own transfer of whole words (AccelForge counts bits / width).
     for (comp, action), extra in excess.items():
         add(comp, action, extra)
@@ -178,6 +200,49 @@ def sparse_action_counts(layer: Layer, m, arch: SpikeXArch, f: dict, dense: dict
     group = tag_group(layer, arch, layer.C)
     add("TagLogic", "update", l1_tile_count(layer, m) * np.ceil(m.c_l1 / group))  # one tag per SP-MB per L1 tile
     return actions, block_driven
+
+
+def feeder_words(layer: Layer, m, arch: SpikeXArch, prev_issued):
+    """L1 words the feeder reads per issued step (`feeder_words_per_step`), for a mapping or
+    arrays of mappings (`m` fields and `prev_issued` broadcast together)."""
+    fields = np.broadcast_arrays(*(np.asarray(v) for v in (m.tws, m.rows, m.cols, m.c_l1, prev_issued)))
+    if fields[0].ndim == 0:
+        return feeder_words_per_step(layer, m.mode, *(v.item() for v in fields[:4]), round(float(fields[4]), 6),
+                                     arch.bits_per_action["L1"], arch.weight_bits)
+    keys = np.stack([v.astype(np.float64) for v in fields], axis=1)
+    distinct, where = np.unique(keys, axis=0, return_inverse=True)
+    values = np.array([feeder_words_per_step(layer, m.mode, int(t), int(r), int(c), int(k), round(float(q), 6),
+                                             arch.bits_per_action["L1"], arch.weight_bits)
+                       for t, r, c, k, q in distinct.tolist()])
+    return values[where.ravel()]
+
+
+@functools.lru_cache(maxsize=4096)
+def feeder_words_per_step(layer: Layer, mode: str, tws: int, rows: int, cols: int, c_l1: int, prev_issued: float,
+                          width: int, weight_bits: int) -> float:
+    """Mean L1 words per issued step of one L1 tile. L1 packs the tile's channels in order,
+    weights as [c][r][s][row] and spikes as [c][r][pixel][time block]; a step (c, r, s) reads
+    the words holding its rows' weights and its columns' spike bits (temporal: one pixel's
+    block of cols * tws bits; spatial: cols pixels, stride apart, of tws bits each). The
+    feeder keeps the last word it read of each region, so a step whose first word is that
+    word reads one word less; the last issued step is j steps back with probability
+    q (1 - q)^(j - 1), q = `prev_issued`, and nothing is held at a tile's first step."""
+    stride, R, S = layer.stride, layer.R, layer.S
+    temporal = mode == "temporal"
+    tb = cols * tws if temporal else tws
+    w_l1 = S if temporal else (cols - 1) * stride + S
+    k, r, s = (a.ravel() for a in np.meshgrid(np.arange(c_l1), np.arange(R), np.arange(S), indexing="ij"))
+    row_bits = rows * weight_bits
+    line_bits = tb if temporal else ((cols - 1) * stride + 1) * tws
+    reads = 0.0
+    for first_bit, bits in ((((k * R + r) * S + s) * row_bits, row_bits), (((k * R + r) * w_l1 + s) * tb, line_bits)):
+        first, last = first_bit // width, (first_bit + bits - 1) // width
+        reads += float(np.sum(last - first + 1))
+        for j in range(1, first.size):
+            if np.all(last[:-j] < first[j:]):
+                break   # the layout only moves forward: no earlier word is held either
+            reads -= prev_issued * (1 - prev_issued) ** (j - 1) * float(np.sum(last[:-j] == first[j:]))
+    return reads / first.size
 
 
 def partial_word_excess(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict) -> dict[tuple[str, str], float]:
@@ -226,12 +291,15 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
         issued = steps * f["row_weight"]
         feed = actions.get(("L1", "read"), 0.0) / issued if issued else 0.0   # L1 words per issued step
         # Temporal mode: a tile's steps are the lines of one receptive field over the same
-        # windows, so co-active lines load the same columns together. (Spatial columns are
-        # neighbouring fields that share most lines: drawn independently, as before.)
+        # windows, so co-active lines load the same columns together.
+        # Spatial mode: column j at tap s of a row reads pixel j * stride + s, so a busy pixel
+        # moves one column down from tap to tap.
         coactive = (tuple(np.round(d.active_lines_pmf(layer.C * layer.R * layer.S * layer.valid_tap_fraction, m.tws), 9))
                     if m.mode == "temporal" else None)
+        row = (tuple(np.round(d.active_row_pmf(row_pixels(layer, m.cols), m.tws), 9))
+               if m.mode == "spatial" else None)
         per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols, round(feed, 2),
-                                      coactive=coactive) * f["row_weight"]
+                                      coactive=coactive, row=row, stride=layer.stride) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step
@@ -267,10 +335,38 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     exposed = exposed_transfers(layer, m, arch, f)
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
+    tiles = l1_tile_count(layer, m)
+    overlapped["tiles"] = varying["tiles"] = tiles * pipelined_tile_cycles(
+        overlapped["glb_port"] / tiles, (array - fill - varying["array"]) / tiles, varying["array"] / tiles,
+        max(m.c_l1 // group, 1), f["sin_l1"])
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
     return cycles, parts
+
+
+def row_pixels(layer: Layer, cols: int) -> int:
+    """Input pixels of one row that a spatial tile's `cols` output columns read."""
+    return (cols - 1) * layer.stride + layer.S
+
+
+def pipelined_tile_cycles(fill, work_fixed, work_varying, sp_mbs: int, p: float):
+    """Mean cycles per L1 tile of the double-buffered fill/compute pipeline: the GLB fills
+    tile k + 1 while the array works on tile k, so a tile pair costs the slower of the two.
+    A tile with j of its `sp_mbs` SP-MBs active moves fill * j / (sp_mbs p) and works
+    work_fixed + work_varying * j / (sp_mbs p); j of neighbouring tiles drawn independently,
+    Binomial(sp_mbs, p). Scalars, or arrays over mappings that share `sp_mbs` and `p`."""
+    if not 1e-9 < p < 1:
+        return np.maximum(fill, work_fixed + work_varying) * 0.0
+    k = np.arange(sp_mbs + 1)
+    pmf = binomial_pmf(sp_mbs, p)
+    keep = pmf > 1e-12 * pmf.max()
+    k, pmf = k[keep], pmf[keep]
+    scale = k / (sp_mbs * p)
+    fills = np.asarray(fill, dtype=np.float64)[..., None, None] * scale[:, None]
+    work = (np.asarray(work_fixed, dtype=np.float64)[..., None, None]
+            + np.asarray(work_varying, dtype=np.float64)[..., None, None] * scale[None, :])
+    return np.sum(np.maximum(fills, work) * pmf[:, None] * pmf[None, :], axis=(-2, -1))
 
 
 def overlapped_glb_port(actions: dict[tuple[str, str], float], arch: SpikeXArch, exposed: dict[str, float]) -> float:

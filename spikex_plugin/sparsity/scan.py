@@ -262,3 +262,22 @@ def box_count_histograms(active: np.ndarray, boxes: np.ndarray, hist: np.ndarray
                 for w in range(0, W - b + 1, 2):
                     hist[i, pix[h + b, w + b] - pix[h, w + b] - pix[h + b, w] + pix[h, w]] += 1
 
+
+
+@njit(cache=True)
+def row_count_histograms(active: np.ndarray, lengths: np.ndarray, hist: np.ndarray) -> None:
+    """Adds to hist[i, k] the number of (frame, channel, row, start) cases in which k of the
+    n = lengths[i] neighbouring pixels from `start` along one row of one channel are active;
+    `active` is [frames, C, H, W] (nonzero = active; bytes or float32), every start where
+    the n pixels fit."""
+    frames, C, H, W = active.shape
+    prefix = np.zeros(W + 1, np.int64)
+    for f in range(frames):
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    prefix[w + 1] = prefix[w] + (active[f, c, h, w] != 0)
+                for i in range(lengths.size):
+                    n = lengths[i]
+                    for w in range(W - n + 1):
+                        hist[i, prefix[w + n] - prefix[w]] += 1
