@@ -19,8 +19,7 @@ from spikex_plugin import cache
 
 @functools.lru_cache(maxsize=4096)
 def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096,
-                       coactive: tuple[float, ...] | None = None, row: tuple[float, ...] | None = None,
-                       stride: int = 1) -> float:
+                       coactive: tuple[float, ...] | None = None) -> float:
     """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
     each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
     weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
@@ -32,23 +31,18 @@ def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: 
     of a receptive field's n = len(coactive) - 1 lines fire in one window, the steps come in
     runs of the field's n lines: each column draws how many of them fire in its window and
     which ones, so a busy window stays busy over the run; silent steps are not issued.
-    With `row` (spatial mode), the pmf of how many of the L = len(row) - 1 input pixels of
-    one row segment are active in a window, column j at tap s of that row reads pixel
-    j * stride + s: the steps come in runs of the L - (cols - 1) * stride taps of one row,
-    and a busy pixel moves one column down from tap to tap.
     Values are kept on disk per line (`save_line_tables`), so a repeated run needs neither
     the draws nor numba."""
-    table = line_table(pmf, cols, samples, coactive, row, stride)
+    table = line_table(pmf, cols, samples, coactive)
     if feed not in table:
-        work = issued_step_work(pmf, cols, samples, coactive, row, stride)
+        work = issued_step_work(pmf, cols, samples, coactive)
         table[feed] = 0.0 if work is None else blocking_line_cycles(work, feed) / len(work)
     return table[feed]
 
 
 @functools.lru_cache(maxsize=256)  # the draws depend on the pmf and the line, not on the feed
 def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
-                     coactive: tuple[float, ...] | None = None, row: tuple[float, ...] | None = None,
-                     stride: int = 1) -> np.ndarray | None:
+                     coactive: tuple[float, ...] | None = None) -> np.ndarray | None:
     """The window counts [steps, cols] of `issued_step_cycles`' issued steps (None: no
     window ever holds a spike)."""
     rng = np.random.default_rng(0)
@@ -56,9 +50,8 @@ def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
     if p[1:].sum() <= 0:
         return None
     nonzero = p[1:] / p[1:].sum()
-    if coactive is not None or row is not None:
-        work = (coactive_work(rng, np.asarray(coactive), nonzero, cols, samples) if row is None
-                else row_work(rng, np.asarray(row), nonzero, cols, stride, samples))
+    if coactive is not None:
+        work = coactive_work(rng, np.asarray(coactive), nonzero, cols, samples)
         if not len(work):
             return None
         work.flags.writeable = False
@@ -102,26 +95,6 @@ def coactive_work(rng: np.random.Generator, coactive: np.ndarray, nonzero: np.nd
     return work[work.any(axis=1)].astype(np.float64)
 
 
-def row_work(rng: np.random.Generator, row: np.ndarray, nonzero: np.ndarray, cols: int, stride: int,
-             samples: int) -> np.ndarray:
-    """Issued steps [steps, cols] of spike counts for `issued_step_cycles` in spatial mode:
-    `samples` row segments with at least one active pixel (a silent segment issues no
-    step), the drawn number of active pixels at random places, each with a non-zero count
-    drawn from `nonzero`; tap s gives column j the count of pixel j * stride + s."""
-    pixels = row.size - 1
-    taps = pixels - (cols - 1) * stride
-    p = row / row.sum()
-    if p[0] >= 1 or taps < 1:
-        return np.zeros((0, cols))
-    runs = max(samples, 16)
-    active_count = 1 + rng.choice(pixels, size=runs, p=p[1:] / p[1:].sum())
-    rank = np.argsort(rng.random((runs, pixels)), axis=1).argsort(axis=1)
-    counts = (rank < active_count[:, None]) * (1 + rng.choice(nonzero.size, size=(runs, pixels), p=nonzero))
-    reads = np.arange(taps)[:, None] + stride * np.arange(cols)[None, :]      # [tap, column] -> pixel
-    work = counts[:, reads].reshape(-1, cols)
-    return work[work.any(axis=1)].astype(np.float64)
-
-
 def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
     """Cycles for the steps `work` [steps, cols] to pass the line of `issued_step_cycles`."""
     return _compiled_line()(work, feed)
@@ -162,10 +135,10 @@ def _table_key(line: tuple) -> str:
     return f"{_VERSION}|{line}"
 
 
-def line_table(pmf: tuple[float, ...], cols: int, samples: int, coactive: tuple[float, ...] | None = None,
-               row: tuple[float, ...] | None = None, stride: int = 1) -> dict[float, float]:
+def line_table(pmf: tuple[float, ...], cols: int, samples: int,
+               coactive: tuple[float, ...] | None = None) -> dict[float, float]:
     """{feed: issued_step_cycles} of one line, from disk on first use in this process."""
-    line = (pmf, cols, samples, coactive) + ((row, stride) if row is not None else ())
+    line = (pmf, cols, samples, coactive)
     if line not in _TABLES:
         _TABLES[line] = cache.read("column-line", _table_key(line), lambda t: isinstance(t, dict)) or {}
         _SAVED[line] = len(_TABLES[line])

@@ -21,8 +21,7 @@ import numpy as np
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions
-from spikex_plugin.cost_model.spikex import (exposed_transfers, l1_tile_count, level_actions, pipelined_tile_cycles,
-                                              port_loads, row_pixels,
+from spikex_plugin.cost_model.spikex import (exposed_transfers, l1_tile_count, level_actions, port_loads,
                                               sparse_action_counts, sparse_factors, tag_group, widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
@@ -140,7 +139,6 @@ def issued_cycles(layer: Layer, d: MemoDensity, tws: np.ndarray, cols: np.ndarra
     first, where = unique_rows(tws, cols, rounded, temporal)
     pmfs: dict[int, tuple] = {}
     field_pmfs: dict[int, tuple] = {}
-    row_pmfs: dict[tuple[int, int], tuple] = {}
     field_lines = layer.C * layer.R * layer.S * layer.valid_tap_fraction
     values = np.empty(len(first))
     for i, (steps, columns, rate, temp) in enumerate(zip(tws[first].tolist(), cols[first].tolist(),
@@ -148,10 +146,7 @@ def issued_cycles(layer: Layer, d: MemoDensity, tws: np.ndarray, cols: np.ndarra
         if steps not in pmfs:
             pmfs[steps] = tuple(np.round(d.window_count_pmf(steps), 9))
             field_pmfs[steps] = tuple(np.round(d.active_lines_pmf(field_lines, steps), 9))
-        if not temp and (steps, columns) not in row_pmfs:
-            row_pmfs[steps, columns] = tuple(np.round(d.active_row_pmf(row_pixels(layer, columns), steps), 9))
-        values[i] = issued_step_cycles(pmfs[steps], columns, rate, coactive=field_pmfs[steps] if temp else None,
-                                       row=None if temp else row_pmfs[steps, columns], stride=layer.stride)
+        values[i] = issued_step_cycles(pmfs[steps], columns, rate, coactive=field_pmfs[steps] if temp else None)
     save_line_tables()
     return values[where]
 
@@ -191,23 +186,7 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
                       np.maximum(counts.get(("GLB", "write"), 0.0) - exposed["glb_writes"], 0.0))
     overlapped = {**loads, "glb_port": glb + fill_latency, "dram": np.maximum(loads["dram"] - exposed["dram"], 0.0)}
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
-    tiles = np.broadcast_to(l1_tile_count(layer, m), (n,))
-    overlapped["tiles"] = varying["tiles"] = tiles * pipelined_tiles(
-        overlapped["glb_port"] / tiles, (array - fill - varying["array"]) / tiles, varying["array"] / tiles,
-        np.maximum(m.c_l1 // group, 1), p, n)
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
-
-
-def pipelined_tiles(fill, work_fixed, work_varying, sp_mbs: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
-    """`spikex.pipelined_tile_cycles` per mapping, once per distinct (SP-MBs per tile, activity)."""
-    fill, work_fixed, work_varying, sp_mbs = (np.broadcast_to(np.asarray(a, dtype=np.float64), (n,))
-                                              for a in (fill, work_fixed, work_varying, sp_mbs))
-    out = np.zeros(n)
-    first, where = unique_rows(sp_mbs, p)
-    for i, (blocks, prob) in enumerate(zip(sp_mbs[first].tolist(), p[first].tolist())):
-        sel = where == i
-        out[sel] = pipelined_tile_cycles(fill[sel], work_fixed[sel], work_varying[sel], int(blocks), prob)
-    return out
 
 
 def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:

@@ -52,11 +52,6 @@ class DensityModel:
         steps); here as any `lines` lines (`p_nonempty`)."""
         return self.p_nonempty(lines, steps)
 
-    def active_row_pmf(self, pixels: int, steps: int) -> np.ndarray:
-        """P(k of `pixels` neighbouring input pixels of one channel and one row spike in one
-        window of `steps` steps), k = 0..pixels: here pixels fire independently (binomial)."""
-        return binomial_pmf(int(pixels), self.p_nonempty(1, steps))
-
     def p_row_nonempty(self, pixels: int, steps: int) -> float:
         """P(some of `pixels` neighbouring pixels of one channel and row spikes in a window);
         here as any `pixels` lines (`p_nonempty`)."""
@@ -159,17 +154,13 @@ class ActualDataDensity(DensityModel):
             return super().active_lines_pmf(lines, steps)
         return self._recorded(None, max(int(round(lines)), 0), steps)
 
-    def active_row_pmf(self, pixels: int, steps: int) -> np.ndarray:
-        """From the recorded row co-activity (`group: row`) when there is some, as
-        `active_lines_pmf` does for fields, else independent pixels."""
-        if not self._entries("row"):
-            return super().active_row_pmf(pixels, steps)
-        return self._recorded("row", int(pixels), steps)
-
     def p_row_nonempty(self, pixels: int, steps: int) -> float:
+        """From the recorded row co-activity (`group: row`) when there is some (the count of
+        active pixels mapped to `pixels` and `steps` as `active_lines_pmf` maps a field's),
+        else as `p_nonempty`."""
         if not self._entries("row"):
             return super().p_row_nonempty(pixels, steps)
-        return float(1 - self.active_row_pmf(pixels, steps)[0])
+        return float(1 - self._recorded("row", int(pixels), steps)[0])
 
     def _entries(self, group: str | None) -> list:
         return [c for c in self.stats.coactivity or () if c.group == group]
