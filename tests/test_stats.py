@@ -104,9 +104,11 @@ def test_coactivity_brute_force(shape, T, dtype):
             groups = {C * b * b: [int(a[i, :, h:h + b, v:v + b].sum()) for a in win for i in range(3)
                                   for h in range(0, H - b + 1, 2) for v in range(0, W - b + 1, 2)]
                       for b in (1, 3, 5) if b <= min(H, W)}
-            # rows: one channel, n neighbouring pixels of one row, at every start
-            rows = {n: [int(a[i, c, h, v:v + n].sum()) for a in win for i in range(3) for c in range(C)
-                        for h in range(H) for v in range(W - n + 1)]
+            # rows: one channel, n neighbouring pixels of one row; in window k and channel c
+            # every eighth row from 2 ((-c - k) mod 4), every second start
+            rows = {n: [int(a[i, c, h, v:v + n].sum()) for k, a in enumerate(win) for i in range(3)
+                        for c in range(C) for h in range(2 * ((-c - k) % 4), H, 8)
+                        for v in range(0, W - n + 1, 2)]
                     for n in (2, 4, 8, 16) if n <= W}
             groups.update({(n, "row"): counts for n, counts in rows.items()})
         for key, counts in groups.items():
@@ -175,22 +177,22 @@ def test_bundled_profiles_load_with_or_without_coactivity():
 
 def test_spatial_row_activity_follows_recorded_rows():
     """P(some of 8 neighbouring pixels of one channel and row spike in an aligned window of
-    4 steps), counted on a blob trace (active pixels cluster), against the density model
-    with the recorded row co-activity (within 3 %) and with pixels taken as independent
-    (far above: blobs leave whole rows silent). Without row entries the model falls back to
-    independent pixels."""
+    4 steps), counted on a blob trace (active pixels cluster) at every row and start, against
+    the density model with the recorded row co-activity (a sample of the rows: within 6 %)
+    and with pixels taken as independent (over twice as high: blobs leave whole rows
+    silent). Without row entries the model falls back to independent pixels."""
     from spikex_plugin.sim.traces import make_trace
 
-    T, tws, n = 64, 4, 8
-    tr = make_trace("local_blobs", (4, 16, 16), T, 0.05, samples=4, seed=3)
-    per_window = tr.reshape(T // tws, tws, 4, 4, 16, 16).any(axis=1)            # [windows, samples, C, H, W]
-    fired = [per_window[..., v:v + n].any(axis=-1).mean() for v in range(16 - n + 1)]
+    T, tws, n, samples = 64, 4, 8, 16
+    tr = make_trace("local_blobs", (4, 16, 16), T, 0.05, samples=samples, seed=3)
+    per_window = tr.reshape(T // tws, tws, samples, 4, 16, 16).any(axis=1)      # [windows, samples, C, H, W]
+    fired = np.mean([per_window[..., v:v + n].any(axis=-1).mean() for v in range(16 - n + 1)])
     stats = layer_stats_from_spikes(tr)
-    assert ActualDataDensity(stats).p_row_nonempty(n, tws) == pytest.approx(np.mean(fired), rel=0.03)
+    assert ActualDataDensity(stats).p_row_nonempty(n, tws) == pytest.approx(fired, rel=0.06)
     no_rows = stats.model_copy(update={"coactivity": [c for c in stats.coactivity if c.group is None]})
     independent = ActualDataDensity(no_rows)
     assert independent.p_row_nonempty(n, tws) == pytest.approx(independent.p_nonempty(n, tws))
-    assert independent.p_row_nonempty(n, tws) > 1.3 * np.mean(fired)
+    assert independent.p_row_nonempty(n, tws) > 2 * fired
 
 
 def test_coactivity_round_trips_and_bad_entries_are_named(tmp_path):

@@ -25,8 +25,9 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   and column where the box fits; a [C, L] input is one row of L pixels), for FC all lines. w runs over 1, 2, 4, 8, 16 up to T.
   Entries with `group: row` (conv/pool inputs; absent in older files, and then the model
   takes a row's pixels as independent) count instead the active pixels of one channel in
-  `lines` neighbouring pixels of one row (n = 2, 4, 8, 16 up to the width, at every
-  position): the pixels SpikeX's spatial mode reads in one weight step.
+  `lines` neighbouring pixels of one row (n = 2, 4, 8, 16 up to the width; in window k and
+  channel c every eighth row from row 2 ((-c - k) mod 4), every second start): the pixels
+  SpikeX's spatial mode reads in one weight step.
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None], n
         rows = np.array([n for n in COACTIVITY_ROWS if n <= W])
         if rows.size:
             hist = np.zeros((rows.size, rows.max() + 1), dtype=np.int64)
-            row_count_histograms(active.reshape(-1, C, H, W), rows, hist)
+            row_count_histograms(active.reshape(-1, C, H, W), spikes.shape[1], rows, hist)
             for n, counts in zip(rows, hist):
                 out[(w, int(n), "row")] = counts[: n + 1]
     return out
