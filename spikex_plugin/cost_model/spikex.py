@@ -399,7 +399,7 @@ def expected_slowest(loads: dict[str, float], varying: dict[str, float], n: int,
     sd = math.sqrt(n * p * (1 - p))
     k = np.arange(max(0, math.floor(n * p - 8 * sd)), min(n, math.ceil(n * p + 8 * sd)) + 1)
     pmf = np.exp(binomial_log_pmf(k, n, p))
-    scale = k / (n * p)
+    scale = k / (np.sum(pmf * k) / np.sum(pmf))   # mean 1 over the cut support: each load's mean is kept
     slowest = np.max([load + varying[name] * (scale - 1) for name, load in loads.items()], axis=0)
     # E[max] >= max E (Jensen); the +-8 sd cut of a skewed binomial could dip below it.
     return max(float(np.sum(pmf * slowest) / np.sum(pmf)), mean_bound)

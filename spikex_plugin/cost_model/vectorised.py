@@ -206,7 +206,7 @@ def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarr
         sd = math.sqrt(blocks * prob * (1 - prob))
         k = np.arange(max(0, math.floor(blocks * prob - 8 * sd)), min(blocks, math.ceil(blocks * prob + 8 * sd)) + 1)
         pmf = np.exp(binomial_log_pmf(k, blocks, prob))
-        scale = k / (blocks * prob)
+        scale = k / (np.sum(pmf * k) / np.sum(pmf))   # mean 1 over the cut support: each load's mean is kept
         sel = rows[where == i]
         slowest = np.max(load[sel, :, None] + vary[sel, :, None] * (scale - 1), axis=1)
         # E[max] >= max E (Jensen); the +-8 sd cut of a skewed binomial could dip below it.
