@@ -33,6 +33,7 @@ def test_removing_spikes_never_costs_more(spikex_arch, hi, frac, idx):
     (0.12413099561581571, 0.9995513006977704, 2573),   # column line draws: an empty step's forced column
     (0.06979680042997086, 0.9997911436030891, 5314),   # came from a stream that shifted with the pmf
     (1.0, 0.99999, 1326),    # the +-8 sd cut of the inference spread moved the loads' means
+    (0.009649279269965458, 0.9957252840948992, 5035),   # the feeder's words rounded to 0.01
 ])
 def test_removing_spikes_never_costs_more_found_cases(spikex_arch, hi, frac, idx):
     """Examples where fewer spikes once cost more cycles (+0.001 to +0.7 %)."""

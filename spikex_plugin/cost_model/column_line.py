@@ -11,6 +11,7 @@ versions (the draws follow numpy's generator).
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,21 @@ def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: 
     of a receptive field's n = len(coactive) - 1 lines fire in one window, the steps come in
     runs of the field's n lines: each column draws how many of them fire in its window and
     which ones, so a busy window stays busy over the run; silent steps are not issued.
-    Values are kept on disk per line (`save_line_tables`), so a repeated run needs neither
-    the draws nor numba."""
+    The line runs at feeds on a grid of 0.01 words, and `feed` between two of them takes the
+    straight line between their cycles (rounding it instead made the cycles jump as the
+    rate moved). Values are kept on disk per line (`save_line_tables`), so a repeated run
+    needs neither the draws nor numba."""
+    low = round(math.floor(feed * 100 + 1e-9) / 100, 2)
+    share = (feed - low) / 0.01
+    cycles = grid_cycles(pmf, cols, low, samples, coactive)
+    if share > 1e-9:
+        cycles += share * (grid_cycles(pmf, cols, round(low + 0.01, 2), samples, coactive) - cycles)
+    return cycles
+
+
+def grid_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int,
+                coactive: tuple[float, ...] | None) -> float:
+    """`issued_step_cycles` at a feed of the grid, from the line's table or a run of the line."""
     table = line_table(pmf, cols, samples, coactive)
     if feed not in table:
         work = issued_step_work(pmf, cols, samples, coactive)
@@ -89,7 +103,8 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
         return np.zeros((0, cols))
     mean_lines = float(np.sum(np.arange(n + 1) * p)) * lines / n
     per_run = max(1.0, min(lines, mean_lines * cols / (1 - p[0] ** cols)))   # issued steps, about
-    runs = int(min(max(samples / per_run, 16), max(2_000_000 // (lines * cols), 16)))
+    # A power of two: a nearby pmf keeps the same runs, so its draws move little.
+    runs = int(min(2 ** math.ceil(math.log2(max(samples / per_run, 16))), max(2_000_000 // (lines * cols), 16)))
     round_rng, place_rng, count_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(3))
     draws = conditioned_on_issued(p, p[1:] / p[1:].sum(), runs, cols)
     active_count = np.floor(draws * lines / n + round_rng.random(draws.shape)).astype(int)
