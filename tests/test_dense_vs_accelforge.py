@@ -59,8 +59,32 @@ def test_sparse_model_at_density_one_is_dense(spikex_arch, layer, mapping):
     whole_words = {(comp, action): tiles * sum(-(-b // bpa[comp]) - b / bpa[comp] for b in tile_bits)
                    for comp, action in (("L1", "write"), ("GLB", "read"))}
     spikex_only_vmem = cost.actions[("Comparator", "compare")] * spikex_arch.vmem_bits / spikex_arch.bits_per_action["Vmem"]
+    # The feeder reads whole L1 words per step, not bits / width (every step is issued).
+    per_action[("L1", "read")] = tiles * feeder_reads_per_tile(layer, m, bpa["L1"], spikex_arch.weight_bits)
     for (comp, action), n in per_action.items():
         extra = spikex_only_vmem if comp == "Vmem" else whole_words.get((comp, action), 0.0)
         assert cost.actions[(comp, action)] == pytest.approx(n + extra, rel=1e-12)
     # Every neuron updates at every step when all inputs fire.
     assert cost.actions[("Comparator", "compare")] == pytest.approx(layer.T * layer.output_neurons)
+
+
+def feeder_reads_per_tile(layer: Layer, m: SpikeXMapping, width: int, weight_bits: int) -> int:
+    """L1 words the feeder reads for one tile with every step issued, counted step by step:
+    L1 packs the tile's channels in order, weights as [c][r][s][row] and spikes as
+    [c][r][pixel][time block]; a step reads the words holding its rows' weights and its
+    columns' spike bits, less the word it still holds from the step before in that region."""
+    temporal = m.mode == "temporal"
+    tb = m.cols * m.tws if temporal else m.tws
+    pixels = layer.S if temporal else (m.cols - 1) * layer.stride + layer.S
+    spike_bits = tb if temporal else ((m.cols - 1) * layer.stride + 1) * m.tws
+    reads, held = 0, [None, None]
+    for c in range(m.c_l1):
+        for r in range(layer.R):
+            for s in range(layer.S):
+                weights = (((c * layer.R + r) * layer.S + s) * m.rows * weight_bits, m.rows * weight_bits)
+                spikes = (((c * layer.R + r) * pixels + s) * tb, spike_bits)
+                for region, (first_bit, bits) in enumerate((weights, spikes)):
+                    first, last = first_bit // width, (first_bit + bits - 1) // width
+                    reads += last - first + 1 - (held[region] == first)
+                    held[region] = last
+    return reads

@@ -104,14 +104,22 @@ def test_coactivity_brute_force(shape, T, dtype):
             groups = {C * b * b: [int(a[i, :, h:h + b, v:v + b].sum()) for a in win for i in range(3)
                                   for h in range(0, H - b + 1, 2) for v in range(0, W - b + 1, 2)]
                       for b in (1, 3, 5) if b <= min(H, W)}
-        for lines, counts in groups.items():
-            entry = next(e for e in s.coactivity if (e.window, e.lines) == (w, lines))
+            # rows: one channel, n neighbouring pixels of one row; in window k and channel c
+            # every eighth row from 2 ((-c - k) mod 4), every second start
+            rows = {n: [int(a[i, c, h, v:v + n].sum()) for k, a in enumerate(win) for i in range(3)
+                        for c in range(C) for h in range(2 * ((-c - k) % 4), H, 8)
+                        for v in range(0, W - n + 1, 2)]
+                    for n in (2, 4, 8, 16) if n <= W}
+            groups.update({(n, "row"): counts for n, counts in rows.items()})
+        for key, counts in groups.items():
+            lines, group = key if isinstance(key, tuple) else (key, None)
+            entry = next(e for e in s.coactivity if (e.window, e.lines, e.group) == (w, lines, group))
             edges = entry.counts.edges
             ref = [np.mean((np.array(counts) >= lo) & (np.array(counts) < hi)) for lo, hi in zip(edges[:-1], edges[1:])]
             assert entry.counts.fractions == pytest.approx(ref, abs=1e-12)
             assert max(counts) < edges[-1] and sum(ref) == pytest.approx(1)   # no count left out
-            seen.add((w, lines))
-    assert seen == {(e.window, e.lines) for e in s.coactivity}
+            seen.add((w, lines, group))
+    assert seen == {(e.window, e.lines, e.group) for e in s.coactivity}
 
 
 def test_coactivity_of_every_kth_sample_does_not_depend_on_batching():
@@ -165,6 +173,26 @@ def test_bundled_profiles_load_with_or_without_coactivity():
             assert pmf.sum() == pytest.approx(1) and pmf.size == 10
             if not layer.coactivity:
                 assert pmf == pytest.approx(binom.pmf(np.arange(10), 9, layer.window_occupancy[min(4, layer.T) - 1]), abs=1e-12)
+
+
+def test_spatial_row_activity_follows_recorded_rows():
+    """P(some of 8 neighbouring pixels of one channel and row spike in an aligned window of
+    4 steps), counted on a blob trace (active pixels cluster) at every row and start, against
+    the density model with the recorded row co-activity (a sample of the rows: within 6 %)
+    and with pixels taken as independent (over twice as high: blobs leave whole rows
+    silent). Without row entries the model falls back to independent pixels."""
+    from spikex_plugin.sim.traces import make_trace
+
+    T, tws, n, samples = 64, 4, 8, 16
+    tr = make_trace("local_blobs", (4, 16, 16), T, 0.05, samples=samples, seed=3)
+    per_window = tr.reshape(T // tws, tws, samples, 4, 16, 16).any(axis=1)      # [windows, samples, C, H, W]
+    fired = np.mean([per_window[..., v:v + n].any(axis=-1).mean() for v in range(16 - n + 1)])
+    stats = layer_stats_from_spikes(tr)
+    assert ActualDataDensity(stats).p_row_nonempty(n, tws) == pytest.approx(fired, rel=0.06)
+    no_rows = stats.model_copy(update={"coactivity": [c for c in stats.coactivity if c.group is None]})
+    independent = ActualDataDensity(no_rows)
+    assert independent.p_row_nonempty(n, tws) == pytest.approx(independent.p_nonempty(n, tws))
+    assert independent.p_row_nonempty(n, tws) > 2 * fired
 
 
 def test_coactivity_round_trips_and_bad_entries_are_named(tmp_path):

@@ -11,6 +11,7 @@ versions (the draws follow numpy's generator).
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,21 @@ def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: 
     of a receptive field's n = len(coactive) - 1 lines fire in one window, the steps come in
     runs of the field's n lines: each column draws how many of them fire in its window and
     which ones, so a busy window stays busy over the run; silent steps are not issued.
-    Values are kept on disk per line (`save_line_tables`), so a repeated run needs neither
-    the draws nor numba."""
+    The line runs at feeds on a grid of 0.01 words, and `feed` between two of them takes the
+    straight line between their cycles (rounding it instead made the cycles jump as the
+    rate moved). Values are kept on disk per line (`save_line_tables`), so a repeated run
+    needs neither the draws nor numba."""
+    low = round(math.floor(feed * 100 + 1e-9) / 100, 2)
+    share = (feed - low) / 0.01
+    cycles = grid_cycles(pmf, cols, low, samples, coactive)
+    if share > 1e-9:
+        cycles += share * (grid_cycles(pmf, cols, round(low + 0.01, 2), samples, coactive) - cycles)
+    return cycles
+
+
+def grid_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int,
+                coactive: tuple[float, ...] | None) -> float:
+    """`issued_step_cycles` at a feed of the grid, from the line's table or a run of the line."""
     table = line_table(pmf, cols, samples, coactive)
     if feed not in table:
         work = issued_step_work(pmf, cols, samples, coactive)
@@ -45,38 +59,58 @@ def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
                      coactive: tuple[float, ...] | None = None) -> np.ndarray | None:
     """The window counts [steps, cols] of `issued_step_cycles`' issued steps (None: no
     window ever holds a spike)."""
-    rng = np.random.default_rng(0)
     p = np.asarray(pmf, dtype=np.float64)
     if p[1:].sum() <= 0:
         return None
     nonzero = p[1:] / p[1:].sum()
     if coactive is not None:
-        work = coactive_work(rng, np.asarray(coactive), nonzero, cols, samples)
+        work = coactive_work(np.asarray(coactive), nonzero, cols, samples)
         if not len(work):
             return None
         work.flags.writeable = False
         return work
-    work = rng.choice(len(p), size=(samples, cols), p=p / p.sum())
-    empty = ~work.any(axis=1)   # condition on an issued step: one column gets a non-zero count
-    work[empty, rng.integers(0, cols, empty.sum())] = 1 + rng.choice(len(nonzero), size=empty.sum(), p=nonzero)
-    work = work.astype(np.float64)
+    work = conditioned_on_issued(p / p.sum(), nonzero, samples, cols).astype(np.float64)
     work.flags.writeable = False
     return work
 
 
-def coactive_work(rng: np.random.Generator, coactive: np.ndarray, nonzero: np.ndarray, cols: int,
-                  samples: int) -> np.ndarray:
+def conditioned_on_issued(p: np.ndarray, nonzero: np.ndarray, steps: int, cols: int) -> np.ndarray:
+    """Draws [steps, cols] from `p`, given that some column of a step is non-zero: the first
+    non-zero column J (P(J = j) proportional to p0^j (1 - p0)) draws from `nonzero`, the
+    columns before it are zero, the ones after it draw from `p`. Each quantity has its own
+    random stream read by inverse CDF, so a nearby pmf moves few draws, each a little."""
+    first_rng, draw_rng, forced_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(1).spawn(3))
+    first = p[0] ** np.arange(cols) * (1 - p[0])
+    first_active = first_rng.choice(cols, size=steps, p=first / first.sum())
+    draws = draw_rng.choice(p.size, size=(steps, cols), p=p)
+    draws[np.arange(cols) < first_active[:, None]] = 0
+    draws[np.arange(steps), first_active] = 1 + forced_rng.choice(nonzero.size, size=steps, p=nonzero)
+    return draws
+
+
+def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples: int) -> np.ndarray:
     """Issued steps [steps, cols] of spike counts for `issued_step_cycles`: runs of a
     receptive field's lines (at most 128, the count scaled), in each column the drawn number
-    of active lines at random places, each with a non-zero count drawn from `nonzero`."""
+    of active lines at random places, each with a non-zero count drawn from `nonzero`.
+    Runs are drawn given that some column is active (a silent run issues no step), and
+    about `samples` issued steps are drawn: with a few steps the line's fill and drain
+    would count as steady state, and at low rates fewer steps would cost more per step.
+    Each quantity has its own random stream, so more runs extend the same draws."""
     n = coactive.size - 1
     lines = min(n, 128)
-    runs = max(samples // lines, 16)
-    draws = rng.choice(n + 1, size=(runs, cols), p=coactive / coactive.sum())
-    active_count = np.floor(draws * lines / n + rng.random(draws.shape)).astype(int)
-    rank = np.argsort(rng.random((runs, lines, cols)), axis=1).argsort(axis=1)
+    p = coactive / coactive.sum()
+    if p[0] >= 1:
+        return np.zeros((0, cols))
+    mean_lines = float(np.sum(np.arange(n + 1) * p)) * lines / n
+    per_run = max(1.0, min(lines, mean_lines * cols / (1 - p[0] ** cols)))   # issued steps, about
+    # A power of two: a nearby pmf keeps the same runs, so its draws move little.
+    runs = int(min(2 ** math.ceil(math.log2(max(samples / per_run, 16))), max(2_000_000 // (lines * cols), 16)))
+    round_rng, place_rng, count_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(3))
+    draws = conditioned_on_issued(p, p[1:] / p[1:].sum(), runs, cols)
+    active_count = np.floor(draws * lines / n + round_rng.random(draws.shape)).astype(int)
+    rank = np.argsort(place_rng.random((runs, cols, lines)), axis=2).argsort(axis=2).transpose(0, 2, 1)
     active = rank < active_count[:, None, :]
-    counts = 1 + rng.choice(nonzero.size, size=active.shape, p=nonzero)
+    counts = 1 + count_rng.choice(nonzero.size, size=(runs, cols, lines), p=nonzero).transpose(0, 2, 1)
     work = (active * counts).reshape(-1, cols)
     return work[work.any(axis=1)].astype(np.float64)
 

@@ -131,18 +131,17 @@ def block_pmf(sp_mbs: int, p: float) -> np.ndarray:
 
 def issued_cycles(layer: Layer, d: MemoDensity, tws: np.ndarray, cols: np.ndarray, feed: np.ndarray,
                   temporal: np.ndarray) -> np.ndarray:
-    """`issued_step_cycles` per mapping, once per distinct (TWS, columns, rounded feed, mode)."""
-    rounded = np.array([round(x, 2) for x in feed.tolist()])
-    n = len(rounded)
+    """`issued_step_cycles` per mapping, once per distinct (TWS, columns, feed, mode)."""
+    n = len(feed)
     tws, cols = np.broadcast_to(tws, (n,)), np.broadcast_to(cols, (n,))
     temporal = np.broadcast_to(temporal, (n,))
-    first, where = unique_rows(tws, cols, rounded, temporal)
+    first, where = unique_rows(tws, cols, feed, temporal)
     pmfs: dict[int, tuple] = {}
     field_pmfs: dict[int, tuple] = {}
     field_lines = layer.C * layer.R * layer.S * layer.valid_tap_fraction
     values = np.empty(len(first))
     for i, (steps, columns, rate, temp) in enumerate(zip(tws[first].tolist(), cols[first].tolist(),
-                                                         rounded[first].tolist(), temporal[first].tolist())):
+                                                         feed[first].tolist(), temporal[first].tolist())):
         if steps not in pmfs:
             pmfs[steps] = tuple(np.round(d.window_count_pmf(steps), 9))
             field_pmfs[steps] = tuple(np.round(d.active_lines_pmf(field_lines, steps), 9))
@@ -206,7 +205,7 @@ def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarr
         sd = math.sqrt(blocks * prob * (1 - prob))
         k = np.arange(max(0, math.floor(blocks * prob - 8 * sd)), min(blocks, math.ceil(blocks * prob + 8 * sd)) + 1)
         pmf = np.exp(binomial_log_pmf(k, blocks, prob))
-        scale = k / (blocks * prob)
+        scale = k / (np.sum(pmf * k) / np.sum(pmf))   # mean 1 over the cut support: each load's mean is kept
         sel = rows[where == i]
         slowest = np.max(load[sel, :, None] + vary[sel, :, None] * (scale - 1), axis=1)
         # E[max] >= max E (Jensen); the +-8 sd cut of a skewed binomial could dip below it.

@@ -52,6 +52,11 @@ class DensityModel:
         steps); here as any `lines` lines (`p_nonempty`)."""
         return self.p_nonempty(lines, steps)
 
+    def p_row_nonempty(self, pixels: int, steps: int) -> float:
+        """P(some of `pixels` neighbouring pixels of one channel and row spikes in a window);
+        here as any `pixels` lines (`p_nonempty`)."""
+        return self.p_nonempty(pixels, steps)
+
     def expected_packed_rows(self, lines: float, columns: int, tws: int) -> float:
         """Expected row slots stSAP's first-fit packing needs for `lines` input lines over
         `columns` windows of `tws` steps: the busiest column's count of active lines (a slot
@@ -122,7 +127,7 @@ class ActualDataDensity(DensityModel):
         self.lines_per_channel = stats.lines // stats.channels
         self._line = np.asarray(stats.window_occupancy)
         self._groups = {g: np.asarray(c) for g, c in sorted(stats.channel_block_occupancy.items())}
-        self._coactive: dict[tuple[int, int], np.ndarray] = {}  # (lines, steps) -> pmf: the mapper asks often
+        self._coactive: dict[tuple, np.ndarray] = {}  # (group, lines, steps) -> pmf: the mapper asks often
 
     def _curve_at(self, curve: np.ndarray, steps: int) -> float:
         return float(curve[min(steps, len(curve)) - 1])
@@ -145,18 +150,32 @@ class ActualDataDensity(DensityModel):
         mapped to a window of `steps` as 1 - (1 - k/n)^e, with e set so that the mean is the
         line's occupancy for `steps` (e = steps / window for Bernoulli lines), then scaled
         to `lines` lines (its mass split between the neighbouring integers)."""
-        if not self.stats.coactivity:
+        if not self._entries(None):
             return super().active_lines_pmf(lines, steps)
-        key = (max(int(round(lines)), 0), steps)
+        return self._recorded(None, max(int(round(lines)), 0), steps)
+
+    def p_row_nonempty(self, pixels: int, steps: int) -> float:
+        """From the recorded row co-activity (`group: row`) when there is some (the count of
+        active pixels mapped to `pixels` and `steps` as `active_lines_pmf` maps a field's),
+        else as `p_nonempty`."""
+        if not self._entries("row"):
+            return super().p_row_nonempty(pixels, steps)
+        return float(1 - self._recorded("row", int(pixels), steps)[0])
+
+    def _entries(self, group: str | None) -> list:
+        return [c for c in self.stats.coactivity or () if c.group == group]
+
+    def _recorded(self, group: str | None, lines: int, steps: int) -> np.ndarray:
+        key = (group, lines, steps)
         if key not in self._coactive:
-            self._coactive[key] = self._recorded_lines_pmf(*key)
+            self._coactive[key] = self._recorded_lines_pmf(self._entries(group), lines, steps)
             self._coactive[key].setflags(write=False)
         return self._coactive[key]
 
-    def _recorded_lines_pmf(self, lines: int, steps: int) -> np.ndarray:
-        windows = sorted({c.window for c in self.stats.coactivity})
+    def _recorded_lines_pmf(self, entries: list, lines: int, steps: int) -> np.ndarray:
+        windows = sorted({c.window for c in entries})
         window = max((w for w in windows if w <= steps), default=windows[0])
-        entry = min((c for c in self.stats.coactivity if c.window == window),
+        entry = min((c for c in entries if c.window == window),
                     key=lambda c: abs(math.log(c.lines / max(lines, 1))))
         activity, weight = histogram_points(entry.counts.edges, entry.counts.fractions, entry.lines)
         target, n = self.p_nonempty(1, steps), lines
@@ -175,7 +194,7 @@ class ActualDataDensity(DensityModel):
     def p_field_nonempty(self, lines: float, steps: int) -> float:
         """From the recorded co-activity when there is some (a field is silent with the
         probability that none of its lines is active), else as `p_nonempty`."""
-        if not self.stats.coactivity:
+        if not self._entries(None):
             return super().p_field_nonempty(lines, steps)
         return float(1 - self.active_lines_pmf(lines, steps)[0])
 

@@ -21,7 +21,7 @@ from spikex_plugin.sparsity.density import DensityModel
 # Methods whose arguments are scalars (tile sizes, steps): asked with arrays, they are asked
 # once per element. Any other method given an array gets it as it is.
 ELEMENTWISE = frozenset({"p_nonempty", "p_channels_nonempty", "expected_nonzeros", "p_line_silent",
-                         "expected_packed_rows", "p_field_nonempty"})
+                         "expected_packed_rows", "p_field_nonempty", "p_row_nonempty"})
 
 
 class MemoDensity:

@@ -262,3 +262,26 @@ def box_count_histograms(active: np.ndarray, boxes: np.ndarray, hist: np.ndarray
                 for w in range(0, W - b + 1, 2):
                     hist[i, pix[h + b, w + b] - pix[h, w + b] - pix[h + b, w] + pix[h, w]] += 1
 
+
+
+@njit(cache=True)
+def row_count_histograms(active: np.ndarray, samples: int, lengths: np.ndarray, hist: np.ndarray) -> None:
+    """Adds to hist[i, k] the number of (frame, channel, row, start) cases in which k of the
+    n = lengths[i] neighbouring pixels from `start` along one row of one channel are active;
+    `active` is [frames, C, H, W] (nonzero = active; bytes or float32), frames ordered
+    (window, sample). A sample of the cases, as the boxes take one (the histogram increments
+    set the cost): in window k, channel c, every eighth row from 2 ((-c - k) mod 4), starts
+    at every second position where the n pixels fit. The choice does not depend on the
+    sample, so batches add up to the whole trace's histogram."""
+    frames, C, H, W = active.shape
+    prefix = np.zeros(W + 1, np.int64)
+    for f in range(frames):
+        k = f // samples
+        for c in range(C):
+            for h in range(2 * ((4 - (c + k) % 4) % 4), H, 8):
+                for w in range(W):
+                    prefix[w + 1] = prefix[w] + (active[f, c, h, w] != 0)
+                for i in range(lengths.size):
+                    n = lengths[i]
+                    for w in range(0, W - n + 1, 2):
+                        hist[i, prefix[w + n] - prefix[w]] += 1

@@ -23,6 +23,11 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   then eight per octave; bins above the largest count seen are left out). Groups: for
   conv/pool inputs all channels x a box of b x b pixels (b = 1, 3, 5; at every second row
   and column where the box fits; a [C, L] input is one row of L pixels), for FC all lines. w runs over 1, 2, 4, 8, 16 up to T.
+  Entries with `group: row` (conv/pool inputs; absent in older files, and then the model
+  takes a row's pixels as independent) count instead the active pixels of one channel in
+  `lines` neighbouring pixels of one row (n = 2, 4, 8, 16 up to the width; in window k and
+  channel c every eighth row from row 2 ((-c - k) mod 4), every second start): the pixels
+  SpikeX's spatial mode reads in one weight step.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class CoActivity(BaseModel):
     window: PositiveInt
     lines: PositiveInt
     counts: Histogram
+    group: Literal["row"] | None = None   # None: a receptive-field box (or all FC lines)
 
     @model_validator(mode="after")
     def _check(self) -> "CoActivity":
@@ -244,13 +250,15 @@ def _histogram_edges(T: int) -> np.ndarray:
 
 COACTIVITY_WINDOWS = (1, 2, 4, 8, 16)
 COACTIVITY_BOXES = (1, 3, 5)
+COACTIVITY_ROWS = (2, 4, 8, 16)
 
 
-def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
-    """Per (window w, group lines n): integer histogram [n + 1] of active lines per group and
-    aligned window over a trace [T, samples, *shape] (groups as in the module doc). Windows
-    of 2w are the OR of pairs of windows of w, so all sizes cost about two passes."""
-    from spikex_plugin.sparsity.scan import box_count_histograms  # numba: loaded when a trace is scanned
+def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None], np.ndarray]:
+    """Per (window w, group lines n, group kind): integer histogram [n + 1] of active lines
+    per group and aligned window over a trace [T, samples, *shape] (groups as in the module
+    doc). Windows of 2w are the OR of pairs of windows of w, so all sizes cost about two
+    passes."""
+    from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
 
     T, shape = spikes.shape[0], spikes.shape[2:]
     # bytes or float32 are read in place (as torch hands traces over); others become bool
@@ -263,14 +271,20 @@ def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
             active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
         if len(shape) == 1:
             per_group = np.count_nonzero(active.reshape(-1, shape[0]), axis=1)
-            out[(w, shape[0])] = np.bincount(per_group, minlength=shape[0] + 1)
+            out[(w, shape[0], None)] = np.bincount(per_group, minlength=shape[0] + 1)
             continue
         C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
         boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
         hist = np.zeros((boxes.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
         box_count_histograms(active.reshape(-1, C, H, W), boxes, hist)
         for b, counts in zip(boxes, hist):
-            out[(w, C * int(b) ** 2)] = counts[: C * b * b + 1]
+            out[(w, C * int(b) ** 2, None)] = counts[: C * b * b + 1]
+        rows = np.array([n for n in COACTIVITY_ROWS if n <= W])
+        if rows.size:
+            hist = np.zeros((rows.size, rows.max() + 1), dtype=np.int64)
+            row_count_histograms(active.reshape(-1, C, H, W), spikes.shape[1], rows, hist)
+            for n, counts in zip(rows, hist):
+                out[(w, int(n), "row")] = counts[: n + 1]
     return out
 
 
@@ -281,12 +295,12 @@ def _count_edges(n: int) -> np.ndarray:
     return np.unique(np.concatenate([exact, octaves[octaves <= n], [n + 1]])).astype(float)
 
 
-def coactivity_entry(window: int, lines: int, counts: np.ndarray) -> CoActivity:
+def coactivity_entry(window: int, lines: int, counts: np.ndarray, group: str | None = None) -> CoActivity:
     """A `CoActivity` from an integer histogram of active lines [lines + 1], binned for storage."""
     edges = _count_edges(lines)
     fractions = np.add.reduceat(counts, edges[:-1].astype(int)) / counts.sum()
     last = int(np.flatnonzero(fractions)[-1]) + 1 if fractions.any() else 1
-    return CoActivity(window=window, lines=lines,
+    return CoActivity(window=window, lines=lines, group=group,
                       counts=Histogram(edges=edges[: last + 1].tolist(), fractions=fractions[:last].tolist()))
 
 
@@ -318,7 +332,7 @@ class FiringAccumulator:
         self.count_hist = np.zeros(self.T + 1, dtype=np.int64)
         self.groups = _group_sizes(self.channels)
         self.block_runs = np.zeros((len(self.groups), self.T + 1), dtype=np.int64)  # row l: groups[l]
-        self.coactivity: dict[tuple[int, int], np.ndarray] = {}
+        self.coactivity: dict[tuple[int, int, str | None], np.ndarray] = {}
 
     def add(self, spikes: np.ndarray) -> None:
         """Add a trace [T, samples, *shape] (nonzero = spike; bool is read without a copy)."""
@@ -358,7 +372,9 @@ class FiringAccumulator:
             window_occupancy=occupancy_from_runs(self.line_runs, T, lines).tolist(),
             channel_block_occupancy=block,
             line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / lines).tolist()),
-            coactivity=[coactivity_entry(w, n, counts) for (w, n), counts in sorted(self.coactivity.items())] or None,
+            coactivity=[coactivity_entry(w, n, counts, group)
+                        for (w, n, group), counts in sorted(self.coactivity.items(), key=lambda kv: (kv[0][2] or "", kv[0][:2]))]
+                       or None,
         )
 
 
