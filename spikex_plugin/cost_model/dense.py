@@ -92,6 +92,18 @@ def dense_actions(layer: Layer, mapping: SpikeXMapping, widths: LevelWidths,
     return dict(acts)
 
 
+def steps_per_fill(layer: Layer, mapping: SpikeXMapping, level: str, tensor: str):
+    """Time steps one fill of `level`'s `tensor` tile serves under the `innermost_reuse` rule:
+    the tile's own time extent times the time loops above it that it stays across (those
+    `dense_actions` does not refill on), so fills x span covers T. Elementwise over arrays."""
+    nest = loop_nest(layer, mapping)
+    at = next(i for i, n in enumerate(nest) if n[0] == "store" and n[1] == level)
+    above = [n for n in nest[:at] if n[0] != "store"]
+    if level not in WHOLE_TILE_LEVELS:
+        above = _without_innermost_reuse(above, tensor)
+    return layer.T // math.prod(n[2] for n in above if n[0] == "temporal" and n[1] == "t")
+
+
 def _without_innermost_reuse(above: list[tuple], tensor: str) -> list[tuple]:
     """Loops above a tile with the innermost temporal loops that do not index the tensor
     dropped (the tile stays across them); spatial loops in between are kept. A loop of bound 1

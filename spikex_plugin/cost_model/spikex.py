@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles
-from spikex_plugin.cost_model.dense import LevelWidths, dense_actions
+from spikex_plugin.cost_model.dense import LevelWidths, dense_actions, steps_per_fill
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
@@ -82,8 +82,15 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     row_weight = step_active(m, d) * valid if sk.zero_windows else 1.0
     # SP-MB granularity: one input channel (conv) or `fc_tag_group` lines (FC).
     group = tag_group(layer, arch, layer.C)
-    l1_block = d.p_channels_nonempty(group, m.tb) if sk.weight_tailoring else 1.0
-    glb_block = d.p_channels_nonempty(group, m.tb_glb) if sk.weight_tailoring else 1.0
+    # A weight tile fetched once serves every time step it stays for (the GLB keeps it across
+    # the DRAM time loops the loop order lets it): a kernel is fetched if its SP-MB fired
+    # anywhere in that span. The first GLB tile needs only those of its own time block.
+    def tailored(steps):
+        return d.p_channels_nonempty(group, steps) if sk.weight_tailoring else 1.0
+
+    l1_block = tailored(steps_per_fill(layer, m, "L1", "Wt"))
+    glb_block = tailored(steps_per_fill(layer, m, "GLB", "Wt"))
+    glb_first_block = tailored(m.tb_glb)
     sin_l1 = d.p_channels_nonempty(group, m.tb) if sk.zero_blocks else 1.0
     sin_glb = d.p_channels_nonempty(group, m.tb_glb) if sk.zero_blocks else 1.0
     # Output SP-MBs (output channel, FC: tag group of outputs) leave per active block: from
@@ -93,7 +100,8 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     fan_in = layer.C * layer.R * layer.S * valid
     rf_active = d.p_field_nonempty(fan_in, m.tws) if sk.zero_windows else 1.0
     return {"rate": rate, "window": window, "row_weight": row_weight, "l1_block": l1_block,
-            "glb_block": glb_block, "sin_l1": sin_l1, "sin_glb": sin_glb, "sout_glb": sout_glb, "rf_active": rf_active,
+            "glb_block": glb_block, "glb_first_block": glb_first_block, "sin_l1": sin_l1, "sin_glb": sin_glb,
+            "sout_glb": sout_glb, "rf_active": rf_active,
             "prev_issued": previous_step_issued(m, d, row_weight) if sk.zero_windows else 1.0}
 
 
@@ -357,7 +365,7 @@ def exposed_transfers(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dict)
     per_dram_action = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz
     h_glb = (m.p_glb - 1) * layer.stride + layer.R
     glb_in = (m.tb_glb * layer.C * h_glb * layer.W * f["sin_glb"]
-              + m.m_glb * layer.C * layer.R * layer.S * wbits * f["glb_block"])
+              + m.m_glb * layer.C * layer.R * layer.S * wbits * f["glb_first_block"])
     w_l1 = (m.q_cols - 1) * layer.stride + layer.S
     l1_in = m.tb * m.c_l1 * layer.R * w_l1 * f["sin_l1"] + m.rows * m.c_l1 * layer.R * layer.S * wbits * f["l1_block"]
     out = m.m_glb * m.p_glb * layer.Q * m.tb_glb * f["sout_glb"]
