@@ -292,7 +292,8 @@ def independent_first_fit(live_pmf: tuple, columns: int, windows_per_live: float
         count = rng.choice(k, size=samples, p=per_tap / per_tap.sum())
         active = np.argsort(rng.random((samples, columns)), axis=1) < count[:, None]
         mask = np.where(tap < live, active @ weights, 0)
-        first_free = np.argmax((slots & mask[:, None]) == 0, axis=1)
+        # at most `tap` slots are in use, so one of the first tap + 1 is free
+        first_free = np.argmax((slots[:, :tap + 1] & mask[:, None]) == 0, axis=1)
         slots[np.arange(samples), first_free] |= mask
     return float(np.mean((slots != 0).sum(axis=1)))
 
