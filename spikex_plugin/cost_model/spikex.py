@@ -214,15 +214,12 @@ def feeder_words(layer: Layer, m, arch: SpikeXArch, prev_issued):
     """L1 words the feeder reads per issued step (`feeder_words_per_step`), for a mapping or
     arrays of mappings (`m` fields and `prev_issued` broadcast together)."""
     fields = np.broadcast_arrays(*(np.asarray(v) for v in (m.tws, m.rows, m.cols, m.c_l1, prev_issued)))
-    if fields[0].ndim == 0:
-        return feeder_words_per_step(layer, m.mode, *(v.item() for v in fields[:4]), round(float(fields[4]), 6),
-                                     arch.bits_per_action["L1"], arch.weight_bits)
-    keys = np.stack([v.astype(np.float64) for v in fields], axis=1)
+    keys = np.stack([v.astype(np.float64).ravel() for v in fields], axis=1)
     distinct, where = np.unique(keys, axis=0, return_inverse=True)
     values = np.array([feeder_words_per_step(layer, m.mode, int(t), int(r), int(c), int(k), round(float(q), 6),
                                              arch.bits_per_action["L1"], arch.weight_bits)
-                       for t, r, c, k, q in distinct.tolist()])
-    return values[where.ravel()]
+                       for t, r, c, k, q in distinct.tolist()])[where.ravel()]
+    return values if fields[0].ndim else float(values[0])
 
 
 @functools.lru_cache(maxsize=4096)
