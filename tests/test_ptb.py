@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from spikex_plugin.api import densities_for, run_map
-from spikex_plugin.cost_model.ptb import (PassStages, evaluate_ptb_layer, independent_first_fit, packed_slots,
-                                          pass_pipeline_cycles,
+from spikex_plugin.cost_model.ptb import (PassStages, evaluate_ptb_layer, packed_slots, pass_pipeline_cycles,
                                           trace_compute_cycles)
+from spikex_plugin.cost_model.stsap import independent_first_fit
 from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.hardware.arch import PortSpec, load_arch
 from spikex_plugin.sparsity.density import ActualDataDensity, UniformDensity
@@ -248,3 +248,70 @@ def test_independent_first_fit_matches_packing_random_taps():
     model = independent_first_fit(pmf, 8, 8 * 0.4 / (1 - 0.6 ** 8))
     assert model == pytest.approx(np.mean(counts), rel=0.03)
     assert model > 1.1 * np.mean(busiest)   # first-fit needs more slots than the busiest column has taps
+
+
+def plain_first_fit_monte_carlo(live_pmf: tuple, columns: int, windows_per_live: float, samples: int) -> float:
+    """The seeded Monte Carlo `independent_first_fit` documents, in plain Python: seed 0;
+    the samples' live-tap counts from `live_pmf`; then per tap, up to the largest count,
+    every sample's column count (a binomial over the columns given at least one, q solved
+    here with scipy) and every sample's `columns` uniforms, whose argsort places the tap;
+    each sample packs its taps first-fit into lists of column sets."""
+    from scipy.optimize import brentq
+
+    if windows_per_live <= 1:   # the limit q -> 0: one column each
+        at_least_one = np.eye(columns)[0]
+    else:
+        q = 1.0 if windows_per_live >= columns else brentq(
+            lambda x: columns * x / (1 - (1 - x) ** columns) - windows_per_live, 1e-12, 1 - 1e-15, xtol=1e-16)
+        at_least_one = np.array([math.comb(columns, j) * q ** j * (1 - q) ** (columns - j)
+                                 for j in range(1, columns + 1)])
+    rng = np.random.default_rng(0)
+    pmf = np.array(live_pmf)
+    live = rng.choice(len(pmf), size=samples, p=pmf / pmf.sum())
+    packed: list[list[set]] = [[] for _ in range(samples)]
+    for tap in range(int(live.max())):
+        count = rng.choice(np.arange(1, columns + 1), size=samples, p=at_least_one / at_least_one.sum())
+        order = np.argsort(rng.random((samples, columns)), axis=1)
+        for s in range(samples):
+            if tap >= live[s]:
+                continue
+            taken = {j for j in range(columns) if order[s, j] < count[s]}
+            slot = next((slot for slot in packed[s] if not slot & taken), None)
+            if slot is None:
+                packed[s].append(taken)
+            else:
+                slot |= taken
+    return float(np.mean([len(slots) for slots in packed]))
+
+
+@pytest.mark.parametrize("live_pmf, columns, windows_per_live", [
+    ((0.0, 0.2, 0.3, 0.5), 3, 1.4),
+    ((0.1, 0.0, 0.0, 0.0, 0.0, 0.9), 4, 1.0),
+    ((0.05, 0.1, 0.15, 0.2, 0.2, 0.1, 0.1, 0.1), 8, 3.7),
+    (tuple([0.0] * 12 + [1.0]), 8, 7.5),
+    ((0.5,) + (0.5 / 40,) * 40, 16, 2.2),
+])
+def test_independent_first_fit_is_the_plain_monte_carlo(live_pmf, columns, windows_per_live):
+    """The compiled, chunked, disk-cached first-fit gives exactly what the documented draws
+    packed one tap at a time in plain Python give."""
+    independent_first_fit.cache_clear()
+    fast = independent_first_fit(live_pmf, columns, windows_per_live, samples=64)
+    assert fast == plain_first_fit_monte_carlo(live_pmf, columns, windows_per_live, 64)
+    assert fast > 0
+
+
+def test_independent_first_fit_is_read_back_from_the_disk_cache(monkeypatch):
+    """A second process (here: an emptied in-process cache) reads the value from disk and
+    neither draws nor packs."""
+    import spikex_plugin.cost_model.stsap as stsap
+
+    args = ((0.0, 0.3, 0.4, 0.3), 4, 1.7, 32)
+    independent_first_fit.cache_clear()
+    first = independent_first_fit(*args)
+
+    def no_monte_carlo(*_):
+        raise AssertionError("recomputed")
+
+    monkeypatch.setattr(stsap, "first_fit_monte_carlo", no_monte_carlo)
+    independent_first_fit.cache_clear()
+    assert independent_first_fit(*args) == first

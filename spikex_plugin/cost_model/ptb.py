@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 
 from spikex_plugin.cost_model.spikex import LayerCost, overlapped_glb_port, port_loads, priced
+from spikex_plugin.cost_model.stsap import independent_first_fit
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.sparsity.density import DensityModel
@@ -271,46 +272,6 @@ def pass_words_by_live(layer: Layer, m: PTBMapping, arch: SpikeXArch, taps_live:
     out["read_L1"] = (live * math.ceil(m.rows * arch.weight_bits / bpa["L1"])
                       + (live > 0) * (np.ceil(live * columns * m.tws / bpa["L1"]) + math.ceil(taps / bpa["L1"])))
     return out
-
-
-@functools.lru_cache(maxsize=1024)
-def independent_first_fit(live_pmf: tuple, columns: int, windows_per_live: float, samples: int = 256) -> float:
-    """Expected first-fit slots of a pass whose live taps (count drawn from `live_pmf`) are
-    each active in independent columns, `windows_per_live` of the `columns` on average (each
-    tap in at least one): a seeded Monte Carlo of the packing, all samples at once. When taps
-    are active in many columns, first-fit needs well over the busiest column's count."""
-    if windows_per_live <= 0 or len(live_pmf) < 2:
-        return 0.0
-    rng = np.random.default_rng(0)
-    q = column_probability(columns, min(windows_per_live, columns))
-    k = np.arange(1, columns + 1)
-    per_tap = np.array([math.comb(columns, j) for j in k]) * q ** k * (1 - q) ** (columns - k)  # >= 1 column
-    live = rng.choice(len(live_pmf), size=samples, p=np.asarray(live_pmf) / sum(live_pmf))
-    weights = 1 << np.arange(columns, dtype=np.int64)
-    slots = np.zeros((samples, int(live.max()) + 1), dtype=np.int64)   # column masks of each slot
-    for tap in range(int(live.max())):
-        count = rng.choice(k, size=samples, p=per_tap / per_tap.sum())
-        active = np.argsort(rng.random((samples, columns)), axis=1) < count[:, None]
-        mask = np.where(tap < live, active @ weights, 0)
-        # at most `tap` slots are in use, so one of the first tap + 1 is free
-        first_free = np.argmax((slots[:, :tap + 1] & mask[:, None]) == 0, axis=1)
-        slots[np.arange(samples), first_free] |= mask
-    return float(np.mean((slots != 0).sum(axis=1)))
-
-
-def column_probability(columns: int, mean_active: float) -> float:
-    """q such that a tap active in each of `columns` columns with probability q, given that
-    it is active in one at least, is active in `mean_active` of them on average."""
-    if mean_active >= columns:
-        return 1.0
-    low, high = 1e-12, 1.0
-    for _ in range(60):
-        q = (low + high) / 2
-        if columns * q / (1 - (1 - q) ** columns) < mean_active:
-            low = q
-        else:
-            high = q
-    return (low + high) / 2
 
 
 @dataclass(frozen=True)
