@@ -339,10 +339,106 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     exposed = exposed_transfers(layer, m, arch, f)
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
+    # The feeder reads a tile's issued steps out of its L1 half; the next fill into the
+    # other half overlaps that (membrane steps follow the feeder and overlap both).
+    spread = tile_spread(layer, arch, d, m.c_l1, m.tb, f["sin_l1"])
+    if spread is not None:
+        overlapped["array"], varying["array"] = pipelined_array(
+            l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
+            compute, array, varying["array"], spread)
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
     return cycles, parts
+
+
+TILE_POINTS = 16   # equal-probability points of a tile's activity
+
+
+def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, c_l1: int, tb: int,
+                sin_l1: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """(fill scales, work scales): an L1 tile's (`c_l1` channels, `tb` steps) GLB fill and array work relative to the
+    mean tile's, TILE_POINTS equally likely values each, or None when the statistics do not
+    record tile activity (`DensityModel.tile_activity`). Work follows the tile's active
+    lines. The fill follows its active SP-MBs: in an FC layer the groups of `fc_tag_group`
+    lines holding the active lines (placed at random), in a conv layer channels over the
+    whole frame (the chunk silent as recorded, its channels otherwise independent)."""
+    pmf = d.tile_activity(c_l1, tb)
+    if pmf is None:
+        return None
+    group = tag_group(layer, arch, layer.C)
+    if layer.type == "fc":
+        return relative_points(pmf, groups_holding(c_l1, group)), relative_points(pmf)
+    chunk_active = d.p_channels_nonempty(max(c_l1, group), tb)
+    return chunk_points(max(c_l1 // group, 1), float(sin_l1), float(chunk_active)), relative_points(pmf)
+
+
+@functools.lru_cache(maxsize=4096)
+def groups_holding(lines: int, group: int) -> np.ndarray:
+    """Expected groups of `group` lines (of `lines`) that hold some of k active lines placed
+    at random, k = 0..lines."""
+    k = np.arange(lines + 1)
+    silent = np.prod([np.clip(lines - k - i, 0, None) / (lines - i) for i in range(min(group, lines))], axis=0)
+    values = max(lines // group, 1) * (1 - silent)
+    values.flags.writeable = False
+    return values
+
+
+@functools.lru_cache(maxsize=4096)
+def chunk_points(n: int, p: float, chunk_active: float) -> np.ndarray:
+    """Relative points of a tile's active SP-MBs out of n, each active with probability p:
+    none with the chunk's recorded silence 1 - `chunk_active`, else a zero-truncated
+    binomial whose mean keeps n p (independent SP-MBs when the two agree)."""
+    pmf = binomial_pmf(n, p)
+    if 0 < p < 1 and 0 < chunk_active < 1 and n * p <= chunk_active:   # one SP-MB per active chunk
+        pmf = np.eye(n + 1)[min(n, 1)] * chunk_active + np.eye(n + 1)[0] * (1 - chunk_active)
+    elif 0 < p < 1 and 0 < chunk_active < 1:
+        target = n * p / chunk_active
+        lo, hi = 0.0, 1.0   # the truncated binomial's mean rises with its probability
+        for _ in range(60):
+            q = (lo + hi) / 2
+            lo, hi = (q, hi) if n * q / -math.expm1(n * math.log1p(-q)) < target else (lo, q)
+        pmf = binomial_pmf(n, (lo + hi) / 2)
+        pmf = np.concatenate([[1 - chunk_active], pmf[1:] * chunk_active / pmf[1:].sum()])
+    points = relative_points(pmf)
+    points.flags.writeable = False
+    return points
+
+
+def relative_points(pmf: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+    """TILE_POINTS equally likely values of v(k), k ~ pmf, v non-decreasing (default v(k) =
+    k; each point the mean over one quantile slice), divided by their mean (all ones when
+    v is always 0)."""
+    cdf = np.cumsum(pmf) / np.sum(pmf)
+    below = np.concatenate([[0.0], cdf[:-1]])
+    edges = np.linspace(0.0, 1.0, TILE_POINTS + 1)
+    mass = np.clip(np.minimum(cdf, edges[1:, None]) - np.maximum(below, edges[:-1, None]), 0.0, None)
+    points = mass @ (np.arange(len(pmf)) if values is None else values) * TILE_POINTS
+    mean = points.mean()
+    return points / mean if mean > 0 else np.ones(TILE_POINTS)
+
+
+def pipelined_array(tiles, glb, glb_share, compute, array, array_varying, spread: tuple) -> tuple:
+    """(load, activity-driven part) of the array with its tiles' fills (`tile_pipeline` of
+    the GLB port's `glb` cycles, `glb_share` of them activity-driven, against the feeder's
+    `compute`) where that exceeds the array's own `array` cycles; the pipeline's fixed part
+    is the fill's."""
+    pipeline = tile_pipeline(tiles, glb, compute, glb_share, 1.0, *spread)
+    longer = pipeline > array
+    return np.where(longer, pipeline, array), np.where(longer, pipeline - glb * (1 - glb_share), array_varying)
+
+
+def tile_pipeline(tiles, fill, work, fill_varying, work_varying, fill_scales: np.ndarray,
+                  work_scales: np.ndarray):
+    """Cycles of the double-buffered L1 tiles: the fill of tile k + 1 (GLB port) runs while
+    the array works on tile k, so each step takes the longer of the two. Over `tiles` tiles
+    with `fill` and `work` cycles in all, the activity-driven share of each (`*_varying`)
+    scaled per tile by an independent draw of its scales (points on the last axis; the
+    next tile's fill and this tile's work are different tiles). Not less than either total
+    (the mean of a max)."""
+    per_fill = (np.asarray(fill) / tiles)[..., None] * (1 + np.asarray(fill_varying)[..., None] * (fill_scales - 1))
+    per_work = (np.asarray(work) / tiles)[..., None] * (1 + np.asarray(work_varying)[..., None] * (work_scales - 1))
+    return tiles * np.mean(np.maximum(per_fill[..., :, None], per_work[..., None, :]), axis=(-2, -1))
 
 
 def overlapped_glb_port(actions: dict[tuple[str, str], float], arch: SpikeXArch, exposed: dict[str, float]) -> float:

@@ -57,6 +57,12 @@ class DensityModel:
         here as any `pixels` lines (`p_nonempty`)."""
         return self.p_nonempty(pixels, steps)
 
+    def tile_activity(self, channels: int, steps: int) -> np.ndarray | None:
+        """P(k of the lines of an L1 tile of `channels` channels (FC: lines) spike in its
+        block of `steps` steps), k = 0..lines, where the statistics record it (`group: tile`,
+        a patch of each channel); None here: tiles are then taken as alike."""
+        return None
+
     def expected_packed_rows(self, lines: float, columns: int, tws: int) -> float:
         """Expected row slots stSAP's first-fit packing needs for `lines` input lines over
         `columns` windows of `tws` steps: the busiest column's count of active lines (a slot
@@ -161,6 +167,14 @@ class ActualDataDensity(DensityModel):
         if not self._entries("row"):
             return super().p_row_nonempty(pixels, steps)
         return float(1 - self._recorded("row", int(pixels), steps)[0])
+
+    def tile_activity(self, channels: int, steps: int) -> np.ndarray | None:
+        """From the recorded `tile` entries (the chunk size nearest `channels`, mapped to
+        `steps` as `active_lines_pmf` maps a field's); None when the file has none."""
+        entries = self._entries("tile")
+        if not entries:
+            return None
+        return self._recorded("tile", int(channels) * min(c.lines for c in entries), steps)
 
     def _entries(self, group: str | None) -> list:
         return [c for c in self.stats.coactivity or () if c.group == group]

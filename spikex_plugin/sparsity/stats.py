@@ -28,6 +28,13 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   `lines` neighbouring pixels of one row (n = 2, 4, 8, 16 up to the width; in window k and
   channel c every eighth row from row 2 ((-c - k) mod 4), every second start): the pixels
   SpikeX's spatial mode reads in one weight step.
+  Entries with `group: tile` (absent in older files, and then the model takes every L1 tile
+  as alike) count the active lines of an L1-tile-like patch: each aligned chunk of g
+  channels (FC: g lines; g = 1, 2, 4, ... up to the channels), for conv inputs over 3 rows x
+  8 pixels of each channel (clipped to the input; at every second row and fourth column),
+  in aligned windows of w = 1, 2, 4, ... up to T steps (`lines` = g x the patch's pixels).
+  How unevenly tiles are active sets how often a tile's fill and the previous tile's work
+  fail to overlap.
 """
 
 from __future__ import annotations
@@ -71,7 +78,7 @@ class CoActivity(BaseModel):
     window: PositiveInt
     lines: PositiveInt
     counts: Histogram
-    group: Literal["row"] | None = None   # None: a receptive-field box (or all FC lines)
+    group: Literal["row", "tile"] | None = None   # None: a receptive-field box (or all FC lines)
 
     @model_validator(mode="after")
     def _check(self) -> "CoActivity":
@@ -251,6 +258,7 @@ def _histogram_edges(T: int) -> np.ndarray:
 COACTIVITY_WINDOWS = (1, 2, 4, 8, 16)
 COACTIVITY_BOXES = (1, 3, 5)
 COACTIVITY_ROWS = (2, 4, 8, 16)
+TILE_PATCH = (3, 8)   # rows x pixels of a conv `tile` patch: about a spatial L1 tile of 8 columns
 
 
 def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None], np.ndarray]:
@@ -258,33 +266,70 @@ def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None], n
     per group and aligned window over a trace [T, samples, *shape] (groups as in the module
     doc). Windows of 2w are the OR of pairs of windows of w, so all sizes cost about two
     passes."""
-    from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
-
     T, shape = spikes.shape[0], spikes.shape[2:]
     # bytes or float32 are read in place (as torch hands traces over); others become bool
     active = spikes.view(np.uint8) if spikes.dtype == np.bool_ else spikes if spikes.dtype == np.float32 else spikes != 0
     active = np.ascontiguousarray(active).reshape(T, -1)
-    out: dict[tuple[int, int], np.ndarray] = {}
-    for w in (w for w in COACTIVITY_WINDOWS if w <= T):
+    out: dict[tuple[int, int, str | None], np.ndarray] = {}
+    w = 1
+    while w <= T:
         if w > 1:  # windows of w from pairs of windows of w / 2 (float32 only at the first level)
             even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
             active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
-        if len(shape) == 1:
-            per_group = np.count_nonzero(active.reshape(-1, shape[0]), axis=1)
-            out[(w, shape[0], None)] = np.bincount(per_group, minlength=shape[0] + 1)
-            continue
-        C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
-        boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
-        hist = np.zeros((boxes.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
-        box_count_histograms(active.reshape(-1, C, H, W), boxes, hist)
-        for b, counts in zip(boxes, hist):
-            out[(w, C * int(b) ** 2, None)] = counts[: C * b * b + 1]
-        rows = np.array([n for n in COACTIVITY_ROWS if n <= W])
-        if rows.size:
-            hist = np.zeros((rows.size, rows.max() + 1), dtype=np.int64)
-            row_count_histograms(active.reshape(-1, C, H, W), spikes.shape[1], rows, hist)
-            for n, counts in zip(rows, hist):
-                out[(w, int(n), "row")] = counts[: n + 1]
+        out.update(tile_counts(active, shape, w))
+        if w in COACTIVITY_WINDOWS:
+            out.update(group_counts(active, shape, spikes.shape[1], w))
+        w *= 2
+    return out
+
+
+def group_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int) -> dict:
+    """Receptive-field and row entries of one window size (`coactivity_counts`); `active` is
+    [windows * samples, lines]."""
+    from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
+
+    if len(shape) == 1:
+        per_group = np.count_nonzero(active.reshape(-1, shape[0]), axis=1)
+        return {(w, shape[0], None): np.bincount(per_group, minlength=shape[0] + 1)}
+    C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
+    out = {}
+    boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
+    hist = np.zeros((boxes.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
+    box_count_histograms(active.reshape(-1, C, H, W), boxes, hist)
+    for b, counts in zip(boxes, hist):
+        out[(w, C * int(b) ** 2, None)] = counts[: C * b * b + 1]
+    rows = np.array([n for n in COACTIVITY_ROWS if n <= W])
+    if rows.size:
+        hist = np.zeros((rows.size, rows.max() + 1), dtype=np.int64)
+        row_count_histograms(active.reshape(-1, C, H, W), samples, rows, hist)
+        for n, counts in zip(rows, hist):
+            out[(w, int(n), "row")] = counts[: n + 1]
+    return out
+
+
+def tile_counts(active: np.ndarray, shape: tuple[int, ...], w: int) -> dict:
+    """`tile` entries of one window size: per aligned chunk of g channels (FC: lines), g a
+    power of two, the active lines of a patch (conv: TILE_PATCH rows x pixels at every
+    second row and fourth column where it fits; FC: the chunk itself). `active` is
+    [windows * samples, lines]; taken in slices of frames (bounded memory)."""
+    C = shape[0]
+    H, W = (1, 1) if len(shape) == 1 else (shape[1], shape[2]) if len(shape) == 3 else (1, shape[1])
+    rows, pixels = min(TILE_PATCH[0], H), min(TILE_PATCH[1], W) if len(shape) > 1 else 1
+    groups = [1 << i for i in range(int(math.log2(C)) + 1)]
+    out = {(w, g * rows * pixels, "tile"): np.zeros(g * rows * pixels + 1, dtype=np.int64) for g in groups}
+    per_slice = max(1, (1 << 22) // (C * (H + 1) * (W + 1)))
+    for lo in range(0, active.shape[0], per_slice):
+        x = (active[lo:lo + per_slice] != 0).reshape(-1, C, H, W).astype(np.int32)
+        if len(shape) > 1:   # patch sums at the sampled positions, per channel
+            cum = np.zeros((x.shape[0], C, H + 1, W + 1), dtype=np.int32)
+            cum[:, :, 1:, 1:] = x.cumsum(axis=2).cumsum(axis=3)
+            h, v = np.arange(0, H - rows + 1, 2)[:, None], np.arange(0, W - pixels + 1, 4)[None, :]
+            x = cum[:, :, h + rows, v + pixels] - cum[:, :, h, v + pixels] - cum[:, :, h + rows, v] + cum[:, :, h, v]
+        x = x.reshape(x.shape[0], C, -1)
+        for g in groups:
+            per_chunk = x[:, : C // g * g].reshape(x.shape[0], C // g, g, -1).sum(axis=2)
+            lines = g * rows * pixels
+            out[(w, lines, "tile")] += np.bincount(per_chunk.ravel(), minlength=lines + 1)
     return out
 
 
