@@ -290,7 +290,8 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     each buffer's port and the DRAM bandwidth, the slowest of these per inference averaged
     over how many SP-MBs an inference wakes; plus the transfers nothing overlaps."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
-    if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
+    skips_steps = arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows
+    if skips_steps:
         # Cycles per issued step of the column line, scaled to the measured probability that
         # the step is issued.
         issued = steps * f["row_weight"]
@@ -341,7 +342,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
     # The feeder reads a tile's issued steps out of its L1 half; the next fill into the
     # other half overlaps that (membrane steps follow the feeder and overlap both).
-    spread = tile_spread(layer, arch, d, m.c_l1, m.tb, f["sin_l1"])
+    spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
     if spread is not None:
         overlapped["array"], varying["array"] = pipelined_array(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
@@ -355,22 +356,54 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
 TILE_POINTS = 16   # equal-probability points of a tile's activity
 
 
-def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, c_l1: int, tb: int,
-                sin_l1: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """(fill scales, work scales): an L1 tile's (`c_l1` channels, `tb` steps) GLB fill and array work relative to the
-    mean tile's, TILE_POINTS equally likely values each, or None when the statistics do not
-    record tile activity (`DensityModel.tile_activity`). Work follows the tile's active
-    lines. The fill follows its active SP-MBs: in an FC layer the groups of `fc_tag_group`
-    lines holding the active lines (placed at random), in a conv layer channels over the
-    whole frame (the chunk silent as recorded, its channels otherwise independent)."""
+def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed) -> tuple | None:
+    """`tile_spread_of` for a mapping (or one of an array of mappings' values)."""
+    return tile_spread_of(layer, arch, d, int(m.c_l1), int(m.tb), int(m.tb_glb), int(m.cols), int(m.tws),
+                          float(sin_l1), float(np.round(feed, 2)))
+
+
+def tile_spread_of(layer: Layer, arch: SpikeXArch, d: DensityModel, c_l1: int, tb: int, tb_glb: int, cols: int,
+                   tws: int, sin_l1: float, feed: float) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(fill scales, work scales, alike): an L1 tile's (`c_l1` channels, `tb` steps) GLB
+    fill and array work relative to the mean tile's, TILE_POINTS equally likely values each,
+    and how alike consecutive tiles are (their activity's correlation, 0 to 1); None when
+    the statistics do not record tile activity (`DensityModel.tile_activity`). The fill
+    follows the tile's active SP-MBs: in an FC layer the groups of `fc_tag_group` lines
+    holding its active lines (placed at random), in a conv layer channels over the whole
+    frame (the chunk silent as recorded, its channels otherwise independent). In an FC
+    layer consecutive tiles are the next chunk of lines of the same block, and after the
+    last chunk the next block of the GLB tile (else another position: taken as
+    uncorrelated); a conv tile's fill follows the whole frame, not the previous tile's
+    patch, and is taken as independent of its work. The work follows the tile's activity
+    (`tile_work`)."""
     pmf = d.tile_activity(c_l1, tb)
     if pmf is None:
         return None
+    alike = 0.0
+    if layer.type == "fc":
+        next_chunk, next_block = d.tile_correlations(c_l1, tb)
+        chunks = layer.C // c_l1
+        alike = float(np.clip(((chunks - 1) * next_chunk + (next_block if tb_glb > tb else 0.0)) / chunks, 0.0, 1.0))
+    work = tile_work(np.arange(len(pmf)) / max(len(pmf) - 1, 1), tb, tws, cols, feed)
     group = tag_group(layer, arch, layer.C)
     if layer.type == "fc":
-        return relative_points(pmf, groups_holding(c_l1, group)), relative_points(pmf)
+        return relative_points(pmf, groups_holding(c_l1, group)), relative_points(pmf, work), alike
     chunk_active = d.p_channels_nonempty(max(c_l1, group), tb)
-    return chunk_points(max(c_l1 // group, 1), float(sin_l1), float(chunk_active)), relative_points(pmf)
+    return chunk_points(max(c_l1 // group, 1), sin_l1, float(chunk_active)), relative_points(pmf, work), alike
+
+
+def tile_work(active: np.ndarray, tb: int, tws: int, cols: int, feed: float) -> np.ndarray:
+    """Cycles per weight step of a tile where a fraction `active` of the lines spikes in its
+    block of `tb` steps: each line at rate r = 1 - (1 - active)^(1 / tb) (the lines
+    otherwise independent); a step is issued when one of its `cols` windows of `tws` steps
+    fired and takes the longer of the feeder's `feed` words and its busiest window's spikes
+    (the column line between the mean and the busiest column; the busiest keeps the growth
+    with activity)."""
+    rate = -np.expm1(np.log1p(-np.minimum(active, 1 - 1e-12)) / tb)
+    spikes = np.arange(tws + 1)
+    pmf = np.array([math.comb(tws, k) for k in spikes]) * rate[:, None] ** spikes * (1 - rate[:, None]) ** (tws - spikes)
+    below = np.clip(np.cumsum(pmf, axis=1)[:, :-1], 0.0, 1.0) ** cols   # P(busiest window holds <= j spikes)
+    return np.maximum(feed * (1 - below[:, 0]), np.sum(1 - below, axis=1))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -429,16 +462,18 @@ def pipelined_array(tiles, glb, glb_share, compute, array, array_varying, spread
 
 
 def tile_pipeline(tiles, fill, work, fill_varying, work_varying, fill_scales: np.ndarray,
-                  work_scales: np.ndarray):
+                  work_scales: np.ndarray, alike):
     """Cycles of the double-buffered L1 tiles: the fill of tile k + 1 (GLB port) runs while
     the array works on tile k, so each step takes the longer of the two. Over `tiles` tiles
     with `fill` and `work` cycles in all, the activity-driven share of each (`*_varying`)
-    scaled per tile by an independent draw of its scales (points on the last axis; the
-    next tile's fill and this tile's work are different tiles). Not less than either total
-    (the mean of a max)."""
+    scaled per tile by its scales (points on the last axis): the next tile's fill and this
+    tile's work are drawn at the same quantile (busy after busy) with probability `alike`,
+    else independently. Not less than either total (the mean of a max)."""
     per_fill = (np.asarray(fill) / tiles)[..., None] * (1 + np.asarray(fill_varying)[..., None] * (fill_scales - 1))
     per_work = (np.asarray(work) / tiles)[..., None] * (1 + np.asarray(work_varying)[..., None] * (work_scales - 1))
-    return tiles * np.mean(np.maximum(per_fill[..., :, None], per_work[..., None, :]), axis=(-2, -1))
+    independent = np.mean(np.maximum(per_fill[..., :, None], per_work[..., None, :]), axis=(-2, -1))
+    paired = np.mean(np.maximum(per_fill, per_work), axis=-1)
+    return tiles * (alike * paired + (1 - alike) * independent)
 
 
 def overlapped_glb_port(actions: dict[tuple[str, str], float], arch: SpikeXArch, exposed: dict[str, float]) -> float:

@@ -23,7 +23,7 @@ from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_t
 from spikex_plugin.cost_model.dense import dense_actions
 from spikex_plugin.cost_model.spikex import (TILE_POINTS, exposed_transfers, l1_tile_count, level_actions,
                                               pipelined_array, port_loads, sparse_action_counts, sparse_factors,
-                                              tag_group, tile_spread, widths_of)
+                                              tag_group, tile_spread_of, widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -156,7 +156,8 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     """`spikex.layer_cycles` per mapping (cycles only)."""
     n = len(m)
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
-    if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
+    skips_steps = arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows
+    if skips_steps:
         issued = steps * f["row_weight"]
         l1_reads = np.broadcast_to(counts.get(("L1", "read"), 0.0), (n,))
         feed = np.divide(l1_reads, issued, out=np.zeros(n), where=issued != 0)
@@ -186,7 +187,7 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
                       np.maximum(counts.get(("GLB", "write"), 0.0) - exposed["glb_writes"], 0.0))
     overlapped = {**loads, "glb_port": glb + fill_latency, "dram": np.maximum(loads["dram"] - exposed["dram"], 0.0)}
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
-    spread = tile_spreads(layer, m, arch, d, p)
+    spread = tile_spreads(layer, m, arch, d, p, feed) if skips_steps else None
     if spread is not None:
         overlapped["array"], varying["array"] = pipelined_array(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
@@ -194,20 +195,21 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
 
 
-def tile_spreads(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensity,
-                 sin_l1: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """`spikex.tile_spread` per mapping ([mappings, TILE_POINTS] each), once per distinct
-    (channels, block, SP-MB activity); None when the statistics record no tile activity."""
+def tile_spreads(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensity, sin_l1: np.ndarray,
+                 feed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """`spikex.tile_spread` per mapping ([mappings, TILE_POINTS] scales, [mappings] alike),
+    once per distinct argument; None when the statistics record no tile activity."""
     n = len(m)
-    c_l1, tb = np.broadcast_to(m.c_l1, (n,)), np.broadcast_to(m.tb, (n,))
-    first, where = unique_rows(c_l1, tb, sin_l1)
-    fill, work = np.empty((len(first), TILE_POINTS)), np.empty((len(first), TILE_POINTS))
-    for i, (channels, steps, p) in enumerate(zip(c_l1[first].tolist(), tb[first].tolist(), sin_l1[first].tolist())):
-        spread = tile_spread(layer, arch, d, channels, steps, p)
+    fields = [np.broadcast_to(v, (n,)) for v in (m.c_l1, m.tb, m.tb_glb, m.cols, m.tws)]
+    feed = np.round(feed, 2)
+    first, where = unique_rows(*fields, sin_l1, feed)
+    fill, work, alike = np.empty((len(first), TILE_POINTS)), np.empty((len(first), TILE_POINTS)), np.empty(len(first))
+    for i, j in enumerate(first.tolist()):
+        spread = tile_spread_of(layer, arch, d, *(int(v[j]) for v in fields), float(sin_l1[j]), float(feed[j]))
         if spread is None:
             return None
-        fill[i], work[i] = spread
-    return fill[where], work[where]
+        fill[i], work[i], alike[i] = spread
+    return fill[where], work[where], alike[where]
 
 
 def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:

@@ -63,6 +63,12 @@ class DensityModel:
         a patch of each channel); None here: tiles are then taken as alike."""
         return None
 
+    def tile_correlations(self, channels: int, steps: int) -> tuple[float, float]:
+        """Correlation of an L1 tile's active lines with those of the next chunk of channels
+        (same block) and of the next block (same chunk), where recorded; here 0 (alike
+        tiles have nothing to correlate)."""
+        return 0.0, 0.0
+
     def expected_packed_rows(self, lines: float, columns: int, tws: int) -> float:
         """Expected row slots stSAP's first-fit packing needs for `lines` input lines over
         `columns` windows of `tws` steps: the busiest column's count of active lines (a slot
@@ -176,6 +182,22 @@ class ActualDataDensity(DensityModel):
             return None
         return self._recorded("tile", int(channels) * min(c.lines for c in entries), steps)
 
+    def tile_correlations(self, channels: int, steps: int) -> tuple[float, float]:
+        """From the recorded `tile` entry that `tile_activity` maps (0 where unrecorded): the
+        next block's is its `next_window_correlation`; the next chunk's follows from the
+        variance of the count of a chunk twice the size (two neighbouring chunks):
+        Var(2g) = 2 Var(g) (1 + rho)."""
+        entries = self._entries("tile")
+        if not entries:
+            return 0.0, 0.0
+        entry = self._nearest_entry(entries, int(channels) * min(c.lines for c in entries), steps)
+        double = next((c for c in entries if c.window == entry.window and c.lines == 2 * entry.lines), None)
+        chunk = 0.0
+        if double is not None:
+            single_var, double_var = (count_variance(c.counts.edges, c.counts.fractions, c.lines) for c in (entry, double))
+            chunk = float(np.clip(double_var / (2 * single_var) - 1, -1, 1)) if single_var > 0 else 0.0
+        return chunk, entry.next_window_correlation or 0.0
+
     def _entries(self, group: str | None) -> list:
         return [c for c in self.stats.coactivity or () if c.group == group]
 
@@ -186,11 +208,16 @@ class ActualDataDensity(DensityModel):
             self._coactive[key].setflags(write=False)
         return self._coactive[key]
 
-    def _recorded_lines_pmf(self, entries: list, lines: int, steps: int) -> np.ndarray:
+    @staticmethod
+    def _nearest_entry(entries: list, lines: int, steps: int):
+        """The entry of the largest recorded window <= `steps` (else the smallest) whose group
+        size is nearest `lines`."""
         windows = sorted({c.window for c in entries})
         window = max((w for w in windows if w <= steps), default=windows[0])
-        entry = min((c for c in entries if c.window == window),
-                    key=lambda c: abs(math.log(c.lines / max(lines, 1))))
+        return min((c for c in entries if c.window == window), key=lambda c: abs(math.log(c.lines / max(lines, 1))))
+
+    def _recorded_lines_pmf(self, entries: list, lines: int, steps: int) -> np.ndarray:
+        entry = self._nearest_entry(entries, lines, steps)
         activity, weight = histogram_points(entry.counts.edges, entry.counts.fractions, entry.lines)
         target, n = self.p_nonempty(1, steps), lines
         if target <= 0 or n == 0:
@@ -221,6 +248,13 @@ def histogram_points(edges: list[float], fractions: list[float], lines: int) -> 
     for lo, hi, frac in zip(edges[:-1], edges[1:], fractions):
         weight[int(lo):int(hi)] = frac / (int(hi) - int(lo))
     return counts / lines, weight / weight.sum()
+
+
+def count_variance(edges: list[float], fractions: list[float], lines: int) -> float:
+    """Variance of a co-activity histogram's count of active lines."""
+    activity, weight = histogram_points(edges, fractions, lines)
+    counts = activity * lines
+    return float(np.sum(weight * counts ** 2) - np.sum(weight * counts) ** 2)
 
 
 def occupancy_exponent(activity: np.ndarray, weight: np.ndarray, target: float) -> float:

@@ -33,8 +33,10 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   channels (FC: g lines; g = 1, 2, 4, ... up to the channels), for conv inputs over 3 rows x
   8 pixels of each channel (clipped to the input; at every second row and fourth column),
   in aligned windows of w = 1, 2, 4, ... up to T steps (`lines` = g x the patch's pixels).
-  How unevenly tiles are active sets how often a tile's fill and the previous tile's work
-  fail to overlap.
+  `next_window_correlation` (tile entries, where the counts vary) is the correlation of a
+  chunk's count in consecutive windows of one sample. How unevenly tiles are active, and
+  how alike consecutive tiles are, set how often a tile's fill and the previous tile's
+  work fail to overlap.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class CoActivity(BaseModel):
     lines: PositiveInt
     counts: Histogram
     group: Literal["row", "tile"] | None = None   # None: a receptive-field box (or all FC lines)
+    # `tile` entries: Pearson correlation of one chunk's counts in consecutive windows
+    next_window_correlation: float | None = Field(default=None, ge=-1, le=1)
 
     @model_validator(mode="after")
     def _check(self) -> "CoActivity":
@@ -276,7 +280,7 @@ def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None], n
         if w > 1:  # windows of w from pairs of windows of w / 2 (float32 only at the first level)
             even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
             active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
-        out.update(tile_counts(active, shape, w))
+        out.update(tile_counts(active, shape, spikes.shape[1], w))
         if w in COACTIVITY_WINDOWS:
             out.update(group_counts(active, shape, spikes.shape[1], w))
         w *= 2
@@ -307,17 +311,23 @@ def group_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: in
     return out
 
 
-def tile_counts(active: np.ndarray, shape: tuple[int, ...], w: int) -> dict:
+PAIR_MOMENTS = 6   # n, sum x, sum y, sum x^2, sum y^2, sum xy of consecutive windows' counts
+
+
+def tile_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int) -> dict:
     """`tile` entries of one window size: per aligned chunk of g channels (FC: lines), g a
     power of two, the active lines of a patch (conv: TILE_PATCH rows x pixels at every
     second row and fourth column where it fits; FC: the chunk itself). `active` is
-    [windows * samples, lines]; taken in slices of frames (bounded memory)."""
+    [windows, samples * lines]. Each value is the histogram [lines + 1] followed by the
+    PAIR_MOMENTS sums over (window k, window k + 1) pairs of one sample, chunk and patch
+    (additive over batches). Taken a few windows at a time (bounded memory)."""
     C = shape[0]
     H, W = (1, 1) if len(shape) == 1 else (shape[1], shape[2]) if len(shape) == 3 else (1, shape[1])
-    rows, pixels = min(TILE_PATCH[0], H), min(TILE_PATCH[1], W) if len(shape) > 1 else 1
+    rows, pixels = (min(TILE_PATCH[0], H), min(TILE_PATCH[1], W)) if len(shape) > 1 else (1, 1)
     groups = [1 << i for i in range(int(math.log2(C)) + 1)]
-    out = {(w, g * rows * pixels, "tile"): np.zeros(g * rows * pixels + 1, dtype=np.int64) for g in groups}
-    per_slice = max(1, (1 << 22) // (C * (H + 1) * (W + 1)))
+    out = {g: np.zeros(g * rows * pixels + 1 + PAIR_MOMENTS, dtype=np.int64) for g in groups}
+    previous: dict[int, np.ndarray] = {}
+    per_slice = max(1, (1 << 22) // (samples * C * (H + 1) * (W + 1)))   # windows
     for lo in range(0, active.shape[0], per_slice):
         x = (active[lo:lo + per_slice] != 0).reshape(-1, C, H, W).astype(np.int32)
         if len(shape) > 1:   # patch sums at the sampled positions, per channel
@@ -325,12 +335,16 @@ def tile_counts(active: np.ndarray, shape: tuple[int, ...], w: int) -> dict:
             cum[:, :, 1:, 1:] = x.cumsum(axis=2).cumsum(axis=3)
             h, v = np.arange(0, H - rows + 1, 2)[:, None], np.arange(0, W - pixels + 1, 4)[None, :]
             x = cum[:, :, h + rows, v + pixels] - cum[:, :, h, v + pixels] - cum[:, :, h + rows, v] + cum[:, :, h, v]
-        x = x.reshape(x.shape[0], C, -1)
+        x = x.reshape(-1, samples, C, x[0, 0].size)   # [windows, samples, channels, patches]
         for g in groups:
-            per_chunk = x[:, : C // g * g].reshape(x.shape[0], C // g, g, -1).sum(axis=2)
+            per_chunk = x[:, :, : C // g * g].reshape(*x.shape[:2], C // g, g, -1).sum(axis=3).astype(np.int64)
             lines = g * rows * pixels
-            out[(w, lines, "tile")] += np.bincount(per_chunk.ravel(), minlength=lines + 1)
-    return out
+            out[g][: lines + 1] += np.bincount(per_chunk.ravel(), minlength=lines + 1)
+            series = per_chunk if g not in previous else np.concatenate([previous[g], per_chunk])
+            a, b = series[:-1], series[1:]
+            out[g][lines + 1:] += [a.size, a.sum(), b.sum(), (a * a).sum(), (b * b).sum(), (a * b).sum()]
+            previous[g] = per_chunk[-1:]
+    return {(w, g * rows * pixels, "tile"): counts for g, counts in out.items()}
 
 
 def _count_edges(n: int) -> np.ndarray:
@@ -341,11 +355,17 @@ def _count_edges(n: int) -> np.ndarray:
 
 
 def coactivity_entry(window: int, lines: int, counts: np.ndarray, group: str | None = None) -> CoActivity:
-    """A `CoActivity` from an integer histogram of active lines [lines + 1], binned for storage."""
+    """A `CoActivity` from an integer histogram of active lines [lines + 1] (`tile` entries:
+    followed by their consecutive-window moments, `tile_counts`), binned for storage."""
+    correlation = None
+    if group == "tile":
+        counts, (n, sx, sy, sxx, syy, sxy) = counts[: lines + 1], counts[lines + 1:].astype(np.float64)
+        spread = (n * sxx - sx * sx) * (n * syy - sy * sy)
+        correlation = float(np.clip((n * sxy - sx * sy) / math.sqrt(spread), -1, 1)) if spread > 0 else None
     edges = _count_edges(lines)
     fractions = np.add.reduceat(counts, edges[:-1].astype(int)) / counts.sum()
     last = int(np.flatnonzero(fractions)[-1]) + 1 if fractions.any() else 1
-    return CoActivity(window=window, lines=lines, group=group,
+    return CoActivity(window=window, lines=lines, group=group, next_window_correlation=correlation,
                       counts=Histogram(edges=edges[: last + 1].tolist(), fractions=fractions[:last].tolist()))
 
 
