@@ -357,53 +357,64 @@ TILE_POINTS = 16   # equal-probability points of a tile's activity
 
 
 def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed) -> tuple | None:
-    """`tile_spread_of` for a mapping (or one of an array of mappings' values)."""
-    return tile_spread_of(layer, arch, d, int(m.c_l1), int(m.tb), int(m.tb_glb), int(m.cols), int(m.tws),
-                          float(sin_l1), float(np.round(feed, 2)))
-
-
-def tile_spread_of(layer: Layer, arch: SpikeXArch, d: DensityModel, c_l1: int, tb: int, tb_glb: int, cols: int,
-                   tws: int, sin_l1: float, feed: float) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """(fill scales, work scales, alike): an L1 tile's (`c_l1` channels, `tb` steps) GLB
-    fill and array work relative to the mean tile's, TILE_POINTS equally likely values each,
-    and how alike consecutive tiles are (their activity's correlation, 0 to 1); None when
-    the statistics do not record tile activity (`DensityModel.tile_activity`). The fill
-    follows the tile's active SP-MBs: in an FC layer the groups of `fc_tag_group` lines
-    holding its active lines (placed at random), in a conv layer channels over the whole
-    frame (the chunk silent as recorded, its channels otherwise independent). In an FC
-    layer consecutive tiles are the next chunk of lines of the same block, and after the
-    last chunk the next block of the GLB tile (else another position: taken as
-    uncorrelated); a conv tile's fill follows the whole frame, not the previous tile's
-    patch, and is taken as independent of its work. The work follows the tile's activity
-    (`tile_work`)."""
-    pmf = d.tile_activity(c_l1, tb)
-    if pmf is None:
-        return None
-    alike = 0.0
-    if layer.type == "fc":
-        next_chunk, next_block = d.tile_correlations(c_l1, tb)
-        chunks = layer.C // c_l1
-        alike = float(np.clip(((chunks - 1) * next_chunk + (next_block if tb_glb > tb else 0.0)) / chunks, 0.0, 1.0))
-    work = tile_work(np.arange(len(pmf)) / max(len(pmf) - 1, 1), tb, tws, cols, feed)
+    """(fill scales [.., TILE_POINTS], work scales [.., TILE_POINTS], alike [..]) of a
+    mapping or of arrays of mappings (`m`'s fields, `sin_l1` and `feed` broadcast together):
+    an L1 tile's GLB fill and array work relative to the mean tile's, TILE_POINTS equally
+    likely values each, and how alike consecutive tiles are (0 to 1); None when the
+    statistics do not record tile activity (`DensityModel.tile_activity`).
+    - Fill: the tile's active SP-MBs; in an FC layer the groups of `fc_tag_group` lines
+      holding its active lines (placed at random); in a conv layer channels over the whole
+      frame (the chunk silent as recorded, its channels otherwise independent).
+    - Work: its steps' cycles (`step_cycles`), given the share of its lines that is active.
+    - Alike: in an FC layer the next tile is the next chunk of lines of the same block, and
+      after the last chunk the next block of the GLB tile (else another position: taken as
+      uncorrelated); a conv tile's fill follows the whole frame, not the previous tile's
+      patch, and is taken as independent of its work."""
+    fields = np.broadcast_arrays(*(np.asarray(v) for v in (m.c_l1, m.tb, m.tb_glb, m.cols, m.tws, sin_l1, feed)))
+    c_l1, tb, tb_glb, cols, tws = (v.ravel().astype(np.int64) for v in fields[:5])
+    sin_l1, feed = fields[5].ravel().astype(np.float64), np.round(fields[6].ravel().astype(np.float64), 2)
+    fill, work, alike = np.empty((c_l1.size, TILE_POINTS)), np.empty((c_l1.size, TILE_POINTS)), np.zeros(c_l1.size)
     group = tag_group(layer, arch, layer.C)
-    if layer.type == "fc":
-        return relative_points(pmf, groups_holding(c_l1, group)), relative_points(pmf, work), alike
-    chunk_active = d.p_channels_nonempty(max(c_l1, group), tb)
-    return chunk_points(max(c_l1 // group, 1), sin_l1, float(chunk_active)), relative_points(pmf, work), alike
+    for channels, steps in np.unique(np.stack([c_l1, tb], axis=1), axis=0).tolist():
+        pmf = d.tile_activity(channels, steps)
+        if pmf is None:
+            return None
+        tile = (c_l1 == channels) & (tb == steps)
+        mass = quantile_slices(pmf)
+        for columns, window in np.unique(np.stack([cols[tile], tws[tile]], axis=1), axis=0).tolist():
+            sel = tile & (cols == columns) & (tws == window)
+            issued, busiest = step_cycles(len(pmf) - 1, steps, window, columns)
+            work[sel] = relative(np.maximum(feed[sel, None] * issued, busiest) @ mass.T)
+        if layer.type == "fc":
+            fill[tile] = relative(mass @ groups_holding(channels, group))
+            next_chunk, next_block = d.tile_correlations(channels, steps)
+            chunks = layer.C // channels
+            alike[tile] = np.clip(((chunks - 1) * next_chunk + np.where(tb_glb[tile] > steps, next_block, 0.0)) / chunks,
+                                  0.0, 1.0)
+            continue
+        chunk_active = float(d.p_channels_nonempty(max(channels, group), steps))
+        for p in np.unique(sin_l1[tile]).tolist():
+            fill[tile & (sin_l1 == p)] = chunk_points(max(channels // group, 1), p, chunk_active)
+    shape = fields[0].shape
+    return fill.reshape(*shape, TILE_POINTS), work.reshape(*shape, TILE_POINTS), alike.reshape(shape)
 
 
-def tile_work(active: np.ndarray, tb: int, tws: int, cols: int, feed: float) -> np.ndarray:
-    """Cycles per weight step of a tile where a fraction `active` of the lines spikes in its
-    block of `tb` steps: each line at rate r = 1 - (1 - active)^(1 / tb) (the lines
-    otherwise independent); a step is issued when one of its `cols` windows of `tws` steps
-    fired and takes the longer of the feeder's `feed` words and its busiest window's spikes
-    (the column line between the mean and the busiest column; the busiest keeps the growth
-    with activity)."""
+@functools.lru_cache(maxsize=4096)
+def step_cycles(lines: int, tb: int, tws: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(P(a step is issued), its busiest window's spikes) in a tile where k of `lines` lines
+    spike in its block of `tb` steps, k = 0..lines: each line at rate r = 1 - (1 - k /
+    lines)^(1 / tb) (the lines otherwise independent); a step is issued when one of its
+    `cols` windows of `tws` steps fired. With the feeder's words per issued step f, a
+    step takes max(f issued, busiest) cycles (the column line lies between the mean and the
+    busiest column; the busiest keeps the growth with activity)."""
+    active = np.arange(lines + 1) / max(lines, 1)
     rate = -np.expm1(np.log1p(-np.minimum(active, 1 - 1e-12)) / tb)
     spikes = np.arange(tws + 1)
     pmf = np.array([math.comb(tws, k) for k in spikes]) * rate[:, None] ** spikes * (1 - rate[:, None]) ** (tws - spikes)
     below = np.clip(np.cumsum(pmf, axis=1)[:, :-1], 0.0, 1.0) ** cols   # P(busiest window holds <= j spikes)
-    return np.maximum(feed * (1 - below[:, 0]), np.sum(1 - below, axis=1))
+    issued, busiest = 1 - below[:, 0], np.sum(1 - below, axis=1)
+    issued.flags.writeable = busiest.flags.writeable = False
+    return issued, busiest
 
 
 @functools.lru_cache(maxsize=4096)
@@ -433,22 +444,25 @@ def chunk_points(n: int, p: float, chunk_active: float) -> np.ndarray:
             lo, hi = (q, hi) if n * q / -math.expm1(n * math.log1p(-q)) < target else (lo, q)
         pmf = binomial_pmf(n, (lo + hi) / 2)
         pmf = np.concatenate([[1 - chunk_active], pmf[1:] * chunk_active / pmf[1:].sum()])
-    points = relative_points(pmf)
+    points = relative(quantile_slices(pmf) @ np.arange(n + 1))
     points.flags.writeable = False
     return points
 
 
-def relative_points(pmf: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
-    """TILE_POINTS equally likely values of v(k), k ~ pmf, v non-decreasing (default v(k) =
-    k; each point the mean over one quantile slice), divided by their mean (all ones when
-    v is always 0)."""
+def quantile_slices(pmf: np.ndarray) -> np.ndarray:
+    """[TILE_POINTS, k]: the mass of each count k in each of TILE_POINTS equally likely
+    slices of its distribution, scaled to sum to 1 per slice (a slice's mean of v(k) is
+    its row times v)."""
     cdf = np.cumsum(pmf) / np.sum(pmf)
     below = np.concatenate([[0.0], cdf[:-1]])
     edges = np.linspace(0.0, 1.0, TILE_POINTS + 1)
-    mass = np.clip(np.minimum(cdf, edges[1:, None]) - np.maximum(below, edges[:-1, None]), 0.0, None)
-    points = mass @ (np.arange(len(pmf)) if values is None else values) * TILE_POINTS
-    mean = points.mean()
-    return points / mean if mean > 0 else np.ones(TILE_POINTS)
+    return np.clip(np.minimum(cdf, edges[1:, None]) - np.maximum(below, edges[:-1, None]), 0.0, None) * TILE_POINTS
+
+
+def relative(points: np.ndarray) -> np.ndarray:
+    """Points (last axis) over their mean; all ones where the mean is 0."""
+    mean = points.mean(axis=-1, keepdims=True)
+    return np.where(mean > 0, points / np.where(mean > 0, mean, 1.0), 1.0)
 
 
 def pipelined_array(tiles, glb, glb_share, compute, array, array_varying, spread: tuple) -> tuple:

@@ -21,9 +21,9 @@ import numpy as np
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions
-from spikex_plugin.cost_model.spikex import (TILE_POINTS, exposed_transfers, l1_tile_count, level_actions,
+from spikex_plugin.cost_model.spikex import (exposed_transfers, l1_tile_count, level_actions,
                                               pipelined_array, port_loads, sparse_action_counts, sparse_factors,
-                                              tag_group, tile_spread_of, widths_of)
+                                              tag_group, tile_spread, widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -187,29 +187,12 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
                       np.maximum(counts.get(("GLB", "write"), 0.0) - exposed["glb_writes"], 0.0))
     overlapped = {**loads, "glb_port": glb + fill_latency, "dram": np.maximum(loads["dram"] - exposed["dram"], 0.0)}
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
-    spread = tile_spreads(layer, m, arch, d, p, feed) if skips_steps else None
+    spread = tile_spread(layer, arch, d, m, p, feed) if skips_steps else None
     if spread is not None:
         overlapped["array"], varying["array"] = pipelined_array(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
             compute, array, varying["array"], spread)
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
-
-
-def tile_spreads(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensity, sin_l1: np.ndarray,
-                 feed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """`spikex.tile_spread` per mapping ([mappings, TILE_POINTS] scales, [mappings] alike),
-    once per distinct argument; None when the statistics record no tile activity."""
-    n = len(m)
-    fields = [np.broadcast_to(v, (n,)) for v in (m.c_l1, m.tb, m.tb_glb, m.cols, m.tws)]
-    feed = np.round(feed, 2)
-    first, where = unique_rows(*fields, sin_l1, feed)
-    fill, work, alike = np.empty((len(first), TILE_POINTS)), np.empty((len(first), TILE_POINTS)), np.empty(len(first))
-    for i, j in enumerate(first.tolist()):
-        spread = tile_spread_of(layer, arch, d, *(int(v[j]) for v in fields), float(sin_l1[j]), float(feed[j]))
-        if spread is None:
-            return None
-        fill[i], work[i], alike[i] = spread
-    return fill[where], work[where], alike[where]
 
 
 def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:

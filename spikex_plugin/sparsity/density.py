@@ -219,6 +219,7 @@ class ActualDataDensity(DensityModel):
     def _recorded_lines_pmf(self, entries: list, lines: int, steps: int) -> np.ndarray:
         entry = self._nearest_entry(entries, lines, steps)
         activity, weight = histogram_points(entry.counts.edges, entry.counts.fractions, entry.lines)
+        activity, weight = activity[weight > 0], weight[weight > 0]   # counts never seen weigh nothing
         target, n = self.p_nonempty(1, steps), lines
         if target <= 0 or n == 0:
             return np.eye(n + 1)[0]
@@ -258,11 +259,14 @@ def count_variance(edges: list[float], fractions: list[float], lines: int) -> fl
 
 
 def occupancy_exponent(activity: np.ndarray, weight: np.ndarray, target: float) -> float:
-    """e > 0 with sum(weight * (1 - (1 - activity)^e)) = target (bisection in log e; the sum
-    rises with e)."""
+    """e > 0 with sum(weight * (1 - (1 - activity)^e)) = target (the sum rises with e): a
+    bracket in log e narrowed 32-fold per round over a grid (8 rounds, as tight as 40
+    bisection steps, in far fewer array operations)."""
     lo, hi = -12.0, 12.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        mean = float(np.sum(weight * -np.expm1(math.exp(mid) * np.log1p(-np.minimum(activity, 1 - 1e-12)))))
-        lo, hi = (mid, hi) if mean < target else (lo, mid)
+    log_silent = np.log1p(-np.minimum(activity, 1 - 1e-12))
+    for _ in range(8):
+        grid = np.linspace(lo, hi, 33)
+        means = -np.expm1(np.exp(grid)[:, None] * log_silent) @ weight
+        first = int(np.searchsorted(means, target))   # the first grid point whose sum reaches the target
+        lo, hi = grid[max(first - 1, 0)], grid[min(first, 32)]
     return math.exp((lo + hi) / 2)
