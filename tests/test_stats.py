@@ -97,14 +97,14 @@ def test_coactivity_brute_force(shape, T, dtype):
     for w in (1 << i for i in range(T.bit_length()) if 1 << i <= T):
         win = [x[k * w:(k + 1) * w].any(axis=0) for k in range(T // w)]       # each [samples, *shape]
         # tiles: each aligned chunk of g channels (FC: lines), g = 1, 2, 4, ..., over a patch of
-        # 3 rows x 8 pixels (clipped to the input) at every second row and fourth column
+        # 3 rows x 8 pixels (clipped to the input) at every sixth row and eighth column
         C = shape[0]
         H, W = (1, 1) if len(shape) == 1 else x.shape[3:]
         ph, pw = min(3, H), min(8, W)
         a3 = [a.reshape(3, C, H, W) for a in win]
         groups = {(g * ph * pw, "tile"): [int(a[i, j * g:(j + 1) * g, h:h + ph, v:v + pw].sum())
                                           for a in a3 for i in range(3) for j in range(C // g)
-                                          for h in range(0, H - ph + 1, 2) for v in range(0, W - pw + 1, 4)]
+                                          for h in range(0, H - ph + 1, 6) for v in range(0, W - pw + 1, 8)]
                   for g in (1 << i for i in range(C.bit_length()) if 1 << i <= C)}
         if w <= 16 and len(shape) == 1:   # receptive-field and row groups up to windows of 16
             groups[shape[0]] = [int(a[i].sum()) for a in win for i in range(3)]

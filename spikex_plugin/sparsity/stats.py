@@ -31,7 +31,7 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   Entries with `group: tile` (absent in older files, and then the model takes every L1 tile
   as alike) count the active lines of an L1-tile-like patch: each aligned chunk of g
   channels (FC: g lines; g = 1, 2, 4, ... up to the channels), for conv inputs over 3 rows x
-  8 pixels of each channel (clipped to the input; at every second row and fourth column),
+  8 pixels of each channel (clipped to the input; at every sixth row and eighth column),
   in aligned windows of w = 1, 2, 4, ... up to T steps (`lines` = g x the patch's pixels).
   `next_window_correlation` (tile entries, where the counts vary) is the correlation of a
   chunk's count in consecutive windows of one sample. How unevenly tiles are active, and
@@ -311,40 +311,24 @@ def group_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: in
     return out
 
 
-PAIR_MOMENTS = 6   # n, sum x, sum y, sum x^2, sum y^2, sum xy of consecutive windows' counts
-
-
 def tile_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int) -> dict:
     """`tile` entries of one window size: per aligned chunk of g channels (FC: lines), g a
-    power of two, the active lines of a patch (conv: TILE_PATCH rows x pixels at every
-    second row and fourth column where it fits; FC: the chunk itself). `active` is
-    [windows, samples * lines]. Each value is the histogram [lines + 1] followed by the
-    PAIR_MOMENTS sums over (window k, window k + 1) pairs of one sample, chunk and patch
-    (additive over batches). Taken a few windows at a time (bounded memory)."""
+    power of two, the active lines of a patch (conv: TILE_PATCH rows x pixels at the rows
+    and columns `scan.tile_count_histograms` samples; FC: the chunk itself). `active` is
+    [windows, samples * lines]. Each value is the histogram [lines + 1] followed by the six
+    sums (n, x, y, x^2, y^2, xy) over (window k, window k + 1) pairs of one sample, chunk
+    and patch (additive over batches)."""
+    from spikex_plugin.sparsity.scan import tile_count_histograms  # numba: loaded when a trace is scanned
+
     C = shape[0]
     H, W = (1, 1) if len(shape) == 1 else (shape[1], shape[2]) if len(shape) == 3 else (1, shape[1])
     rows, pixels = (min(TILE_PATCH[0], H), min(TILE_PATCH[1], W)) if len(shape) > 1 else (1, 1)
-    groups = [1 << i for i in range(int(math.log2(C)) + 1)]
-    out = {g: np.zeros(g * rows * pixels + 1 + PAIR_MOMENTS, dtype=np.int64) for g in groups}
-    previous: dict[int, np.ndarray] = {}
-    per_slice = max(1, (1 << 22) // (samples * C * (H + 1) * (W + 1)))   # windows
-    for lo in range(0, active.shape[0], per_slice):
-        x = (active[lo:lo + per_slice] != 0).reshape(-1, C, H, W).astype(np.int32)
-        if len(shape) > 1:   # patch sums at the sampled positions, per channel
-            cum = np.zeros((x.shape[0], C, H + 1, W + 1), dtype=np.int32)
-            cum[:, :, 1:, 1:] = x.cumsum(axis=2).cumsum(axis=3)
-            h, v = np.arange(0, H - rows + 1, 2)[:, None], np.arange(0, W - pixels + 1, 4)[None, :]
-            x = cum[:, :, h + rows, v + pixels] - cum[:, :, h, v + pixels] - cum[:, :, h + rows, v] + cum[:, :, h, v]
-        x = x.reshape(-1, samples, C, x[0, 0].size)   # [windows, samples, channels, patches]
-        for g in groups:
-            per_chunk = x[:, :, : C // g * g].reshape(*x.shape[:2], C // g, g, -1).sum(axis=3).astype(np.int64)
-            lines = g * rows * pixels
-            out[g][: lines + 1] += np.bincount(per_chunk.ravel(), minlength=lines + 1)
-            series = per_chunk if g not in previous else np.concatenate([previous[g], per_chunk])
-            a, b = series[:-1], series[1:]
-            out[g][lines + 1:] += [a.size, a.sum(), b.sum(), (a * a).sum(), (b * b).sum(), (a * b).sum()]
-            previous[g] = per_chunk[-1:]
-    return {(w, g * rows * pixels, "tile"): counts for g, counts in out.items()}
+    levels = int(math.log2(C)) + 1
+    hist = np.zeros((levels, (1 << (levels - 1)) * rows * pixels + 1), dtype=np.int64)
+    moments = np.zeros((levels, 6), dtype=np.int64)
+    tile_count_histograms(active.reshape(-1, C, H, W), samples, rows, pixels, hist, moments)
+    return {(w, (1 << i) * rows * pixels, "tile"): np.concatenate([hist[i, : (1 << i) * rows * pixels + 1], moments[i]])
+            for i in range(levels)}
 
 
 def _count_edges(n: int) -> np.ndarray:
