@@ -344,9 +344,9 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # other half overlaps that (membrane steps follow the feeder and overlap both).
     spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
     if spread is not None:
-        overlapped["array"], varying["array"] = pipelined_array(
+        overlapped["tiles"], varying["tiles"] = pipelined_tiles(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
-            compute, array, varying["array"], spread)
+            compute, spread)
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
@@ -465,14 +465,13 @@ def relative(points: np.ndarray) -> np.ndarray:
     return np.where(mean > 0, points / np.where(mean > 0, mean, 1.0), 1.0)
 
 
-def pipelined_array(tiles, glb, glb_share, compute, array, array_varying, spread: tuple) -> tuple:
-    """(load, activity-driven part) of the array with its tiles' fills (`tile_pipeline` of
-    the GLB port's `glb` cycles, `glb_share` of them activity-driven, against the feeder's
-    `compute`) where that exceeds the array's own `array` cycles; the pipeline's fixed part
-    is the fill's."""
+def pipelined_tiles(tiles, glb, glb_share, compute, spread: tuple) -> tuple:
+    """(load, activity-driven part) of the L1 tiles' fills against the feeder: the
+    `tile_pipeline` of the GLB port's `glb` cycles, `glb_share` of them activity-driven,
+    against the feeder's `compute` (membrane steps follow the feeder and overlap the next
+    fill). Its fixed part is the fill's."""
     pipeline = tile_pipeline(tiles, glb, compute, glb_share, 1.0, *spread)
-    longer = pipeline > array
-    return np.where(longer, pipeline, array), np.where(longer, pipeline - glb * (1 - glb_share), array_varying)
+    return pipeline, pipeline - glb * (1 - glb_share)
 
 
 def tile_pipeline(tiles, fill, work, fill_varying, work_varying, fill_scales: np.ndarray,

@@ -22,7 +22,7 @@ import numpy as np
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions
 from spikex_plugin.cost_model.spikex import (exposed_transfers, l1_tile_count, level_actions,
-                                              pipelined_array, port_loads, sparse_action_counts, sparse_factors,
+                                              pipelined_tiles, port_loads, sparse_action_counts, sparse_factors,
                                               tag_group, tile_spread, widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
@@ -189,9 +189,9 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
     spread = tile_spread(layer, arch, d, m, p, feed) if skips_steps else None
     if spread is not None:
-        overlapped["array"], varying["array"] = pipelined_array(
+        overlapped["tiles"], varying["tiles"] = pipelined_tiles(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
-            compute, array, varying["array"], spread)
+            compute, spread)
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
 
 
