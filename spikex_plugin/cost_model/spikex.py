@@ -434,16 +434,16 @@ def chunk_points(n: int, p: float, chunk_active: float) -> np.ndarray:
     none with the chunk's recorded silence 1 - `chunk_active`, else a zero-truncated
     binomial whose mean keeps n p (independent SP-MBs when the two agree)."""
     pmf = binomial_pmf(n, p)
-    if 0 < p < 1 and 0 < chunk_active < 1 and n * p <= chunk_active:   # one SP-MB per active chunk
-        pmf = np.eye(n + 1)[min(n, 1)] * chunk_active + np.eye(n + 1)[0] * (1 - chunk_active)
-    elif 0 < p < 1 and 0 < chunk_active < 1:
+    if 0 < p < 1 and 0 < chunk_active < 1:
         target = n * p / chunk_active
-        lo, hi = 0.0, 1.0   # the truncated binomial's mean rises with its probability
-        for _ in range(60):
+        lo, hi = 0.0, 1.0 if target > 1 else 0.0   # the truncated binomial's mean rises with its probability
+        for _ in range(60 if target > 1 else 0):
             q = (lo + hi) / 2
             lo, hi = (q, hi) if n * q / -math.expm1(n * math.log1p(-q)) < target else (lo, q)
-        pmf = binomial_pmf(n, (lo + hi) / 2)
-        pmf = np.concatenate([[1 - chunk_active], pmf[1:] * chunk_active / pmf[1:].sum()])
+        active = binomial_pmf(n, (lo + hi) / 2)[1:]
+        if not active.sum() > 0:   # the mean asks for at most one SP-MB per active chunk
+            active = np.eye(n)[0]
+        pmf = np.concatenate([[1 - chunk_active], active * chunk_active / active.sum()])
     points = relative(quantile_slices(pmf) @ np.arange(n + 1))
     points.flags.writeable = False
     return points
