@@ -31,6 +31,10 @@ TARGET_ROWS = [  # (arch, layer, family, rate, TWS list)
     # Short PTB passes whose fills and array hand off through two L1 buffers (the model took
     # the slowest stage and was 17-27 % low).
     ("ptb", CONV, "bursty", 0.01, (1, 2)),
+    # Tiles whose fill and the previous tile's work alternate instead of overlapping (the
+    # model took the slowest resource's total; spatial TWS 2 here: -12 % conv, -30 % FC).
+    ("spikex", CONV, "local_blobs", 0.1, (2,)),
+    ("spikex", FC, "local_blobs", 0.1, (2,)),
 ]
 
 
