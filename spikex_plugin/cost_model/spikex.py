@@ -285,6 +285,8 @@ def glb_word_excess(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: Density
     of that span (`weight_fetch_shares`). How many SP-MBs a transfer moves: `active_sp_mbs_pmf`."""
     excess: dict[tuple[str, str], float] = {}
     for actions, transfers, sp_mbs, bits, activity in glb_transfers(layer, m, arch, d, f, dense, out):
+        if all(bits % arch.bits_per_action[comp] == 0 for comp, _ in actions):
+            continue   # whole words whatever moves
         if activity is None:
             activity = weight_fetch_shares(layer, arch, d, m.tb_glb, steps_per_fill(layer, m, "GLB", "Wt"))
         else:
@@ -364,17 +366,26 @@ def active_sp_mbs_pmf(n: int, p: np.ndarray, p_any: np.ndarray) -> np.ndarray:
     Binomial(n, q) with the mean n p / p_any, weighted p_any. For independent SP-MBs
     (p_any = 1 - (1 - p)^n) that is Binomial(n, p)."""
     p_any = np.clip(p_any, p, np.minimum(n * p, 1.0))   # P(one) <= P(some) <= n P(one)
-    mean = np.clip(n * p / np.maximum(p_any, 1e-300), 1.0, n)
-    lo, hi = np.zeros_like(mean), np.full_like(mean, 1 - 1e-15)
-    for _ in range(60):   # the truncated mean n q / (1 - (1 - q)^n) rises with q
-        q = (lo + hi) / 2
-        rises = n * q / -np.expm1(n * np.log1p(-q)) < mean
-        lo, hi = np.where(rises, q, lo), np.where(rises, hi, q)
-    q = np.maximum((lo + hi) / 2, 1e-300)[:, None]
-    k = np.arange(1, n + 1)
-    log_pmf = (log_factorial(n) - log_factorial(k) - log_factorial(n - k) + k * np.log(q) + (n - k) * np.log1p(-q)
-               - np.log(-np.expm1(n * np.log1p(-q))))
+    means, grid = truncated_binomial_means(n)
+    q = np.interp(n * p / np.maximum(p_any, 1e-300), means, grid)[:, None]
+    log_choose, k = binomial_log_choose(n), np.arange(1, n + 1)
+    log_pmf = log_choose + k * np.log(q) + (n - k) * np.log1p(-q) - np.log(-np.expm1(n * np.log1p(-q)))
     return p_any[:, None] * np.exp(log_pmf)
+
+
+@functools.lru_cache(maxsize=256)
+def truncated_binomial_means(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, q) of the zero-truncated Binomial(n, q) on a fine log grid of q (the mean
+    rises with q from 1 to n), to find q from a mean by interpolation."""
+    q = np.minimum(np.logspace(-16, 0, 4097), 1 - 1e-15)
+    return n * q / -np.expm1(n * np.log1p(-q)), q
+
+
+@functools.lru_cache(maxsize=256)
+def binomial_log_choose(n: int) -> np.ndarray:
+    """log C(n, k) for k = 1..n."""
+    k = np.arange(1, n + 1)
+    return log_factorial(n) - log_factorial(k) - log_factorial(n - k)
 
 
 def bound_of(parts: dict[str, float]) -> str:

@@ -124,15 +124,18 @@ def glb_word_excess(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDen
     excess: dict[Action, np.ndarray] = {}
     for actions, transfers, sp_mbs, bits, activity in glb_transfers(layer, m, arch, d, f, dense, out):
         sp_mbs, bits = np.broadcast_to(sp_mbs, (n,)), np.broadcast_to(bits, (n,)).astype(np.float64)
+        whole = np.all([bits % arch.bits_per_action[comp] == 0 for comp, _ in actions], axis=0)
         if activity is None:
             first, where = unique_rows(sp_mbs, bits, m.tb_glb, span)
-            per_row = [weight_fetch_shares(layer, arch, d, int(m.tb_glb[i]), int(span[i])) for i in first]
+            per_row = [None if whole[i] else weight_fetch_shares(layer, arch, d, int(m.tb_glb[i]), int(span[i]))
+                       for i in first]
         else:
             p, p_any = (np.broadcast_to(np.asarray(a, dtype=np.float64), (n,)) for a in activity)
             first, where = unique_rows(sp_mbs, bits, p, p_any)
             per_row = [((float(p[i]), float(p_any[i])),) for i in first]
         for comp, action in actions:
-            wasted = np.array([expected_partial_words(int(sp_mbs[i]), shares, float(bits[i]), arch.bits_per_action[comp])
+            wasted = np.array([0.0 if whole[i] else
+                               expected_partial_words(int(sp_mbs[i]), shares, float(bits[i]), arch.bits_per_action[comp])
                                for i, shares in zip(first, per_row)])
             excess[(comp, action)] = excess.get((comp, action), 0.0) + transfers * wasted[where]
     return excess
