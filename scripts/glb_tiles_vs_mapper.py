@@ -2,9 +2,8 @@
 
     python scripts/glb_tiles_vs_mapper.py [--networks nmnist dvsg-medium] [--densities 1 0.01 0.001]
 
-Our mapspace keeps, per (time block, rows), the GLB tiles and DRAM orders that no other beats
-on both dense DRAM traffic and time steps (`mapping.mapspace.glb_tile_front`). Timeloop's
-mapper searches every GLB tile.
+Our mapspace keeps one GLB tile and DRAM order per (time block, rows): the one with the least
+dense DRAM traffic (`mapping.mapspace.best_glb_tile`). Timeloop's mapper searches every GLB tile.
 For each weighted layer this keeps our mapper's L1 and array choice and prices, with
 `evaluate_layer`, every GLB tile (time steps, filters, output rows that tile the layer) and DRAM
 order whose tiles fit the buffers, and prints the best EDP against our pick's.

@@ -59,8 +59,11 @@ def walked_dram_words(layer: Layer, m: SpikeXMapping, x: np.ndarray, y: np.ndarr
         reads.append(len(new) * m.m_glb * layer.R * layer.S * weight_bits)
         outputs = fired_out[at["t"], at["m"] * m.m_glb:(at["m"] + 1) * m.m_glb].sum()
         writes.append(outputs * m.p_glb * layer.Q * m.tb_glb)
-    whole = lambda bits: sum(math.ceil(b / WIDTH) for b in bits)  # noqa: E731
-    return whole(reads), whole(writes), sum(reads) / WIDTH, sum(writes) / WIDTH
+    return whole_words(reads), whole_words(writes), sum(reads) / WIDTH, sum(writes) / WIDTH
+
+
+def whole_words(transfers: list[int]) -> int:
+    return sum(math.ceil(bits / WIDTH) for bits in transfers)
 
 
 @pytest.mark.parametrize("order", ["tmp", "mtp"])   # weights refetched per time block / kept all run

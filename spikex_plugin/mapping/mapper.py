@@ -3,10 +3,9 @@
 The mapspace is the dataflow template of `mapping.SpikeXMapping`: dispatch mode, TWS,
 rows/cols used, channel chunk in L1, and the GLB tile (time block, filters, output rows)
 with the DRAM loop order, all perfect factors of the layer, pruned by buffer capacity
-(double-buffered tiles must fit) and the Vmem depth. The GLB tile and DRAM order move DRAM
-traffic and set how finely spike blocks and weight fetches are tag-gated (what reaches L1 is
-set by the loops below the GLB), so per (time block, rows) the tiles that no other beats on
-both dense DRAM traffic and time steps are kept. `mapping.mapspace` lists a layer's candidates
+(double-buffered tiles must fit) and the Vmem depth. The GLB tile and DRAM order only move
+DRAM traffic (what reaches L1 is set by the loops below the GLB), so per (time block, rows)
+the pair with the least DRAM traffic is kept. `mapping.mapspace` lists a layer's candidates
 and prices them all at once; the best of each TWS comes from the same priced candidates.
 PTB specs (`model: ptb`) are mapped in their own mapspace (`cost_model.ptb`).
 """

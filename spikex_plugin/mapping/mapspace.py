@@ -1,10 +1,10 @@
 """A layer's mapspace, listed once and priced at once: what `map_layer` and the co-search's
 `FastMapper` both search.
 
-SpikeX: a candidate is a key (mode, TWS, rows, cols, L1 channel chunk) plus one of the GLB
-tiles (with DRAM order) `glb_tile_front` keeps for its (time block, rows). The keys are listed
-without the array bounds, so one listing serves every array size; an architecture masks them
-(array bounds, `l1_fits`, a GLB tile that fits) keeping `candidate_mappings`' order. Each distinct
+SpikeX: a candidate is a key (mode, TWS, rows, cols, L1 channel chunk) plus the GLB tile and
+DRAM order `best_glb_tile` picks for its (time block, rows). The keys are listed without
+the array bounds, so one listing serves every array size; an architecture masks them (array
+bounds, `l1_fits`, a GLB tile that fits) keeping `candidate_mappings`' order. Each distinct
 mapping is priced once, all of a batch at once (`cost_model.vectorised`), and an objective
 picks the first minimum, as `min` over `evaluate_layer`'s costs would: the vectorised
 numbers equal the per-candidate ones to rounding, and near-ties are settled by
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 from dataclasses import replace
 from typing import Literal
 
@@ -77,22 +76,16 @@ def dram_traffic_bits(layer: Layer, weight_bits: int, tb_glb, m_glb, p_glb) -> d
     return traffic
 
 
-def glb_tile_front(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> list[tuple[int, int, int, str]]:
-    """GLB tiles (tb_glb, m_glb, p_glb) with DRAM orders that fit double-buffered: the one
-    with the least dense DRAM traffic (ties: the tile holding more work, more output rows,
-    then the first order, then the first tile), then, in that order, the Pareto set of dense
-    DRAM traffic and time steps (one tile per point). Shorter GLB time tiles gate spike
-    blocks and weight fetches finer and expose shorter first loads and last write-backs, at
-    more DRAM traffic: the cost model decides."""
+def best_glb_tile(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> tuple[int, int, int, str] | None:
+    """The GLB tile (tb_glb, m_glb, p_glb) and DRAM order with the least DRAM traffic that
+    fit double-buffered (ties: the tile holding more work, more output rows, then the first
+    order, then the first tile)."""
     need, tiles = _glb_tile_ranking(layer, arch.weight_bits, tb, rows)
-    fits = np.flatnonzero(need <= arch.sizes_bits["GLB"])
-    if not fits.size:
-        return []
-    by_steps = fits[np.lexsort((fits, tiles[fits, 0]))]   # fewest steps first, then in ranking order
-    traffic = _glb_tile_traffic(layer, arch.weight_bits, tb, rows)[by_steps]
-    lower = traffic < np.concatenate([[np.inf], np.minimum.accumulate(traffic)[:-1]])   # than any shorter tile
-    keep = [fits[0], *sorted(set(by_steps[lower].tolist()) - {fits[0]})]
-    return [(*tiles[i, :3].tolist(), DRAM_ORDERS[tiles[i, 3]]) for i in keep]
+    fits = need <= arch.sizes_bits["GLB"]
+    if not fits.any():
+        return None
+    tb_glb, m_glb, p_glb, order = tiles[int(np.argmax(fits))].tolist()
+    return tb_glb, m_glb, p_glb, DRAM_ORDERS[order]
 
 
 @functools.lru_cache(maxsize=4096)  # every GLB size, TWS sweep and co-search point asks again
@@ -109,14 +102,6 @@ def _glb_tile_ranking(layer: Layer, weight_bits: int, tb: int, rows: int) -> tup
     rank = np.lexsort((order, -p_glb[tile], -(tb_glb * m_glb * p_glb)[tile], bits))  # stable: loop order last
     need = 2 * _glb_bits(layer, weight_bits, tb_glb, m_glb, p_glb)[tile[rank]]
     return need, np.column_stack([tb_glb[tile[rank]], m_glb[tile[rank]], p_glb[tile[rank]], order[rank]])
-
-
-@functools.lru_cache(maxsize=4096)
-def _glb_tile_traffic(layer: Layer, weight_bits: int, tb: int, rows: int) -> np.ndarray:
-    """Dense DRAM bits of each row of `_glb_tile_ranking`."""
-    tiles = _glb_tile_ranking(layer, weight_bits, tb, rows)[1]
-    traffic = dram_traffic_bits(layer, weight_bits, tiles[:, 0], tiles[:, 1], tiles[:, 2])
-    return np.choose(tiles[:, 3], [traffic[o] for o in DRAM_ORDERS])
 
 
 def _with_buffers(arch: SpikeXArch, **bits: float) -> SpikeXArch:
@@ -145,7 +130,7 @@ class SpikeXMapspace:
         self.k_tb = np.where(temporal, self.k_cols * self.k_tws, self.k_tws)
         self.k_q_cols = np.where(temporal, 1, self.k_cols)
         self._l1_ok: dict[float, np.ndarray] = {}
-        self._cand: dict[float, np.ndarray] = {}  # per GLB size: [key, GLB tile] -> mapping id (-1 none, -2 not asked)
+        self._cand: dict[float, np.ndarray] = {}       # per GLB size: key -> mapping id (-1 none, -2 not yet asked)
         self._priced_glb: set[float] = set()
         self._ids: dict[bytes, int] = {}   # a mapping's fields as bytes -> its id
         self.fields = np.zeros((0, 9), dtype=np.int64)  # mode, tws, rows, cols, c_l1, tb_glb, m_glb, p_glb, order
@@ -160,8 +145,8 @@ class SpikeXMapspace:
         mask = (self.k_rows <= arch.rows) & (self.k_cols <= arch.cols) & self._l1_fit(arch.sizes_bits["L1"])
         if tws is not None:
             mask &= np.isin(self.k_tws, tws)
-        cand = self._candidates(arch.sizes_bits["GLB"], mask)[mask]
-        return cand[cand >= 0]
+        cand = self._candidates(arch.sizes_bits["GLB"], mask)
+        return cand[mask & (cand >= 0)]
 
     def _l1_fit(self, l1_bits: float) -> np.ndarray:
         if l1_bits not in self._l1_ok:
@@ -170,45 +155,36 @@ class SpikeXMapspace:
         return self._l1_ok[l1_bits]
 
     def _candidates(self, glb_bits: float, mask: np.ndarray) -> np.ndarray:
-        """Per key, the ids of the mappings with each GLB tile of its `glb_tile_front`
-        ([keys, slots]; -1: no more tiles); filled for the keys of `mask`."""
-        cand = self._cand.get(glb_bits)
-        if cand is None:
-            cand = self._cand[glb_bits] = np.full((len(self.k_tb), len(divisors(self.layer.T))), -2, dtype=np.int64)
-        todo = np.flatnonzero(mask & (cand[:, 0] == -2))
+        """Per key, the id of the mapping with its GLB tile (-1: none fits); filled for the
+        keys of `mask`."""
+        cand = self._cand.setdefault(glb_bits, np.full(len(self.k_tb), -2, dtype=np.int64))
+        todo = np.flatnonzero(mask & (cand == -2))
         if not todo.size:
             return cand
-        cand[todo] = -1
         arch = _with_buffers(self.arch, GLB=glb_bits)
         first, pair_of = unique_rows(self.k_tb[todo], self.k_rows[todo])
-        fronts = [glb_tile_front(self.layer, arch, tb, rows)
-                  for tb, rows in zip(self.k_tb[todo][first].tolist(), self.k_rows[todo][first].tolist())]
-        for slot in range(max(map(len, fronts), default=0)):
-            has = np.array([len(f) > slot for f in fronts])[pair_of]
-            keys, pairs = todo[has], pair_of[has]
-            tile = np.array([(t[0], t[1], t[2], DRAM_ORDERS.index(t[3])) for t in
-                             (f[slot] if len(f) > slot else (0, 0, 0, DRAM_ORDERS[0]) for f in fronts)],
-                            dtype=np.int64)[pairs]
-            rows = np.column_stack([self.k_mode[keys], self.k_tws[keys], self.k_rows[keys], self.k_cols[keys],
-                                    self.k_c_l1[keys], tile])
-            cand[keys, slot] = self._ids_of(rows)
-        return cand
-
-    def _ids_of(self, rows: np.ndarray) -> list[int]:
-        """Ids of mappings given as rows of `fields` (new ones appended, unpriced)."""
-        new, ids = [], []
+        tiles = [best_glb_tile(self.layer, arch, tb, rows)
+                 for tb, rows in zip(self.k_tb[todo][first].tolist(), self.k_rows[todo][first].tolist())]
+        fits = np.array([t is not None for t in tiles])[pair_of]
+        cand[todo[~fits]] = -1
+        todo, pair_of = todo[fits], pair_of[fits]
+        tile = np.array([(t[0], t[1], t[2], DRAM_ORDERS.index(t[3])) if t else (0, 0, 0, 0) for t in tiles],
+                        dtype=np.int64).reshape(-1, 4)[pair_of]
+        rows = np.column_stack([self.k_mode[todo], self.k_tws[todo], self.k_rows[todo], self.k_cols[todo],
+                                self.k_c_l1[todo], tile])
+        new = []
         codes = np.ascontiguousarray(rows).view(f"V{rows.shape[1] * 8}").ravel().tolist()
-        for row, code in zip(rows, codes):
+        for i, row, code in zip(todo.tolist(), rows, codes):
             if code not in self._ids:
                 self._ids[code] = len(self._ids)
                 new.append(row)
-            ids.append(self._ids[code])
+            cand[i] = self._ids[code]
         if new:
             self.fields = np.vstack([self.fields, new])
             self.counts = np.vstack([self.counts, np.zeros((len(new), len(self.actions)))])
             self.cycles = np.concatenate([self.cycles, np.zeros(len(new))])
             self.priced = np.concatenate([self.priced, np.zeros(len(new), dtype=bool)])
-        return ids
+        return cand
 
     def mapping(self, i: int) -> SpikeXMapping:
         mode, tws, rows, cols, c_l1, tb_glb, m_glb, p_glb, order = self.fields[i].tolist()
@@ -229,7 +205,7 @@ class SpikeXMapspace:
         self.priced[todo] = True
 
     def price_all(self, glb_bits: float) -> None:
-        """Price every key's mappings at one GLB size in one batch: a search that visits many
+        """Price every key's mapping at one GLB size in one batch: a search that visits many
         array and L1 sizes then only masks and sums."""
         if glb_bits not in self._priced_glb:
             cand = self._candidates(glb_bits, np.ones(len(self.k_tb), dtype=bool))
@@ -294,6 +270,6 @@ def layer_mapspace(layer: Layer, arch: SpikeXArch, density: MemoDensity, tws_cho
 def candidate_mappings(layer: Layer, arch: SpikeXArch, tws_choices: list[int] | None = None,
                        modes: list[str] | None = None) -> list[SpikeXMapping]:
     """Mappings of the template that tile the layer perfectly and fit the buffers, each
-    key with the GLB tiles of its `glb_tile_front`."""
+    with its largest fitting GLB tile."""
     space = SpikeXMapspace(layer, arch, None, tws_choices, modes)
     return [space.mapping(i) for i in space.allowed(arch)]
