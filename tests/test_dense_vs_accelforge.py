@@ -45,8 +45,9 @@ def test_dense_counts_equal_accelforge(tmp_path, spikex_arch, layer, mapping):
 def test_sparse_model_at_density_one_is_dense(spikex_arch, layer, mapping):
     """At density 1 the SpikeX cost is the dense count with its reuse rule (tiles kept across
     innermost loops that do not index them: partial sums stay in Vmem), except that every
-    L1 fill moves whole words: the spike bits and the kernels of a tile are one transfer each
-    (hand count below: the dense count's bits / width, rounded up per tile)."""
+    transfer moves whole words: an L1 fill's spike bits and kernels, a GLB tile's spike bits,
+    kernels and write-back, an output tile's spikes into the GLB, each one transfer (hand
+    count below: the dense count's bits / width, rounded up per transfer)."""
     dense = dense_actions(layer, mapping, widths_of(spikex_arch), innermost_reuse=True)
     cost = evaluate_layer(layer, mapping, spikex_arch, UniformDensity(1.0))
     per_action = {}
@@ -56,8 +57,19 @@ def test_sparse_model_at_density_one_is_dense(spikex_arch, layer, mapping):
     tiles = layer.T // m.tb * layer.M // m.rows * layer.P * layer.Q // m.q_cols * layer.C // m.c_l1
     tile_bits = (m.c_l1 * m.tb * layer.R * ((m.q_cols - 1) * layer.stride + layer.S),
                  m.rows * m.c_l1 * layer.R * layer.S * spikex_arch.weight_bits)
-    whole_words = {(comp, action): tiles * sum(-(-b // bpa[comp]) - b / bpa[comp] for b in tile_bits)
+    whole_words = {(comp, action): tiles * sum(waste(b, bpa[comp]) for b in tile_bits)
                    for comp, action in (("L1", "write"), ("GLB", "read"))}
+    # Both cases hold the layer in one GLB tile: each tensor crosses DRAM <-> GLB once.
+    assert (layer.T // m.tb_glb, layer.M // m.m_glb, layer.P // m.p_glb) == (1, 1, 1)
+    glb_in = (m.tb_glb * layer.C * ((m.p_glb - 1) * layer.stride + layer.R) * layer.W,
+              m.m_glb * layer.C * layer.R * layer.S * spikex_arch.weight_bits)
+    glb_out = m.m_glb * m.p_glb * layer.Q * m.tb_glb
+    out_tiles = layer.T // m.tb * layer.M // m.rows * layer.P * layer.Q // m.q_cols
+    whole_words[("DRAM", "read")] = sum(waste(b, bpa["DRAM"]) for b in glb_in)
+    whole_words[("GLB", "write")] = (sum(waste(b, bpa["GLB"]) for b in glb_in)
+                                     + out_tiles * waste(m.rows * m.cols * m.tws, bpa["GLB"]))
+    whole_words[("DRAM", "write")] = waste(glb_out, bpa["DRAM"])
+    whole_words[("GLB", "read")] += waste(glb_out, bpa["GLB"])
     spikex_only_vmem = cost.actions[("Comparator", "compare")] * spikex_arch.vmem_bits / spikex_arch.bits_per_action["Vmem"]
     # The feeder reads whole L1 words per step, not bits / width (every step is issued).
     per_action[("L1", "read")] = tiles * feeder_reads_per_tile(layer, m, bpa["L1"], spikex_arch.weight_bits)
@@ -66,6 +78,11 @@ def test_sparse_model_at_density_one_is_dense(spikex_arch, layer, mapping):
         assert cost.actions[(comp, action)] == pytest.approx(n + extra, rel=1e-12)
     # Every neuron updates at every step when all inputs fire.
     assert cost.actions[("Comparator", "compare")] == pytest.approx(layer.T * layer.output_neurons)
+
+
+def waste(bits: int, width: float) -> float:
+    """Words a transfer of `bits` moves beyond bits / width (its last word's unused part)."""
+    return -(-bits // width) - bits / width
 
 
 def feeder_reads_per_tile(layer: Layer, m: SpikeXMapping, width: int, weight_bits: int) -> int:

@@ -12,8 +12,8 @@ Skipping (see ../../shared/spikex-paper.md and docs in README):
   step otherwise.
 With every skip disabled, or density 1, the counts equal `dense.dense_actions` with its
 `innermost_reuse` rule (partial sums stay in Vmem; the GLB keeps a tile across the innermost
-DRAM loops that do not index it), plus the partial words of the L1 fills (each fill moves
-whole words).
+DRAM loops that do not index it), plus the partial words of the whole-word transfers (each
+L1 fill, each GLB tile's DRAM fills and write-back, each output tile into the GLB).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from spikex_plugin.cost_model.column_line import issued_step_cycles
 from spikex_plugin.cost_model.dense import LevelWidths, dense_actions, steps_per_fill
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping
-from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
+from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf, log_factorial
 from spikex_plugin.sparsity.density import DensityModel
 from spikex_plugin.workload.network import Layer
 
@@ -153,7 +153,10 @@ def evaluate_layer(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     widths = widths_of(arch)
     dense = dense_actions(layer, m, widths, innermost_reuse=True)
     f = sparse_factors(layer, m, arch, d, out)
-    actions, block_driven = sparse_action_counts(layer, m, arch, f, dense, partial_word_excess(layer, m, arch, f))
+    excess = partial_word_excess(layer, m, arch, f)
+    for action, extra in glb_word_excess(layer, m, arch, d, f, dense, out).items():
+        excess[action] = excess.get(action, 0.0) + extra
+    actions, block_driven = sparse_action_counts(layer, m, arch, f, dense, excess)
     cycles, parts = layer_cycles(layer, m, arch, d, actions, f, block_driven)
     return priced(layer.name, m, arch, actions, cycles, parts, bound_of(parts))
 
@@ -166,7 +169,7 @@ def tag_group(layer: Layer, arch: SpikeXArch, lines: int) -> int:
 def sparse_action_counts(layer: Layer, m, arch: SpikeXArch, f: dict, dense: dict,
                          excess: dict) -> tuple[dict[tuple[str, str], float], dict[str, float]]:
     """(counts by action, per component the counts that move with active SP-MBs): the dense
-    counts thinned by the skipping factors `f`, the whole-word `excess` of the L1 fills, and
+    counts thinned by the skipping factors `f`, the whole-word `excess` of the transfers, and
     SpikeX's own actions. Mapping fields may be scalars or arrays (the vectorised mapspace)."""
     widths = widths_of(arch)
     computes = float(layer.dense_synops)
@@ -270,6 +273,119 @@ def partial_word_excess(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, f: dic
             extra = float(np.sum(pmf * (np.ceil(k * bits / width) - k * bits / width))) * tiles
             excess[(comp, action)] = excess.get((comp, action), 0.0) + extra
     return excess
+
+
+def glb_word_excess(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel, f: dict, dense: dict,
+                    out: DensityModel | None = None) -> dict[tuple[str, str], float]:
+    """Accesses that whole-word transfers add to the fractional counts at the GLB: per GLB
+    tile each tensor moves in one transfer of ceil(bits / width) words to or from DRAM, and
+    an output L1 tile's spikes in one into the GLB. A spike fill moves the tile's active
+    input SP-MBs and a write-back or output tile its active output SP-MBs; a weight tile
+    stays for `steps_per_fill` steps and is fetched lazily, one transfer per GLB time block
+    of that span (`weight_fetch_shares`). How many SP-MBs a transfer moves: `active_sp_mbs_pmf`."""
+    excess: dict[tuple[str, str], float] = {}
+    for actions, transfers, sp_mbs, bits, activity in glb_transfers(layer, m, arch, d, f, dense, out):
+        if all(bits % arch.bits_per_action[comp] == 0 for comp, _ in actions):
+            continue   # whole words whatever moves
+        if activity is None:
+            activity = weight_fetch_shares(layer, arch, d, m.tb_glb, steps_per_fill(layer, m, "GLB", "Wt"))
+        else:
+            activity = ((float(activity[0]), float(activity[1])),)
+        for comp, action in actions:
+            extra = transfers * expected_partial_words(int(sp_mbs), activity, float(bits), arch.bits_per_action[comp])
+            excess[(comp, action)] = excess.get((comp, action), 0.0) + extra
+    return excess
+
+
+def glb_transfers(layer: Layer, m, arch: SpikeXArch, d: DensityModel, f: dict, dense: dict,
+                  out: DensityModel | None) -> list[tuple]:
+    """Per tensor its transfers through the GLB: ((source, destination) actions, transfers,
+    SP-MBs a transfer may move, bits per SP-MB, (P(one is active), P(some is active))).
+    Spike fills and output write-backs: one per GLB tile that moves them (the dense count
+    over the tile's words). Weights: one stay per fill, its activity left to
+    `weight_fetch_shares` (None). Output spikes into the GLB: one per output L1 tile.
+    Mapping fields may be arrays."""
+    sk, dram = arch.extras.skipping, arch.bits_per_action["DRAM"]
+    group, out_group = tag_group(layer, arch, layer.C), tag_group(layer, arch, layer.M)
+    sp_in = math.ceil(layer.C / group)
+    sp_out = np.maximum(m.m_glb // out_group, 1)
+    spike_bits = m.tb_glb * layer.C / sp_in * ((m.p_glb - 1) * layer.stride + layer.R) * layer.W
+    weight_bits = m.m_glb * layer.C / sp_in * layer.R * layer.S * arch.weight_bits
+    out_bits = m.m_glb / sp_out * m.p_glb * layer.Q * m.tb_glb
+    # Some SP-MB of the tile is active: the recorded occupancy of all of them together keeps
+    # how they fire together (channels of one blob). Without output statistics the input's
+    # occupancy stands in for one output SP-MB (`sout_glb`), the others taken as independent.
+    spikes_any = d.p_channels_nonempty(layer.C, m.tb_glb) if sk.zero_blocks else 1.0
+    outputs_any = (1 - (1 - f["sout_glb"]) ** sp_out if out is None or not sk.zero_blocks
+                   else out.p_channels_nonempty(np.maximum(m.m_glb, out_group), m.tb_glb))
+    # An output L1 tile's finished spikes enter the GLB in one transfer too.
+    sp_rows = np.maximum(m.rows // out_group, 1)
+    rows_any = (1 - (1 - f["sout_glb"]) ** sp_rows if out is None or not sk.zero_blocks
+                else out.p_channels_nonempty(np.maximum(m.rows, out_group), m.tb_glb))
+    out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
+    return [((("DRAM", "read"), ("GLB", "write")), dense[("DRAM", "Sin", "read")] * dram / (spike_bits * sp_in),
+             sp_in, spike_bits, (f["sin_glb"], spikes_any)),
+            ((("DRAM", "read"), ("GLB", "write")), dense[("DRAM", "Wt", "read")] * dram / (weight_bits * sp_in),
+             sp_in, weight_bits, None),
+            ((("GLB", "read"), ("DRAM", "write")), dense[("DRAM", "Sout", "write")] * dram / (out_bits * sp_out),
+             sp_out, out_bits, (f["sout_glb"], outputs_any)),
+            ((("GLB", "write"),), out_tiles, sp_rows, m.rows / sp_rows * m.cols * m.tws, (f["sout_glb"], rows_any))]
+
+
+def weight_fetch_shares(layer: Layer, arch: SpikeXArch, d: DensityModel, tb_glb: int,
+                        span: int) -> tuple[tuple[float, float], ...]:
+    """Per transfer j of a weight tile's stay of `span` steps, (P(an SP-MB's kernels come
+    with it), P(some do)): an SP-MB's kernels come when it first fires in the j-th GLB time
+    block of the span (the GLB keeps what it fetched). Without weight tailoring every
+    kernel comes with the first."""
+    if not arch.extras.skipping.weight_tailoring:
+        return ((1.0, 1.0),)
+    steps = [j * tb_glb for j in range(1, span // tb_glb + 1)]
+    first = [np.maximum(np.diff([0.0] + [d.p_channels_nonempty(channels, t) for t in steps]), 0.0).tolist()
+             for channels in (tag_group(layer, arch, layer.C), layer.C)]
+    return tuple(zip(*first))
+
+
+@functools.lru_cache(maxsize=4096)
+def expected_partial_words(sp_mbs: int, activity: tuple[tuple[float, float], ...], bits: float,
+                           width: float) -> float:
+    """Mean words that transfers of whole words waste in their last word, summed over the
+    transfers: transfer j moves k units of `bits` (k as `active_sp_mbs_pmf` with activity[j])
+    in ceil(k bits / width) words."""
+    if bits % width == 0:
+        return 0.0
+    k = np.arange(1, sp_mbs + 1)
+    waste = np.ceil(k * bits / width) - k * bits / width
+    p, p_any = np.array(activity, dtype=np.float64).reshape(-1, 2).T
+    return float(np.sum(active_sp_mbs_pmf(sp_mbs, p, p_any) @ waste))
+
+
+def active_sp_mbs_pmf(n: int, p: np.ndarray, p_any: np.ndarray) -> np.ndarray:
+    """P(k of a tile's n SP-MBs are active), k = 1..n ([len(p), n]): each is active with
+    probability p, some with p_any (which keeps how they fire together): a zero-truncated
+    Binomial(n, q) with the mean n p / p_any, weighted p_any. For independent SP-MBs
+    (p_any = 1 - (1 - p)^n) that is Binomial(n, p)."""
+    p_any = np.clip(p_any, p, np.minimum(n * p, 1.0))   # P(one) <= P(some) <= n P(one)
+    means, grid = truncated_binomial_means(n)
+    q = np.interp(n * p / np.maximum(p_any, 1e-300), means, grid)[:, None]
+    log_choose, k = binomial_log_choose(n), np.arange(1, n + 1)
+    log_pmf = log_choose + k * np.log(q) + (n - k) * np.log1p(-q) - np.log(-np.expm1(n * np.log1p(-q)))
+    return p_any[:, None] * np.exp(log_pmf)
+
+
+@functools.lru_cache(maxsize=256)
+def truncated_binomial_means(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, q) of the zero-truncated Binomial(n, q) on a fine log grid of q (the mean
+    rises with q from 1 to n), to find q from a mean by interpolation."""
+    q = np.minimum(np.logspace(-16, 0, 4097), 1 - 1e-15)
+    return n * q / -np.expm1(n * np.log1p(-q)), q
+
+
+@functools.lru_cache(maxsize=256)
+def binomial_log_choose(n: int) -> np.ndarray:
+    """log C(n, k) for k = 1..n."""
+    k = np.arange(1, n + 1)
+    return log_factorial(n) - log_factorial(k) - log_factorial(n - k)
 
 
 def bound_of(parts: dict[str, float]) -> str:

@@ -4,7 +4,7 @@ loop nest's shape).
 
 The dense counts and the skipping factors are `dense_actions` and `sparse_factors` run on
 arrays (their arithmetic is elementwise); the density model is asked once per distinct
-argument tuple (`MemoDensity`). The rest of `evaluate_layer` (whole-word fills, cycles) is
+argument tuple (`MemoDensity`). The rest of `evaluate_layer` (whole-word transfers, cycles) is
 restated here with array operations; every stochastic term (binomial pmfs, the column
 line's Monte Carlo) is computed once per distinct argument by the scalar path's own
 functions. tests/test_vectorised.py checks the result against `evaluate_layer` candidate by
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
-from spikex_plugin.cost_model.dense import dense_actions
-from spikex_plugin.cost_model.spikex import (exposed_transfers, l1_tile_count, level_actions,
-                                              pipelined_tiles, port_loads, sparse_action_counts, sparse_factors,
-                                              tag_group, tile_spread, widths_of)
+from spikex_plugin.cost_model.dense import dense_actions, steps_per_fill
+from spikex_plugin.cost_model.spikex import (expected_partial_words, exposed_transfers, glb_transfers, l1_tile_count,
+                                              level_actions, pipelined_tiles, port_loads, sparse_action_counts,
+                                              sparse_factors, tag_group, tile_spread, weight_fetch_shares, widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -77,7 +77,10 @@ def action_counts(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensi
     widths = widths_of(arch)
     dense = dense_actions(layer, m, widths, innermost_reuse=True)
     f = sparse_factors(layer, m, arch, d, out)
-    counts, block_driven = sparse_action_counts(layer, m, arch, f, dense, partial_word_excess(layer, m, arch, f))
+    excess = partial_word_excess(layer, m, arch, f)
+    for action, extra in glb_word_excess(layer, m, arch, d, f, dense, out).items():
+        excess[action] = excess.get(action, 0.0) + extra
+    counts, block_driven = sparse_action_counts(layer, m, arch, f, dense, excess)
     n = len(m)
     return ({k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in counts.items()},
             {k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in block_driven.items()}, f)
@@ -109,6 +112,32 @@ def partial_word_excess(layer: Layer, m: MappingArrays, arch: SpikeXArch, f: dic
             words = k[None, :] * unit_bits[:, None] / arch.bits_per_action[comp]
             share = np.sum(pmf * (np.ceil(words) - words), axis=1)
             excess[(comp, action)] = excess.get((comp, action), 0.0) + share[where] * tiles
+    return excess
+
+
+def glb_word_excess(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensity, f: dict, dense: dict,
+                    out: MemoDensity | None) -> dict[Action, np.ndarray]:
+    """`spikex.glb_word_excess` per mapping: the wasted words of a transfer are computed
+    once per distinct (SP-MBs, bits, activity; weights: GLB time block and span)."""
+    n = len(m)
+    span = np.broadcast_to(steps_per_fill(layer, m, "GLB", "Wt"), (n,))
+    excess: dict[Action, np.ndarray] = {}
+    for actions, transfers, sp_mbs, bits, activity in glb_transfers(layer, m, arch, d, f, dense, out):
+        sp_mbs, bits = np.broadcast_to(sp_mbs, (n,)), np.broadcast_to(bits, (n,)).astype(np.float64)
+        whole = np.all([bits % arch.bits_per_action[comp] == 0 for comp, _ in actions], axis=0)
+        if activity is None:
+            first, where = unique_rows(sp_mbs, bits, m.tb_glb, span)
+            per_row = [None if whole[i] else weight_fetch_shares(layer, arch, d, int(m.tb_glb[i]), int(span[i]))
+                       for i in first]
+        else:
+            p, p_any = (np.broadcast_to(np.asarray(a, dtype=np.float64), (n,)) for a in activity)
+            first, where = unique_rows(sp_mbs, bits, p, p_any)
+            per_row = [((float(p[i]), float(p_any[i])),) for i in first]
+        for comp, action in actions:
+            wasted = np.array([0.0 if whole[i] else
+                               expected_partial_words(int(sp_mbs[i]), shares, float(bits[i]), arch.bits_per_action[comp])
+                               for i, shares in zip(first, per_row)])
+            excess[(comp, action)] = excess.get((comp, action), 0.0) + transfers * wasted[where]
     return excess
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 from dataclasses import replace
 from typing import Literal
 
@@ -53,21 +52,28 @@ def _glb_bits(layer: Layer, weight_bits: int, tb_glb, m_glb, p_glb):
 
 
 DRAM_ORDERS = ("tmp", "mtp", "tpm", "mpt", "ptm", "pmt")
-# Per order, the DRAM loops (outer to inner) down to each tensor's innermost relevant one:
-# the GLB re-reads that tensor's tile once per iteration of these.
-_REFILL_LOOPS = {o: (o[:o.index("m") + 1], o[:max(o.index("t"), o.index("p")) + 1]) for o in DRAM_ORDERS}
+_RELEVANT = {"weights": "m", "spikes": "tp"}   # the DRAM loops that index each tensor
 
 
 def dram_traffic_bits(layer: Layer, weight_bits: int, tb_glb, m_glb, p_glb) -> dict:
     """Dense DRAM bits of a GLB tile under each DRAM loop order: each tensor's tile is re-read
-    for every DRAM loop outside its innermost relevant one (the GLB keeps it across the rest);
-    output spikes are written once. Elementwise over arrays of tile sizes."""
+    for every DRAM loop down to its innermost relevant loop that advances (bound > 1); the GLB
+    keeps it across the loops inside (`dense_actions`' rule). Output spikes are written once.
+    Elementwise over arrays of tile sizes."""
     bounds = {"t": layer.T // tb_glb, "m": layer.M // m_glb, "p": layer.P // p_glb}
-    weights = m_glb * layer.C * layer.R * layer.S * weight_bits
-    spikes = tb_glb * layer.C * ((p_glb - 1) * layer.stride + layer.R) * layer.W
-    outputs = float(layer.T * layer.M * layer.P * layer.Q)
-    return {o: outputs + weights * math.prod(bounds[r] for r in w) + spikes * math.prod(bounds[r] for r in sp)
-            for o, (w, sp) in _REFILL_LOOPS.items()}
+    tile = {"weights": m_glb * layer.C * layer.R * layer.S * weight_bits,
+            "spikes": tb_glb * layer.C * ((p_glb - 1) * layer.stride + layer.R) * layer.W}
+    traffic = {}
+    for order in DRAM_ORDERS:
+        bits = float(layer.T * layer.M * layer.P * layer.Q)
+        for tensor, relevant in _RELEVANT.items():
+            reads, advancing = 1, False
+            for loop in reversed(order):   # innermost first
+                advancing = advancing | ((loop in relevant) & (np.asarray(bounds[loop]) > 1))
+                reads = reads * np.where(advancing, bounds[loop], 1)
+            bits = bits + tile[tensor] * reads
+        traffic[order] = bits
+    return traffic
 
 
 def best_glb_tile(layer: Layer, arch: SpikeXArch, tb: int, rows: int) -> tuple[int, int, int, str] | None:
