@@ -86,8 +86,9 @@ def test_density_models_agree_on_small_cases():
 def test_coactivity_brute_force(shape, T, dtype):
     """Active lines per group and aligned window against enumeration: conv groups are all
     channels x b x b pixels at every second row and column, FC groups all lines; windows of
-    w steps start at 0, w, 2w, ... and a partial last window is left out. Any nonzero value
-    is a spike."""
+    w steps start at 0, w, 2w, ... and a partial last window is left out; span entries hold
+    the busiest of g aligned consecutive windows of one sample (a partial last group left
+    out). Any nonzero value is a spike."""
     tr = sample_bursty_trace(shape, T, 0.15, 0.6, samples=3, seed=4)
     values = np.random.default_rng(1).uniform(1.0, 3.0, tr.shape) * tr
     s = layer_stats_from_spikes(tr if dtype == "bool" else values.astype(dtype))
@@ -97,13 +98,22 @@ def test_coactivity_brute_force(shape, T, dtype):
         if w > T:
             continue
         win = [x[k * w:(k + 1) * w].any(axis=0) for k in range(T // w)]       # each [samples, *shape]
+        spans = [g for g in (2, 4, 8, 16, 32) if g <= len(win)]
         if len(shape) == 1:
             groups = {shape[0]: [int(a[i].sum()) for a in win for i in range(3)]}
+            groups.update({(shape[0], None, g): [max(int(a[i].sum()) for a in win[j * g:(j + 1) * g])
+                                                 for j in range(len(win) // g) for i in range(3)] for g in spans})
         else:
             C, H, W = x.shape[2:]
+            boxes = [b for b in (1, 3, 5) if b <= min(H, W)]
+            corners = [(h, v) for h in range(0, H, 2) for v in range(0, W, 2)]
             groups = {C * b * b: [int(a[i, :, h:h + b, v:v + b].sum()) for a in win for i in range(3)
                                   for h in range(0, H - b + 1, 2) for v in range(0, W - b + 1, 2)]
-                      for b in (1, 3, 5) if b <= min(H, W)}
+                      for b in boxes}
+            groups.update({(C * b * b, None, g): [max(int(a[i, :, h:h + b, v:v + b].sum()) for a in win[j * g:(j + 1) * g])
+                                                  for j in range(len(win) // g) for i in range(3)
+                                                  for h, v in corners if h + b <= H and v + b <= W]
+                           for b in boxes for g in spans})
             # rows: one channel, n neighbouring pixels of one row; in window k and channel c
             # every eighth row from 2 ((-c - k) mod 4), every second start
             rows = {n: [int(a[i, c, h, v:v + n].sum()) for k, a in enumerate(win) for i in range(3)
@@ -112,14 +122,22 @@ def test_coactivity_brute_force(shape, T, dtype):
                     for n in (2, 4, 8, 16) if n <= W}
             groups.update({(n, "row"): counts for n, counts in rows.items()})
         for key, counts in groups.items():
-            lines, group = key if isinstance(key, tuple) else (key, None)
-            entry = next(e for e in s.coactivity if (e.window, e.lines, e.group) == (w, lines, group))
+            lines, group, span = (key, None, None) if isinstance(key, int) else key if len(key) == 3 else (*key, None)
+            entry = next(e for e in s.coactivity if (e.window, e.lines, e.group, e.span) == (w, lines, group, span))
             edges = entry.counts.edges
             ref = [np.mean((np.array(counts) >= lo) & (np.array(counts) < hi)) for lo, hi in zip(edges[:-1], edges[1:])]
             assert entry.counts.fractions == pytest.approx(ref, abs=1e-12)
             assert max(counts) < edges[-1] and sum(ref) == pytest.approx(1)   # no count left out
-            seen.add((w, lines, group))
-    assert seen == {(e.window, e.lines, e.group) for e in s.coactivity}
+            seen.add((w, lines, group, span))
+        # each line of each sample: in how many of g aligned windows it is active
+        for g in (g for g in (2, 4, 8, 16, 32) if g <= len(win)):
+            per_line = [int(sum(a[i].reshape(-1)[line] for a in win[j * g:(j + 1) * g]))
+                        for j in range(len(win) // g) for i in range(3) for line in range(int(np.prod(shape)))]
+            entry = next(e for e in s.line_window_counts if (e.window, e.span) == (w, g))
+            assert entry.fractions == pytest.approx(np.bincount(per_line, minlength=g + 1) / len(per_line), abs=1e-12)
+            seen.add((w, g))
+    assert seen == {(e.window, e.lines, e.group, e.span) for e in s.coactivity} | \
+        {(e.window, e.span) for e in s.line_window_counts}
 
 
 def test_coactivity_of_every_kth_sample_does_not_depend_on_batching():
@@ -244,3 +262,29 @@ def test_binomial_pmf_matches_scipy(n, p):
     assert abs(got.sum() - 1) < 1e-9
     mode = int(np.argmax(expected))
     assert binomial_log_pmf(mode, n, p) == pytest.approx(binom.logpmf(mode, n, p), abs=1e-10)
+
+
+@pytest.mark.parametrize("family", ["local_blobs", "bursty"])
+def test_busiest_window_of_a_pass_from_recorded_spans(family):
+    """The expected busiest of g consecutive windows (a PTB pass's columns) of a receptive
+    field's active lines, against the trace: all 3 x 3 boxes, aligned groups of g windows
+    of 4 steps. Under blobs and population bursts the windows of a group are correlated,
+    so the busiest of g is well below the busiest of g independent windows; g = 3 lies
+    between the recorded spans 2 and 4. Without the span entries (older files) the model
+    takes the windows as independent."""
+    from spikex_plugin.sim.traces import make_trace
+
+    spikes = make_trace(family, (4, 12, 12), 64, 0.02, samples=6, seed=3)
+    stats = layer_stats_from_spikes(spikes)
+    d = ActualDataDensity(stats)
+    windows = spikes.reshape(16, 4, 6, 4, 12, 12).any(axis=1)
+    boxes = np.array([[[windows[k, s, :, h:h + 3, v:v + 3].sum() for h in range(10) for v in range(10)]
+                       for s in range(6)] for k in range(16)])      # [window, sample, box]
+    older = ActualDataDensity(stats.model_copy(update={"coactivity": [c for c in stats.coactivity if not c.span]}))
+    for g in (3, 8):
+        busiest = np.mean([boxes[j * g:(j + 1) * g].max(axis=0) for j in range(16 // g)])
+        assert d.expected_packed_rows(36, g, 4) == pytest.approx(busiest, rel=0.1)
+        independent = np.sum(1 - np.cumsum(d.active_lines_pmf(36, 4))[:-1] ** g)
+        assert independent > 1.12 * busiest
+        assert older.expected_packed_rows(36, g, 4) == pytest.approx(independent, rel=1e-9)
+

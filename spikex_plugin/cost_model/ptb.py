@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from spikex_plugin.cost_model.spikex import LayerCost, overlapped_glb_port, port_loads, priced
-from spikex_plugin.cost_model.stsap import independent_first_fit
+from spikex_plugin.cost_model.stsap import binomial_tap_columns, independent_first_fit, recorded_tap_columns
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.sparsity.density import DensityModel
@@ -196,9 +196,13 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
         columns = width * shape.fold
         windows_per_live = columns * d.p_nonempty(1, m.tws) / (1 - silent ** shape.fold) if silent < 1 else 0.0
         # stSAP needs at least the busiest column's lines (co-active lines kept), and at
-        # least what first-fit needs when live taps' windows are independent.
-        group = max(d.expected_packed_rows(lines, columns, m.tws),
-                    independent_first_fit(tuple(np.round(live_pmf, 9)), columns, round(windows_per_live, 6)))
+        # least what first-fit needs when live taps' windows are independent (each tap in
+        # as many windows as the statistics' lines, else alike taps).
+        line_counts = d.line_window_count_pmf(width, m.tws)
+        tap_columns = (binomial_tap_columns(columns, round(windows_per_live, 6)) if line_counts is None
+                       else recorded_tap_columns(line_counts, shape.fold))
+        group = max(d.expected_packed_rows(lines, width, m.tws, 1 + (shape.fold - 1) * min(layer.stride / layer.S, 1)),
+                    independent_first_fit(tuple(np.round(live_pmf, 9)), columns, tap_columns))
         group_slots.append(group)
         slots += shape.positions * group
         by_live = pass_words_by_live(layer, m, arch, live_pmf.size - 1, width * shape.fold)

@@ -238,30 +238,45 @@ def channel_block_runs(blocks: np.ndarray, T: int, samples: int, levels: int, sk
 
 
 @njit(cache=True)
-def box_count_histograms(active: np.ndarray, boxes: np.ndarray, hist: np.ndarray) -> None:
-    """Adds to hist[i, k] the number of (frame, b x b box) pairs, b = boxes[i], in which k
-    lines (all channels of the box's pixels) are active; `active` is [frames, C, H, W]
-    (nonzero = active; bytes or float32). Boxes sit at every second row and column where they fit (a sample of positions
-    that halves the histogram work twice over; an integral image per frame)."""
+def box_count_histograms(active: np.ndarray, samples: int, boxes: np.ndarray, spans: np.ndarray,
+                         hist: np.ndarray) -> None:
+    """Adds to hist[i, j, k] the number of (sample, b x b box, group of g aligned consecutive
+    frames of one sample) cases, b = boxes[i], g = spans[j], in which the busiest frame of
+    the group has k active lines (all channels of the box's pixels; g = 1: each frame);
+    `active` is [frames, C, H, W] (nonzero = active; bytes or float32), frames ordered
+    (window, sample); a last partial group is left out. Boxes sit at every second row and
+    column where they fit (a sample of positions that halves the histogram work twice
+    over; an integral image per frame)."""
     frames, C, H, W = active.shape
+    windows = frames // samples
     pix = np.zeros((H + 1, W + 1), np.int64)
     count = np.zeros((H, W), np.int32)
-    for f in range(frames):
-        count[:] = 0
-        for c in range(C):
-            frame = active[f, c]
-            for h in range(H):
-                for w in range(W):
-                    count[h, w] += frame[h, w] != 0
-        for h in range(1, H + 1):
-            for w in range(1, W + 1):
-                pix[h, w] = count[h - 1, w - 1] + pix[h - 1, w] + pix[h, w - 1] - pix[h - 1, w - 1]
-        for i in range(boxes.size):
-            b = boxes[i]
-            for h in range(0, H - b + 1, 2):
-                for w in range(0, W - b + 1, 2):
-                    hist[i, pix[h + b, w + b] - pix[h, w + b] - pix[h + b, w] + pix[h, w]] += 1
-
+    busiest = np.zeros((spans.size, boxes.size, H, W), np.int64)   # per span, box and corner
+    for s in range(samples):
+        for k in range(windows):
+            f = k * samples + s
+            count[:] = 0
+            for c in range(C):
+                frame = active[f, c]
+                for h in range(H):
+                    for w in range(W):
+                        count[h, w] += frame[h, w] != 0
+            for h in range(1, H + 1):
+                for w in range(1, W + 1):
+                    pix[h, w] = count[h - 1, w - 1] + pix[h - 1, w] + pix[h, w - 1] - pix[h - 1, w - 1]
+            for i in range(boxes.size):
+                b = boxes[i]
+                for h in range(0, H - b + 1, 2):
+                    for w in range(0, W - b + 1, 2):
+                        n = pix[h + b, w + b] - pix[h, w + b] - pix[h + b, w] + pix[h, w]
+                        for j in range(spans.size):
+                            g = spans[j]
+                            if k // g * g + g > windows:   # in the last, partial group
+                                continue
+                            top = n if k % g == 0 else max(busiest[j, i, h, w], n)
+                            busiest[j, i, h, w] = top
+                            if k % g == g - 1:
+                                hist[i, j, top] += 1
 
 
 @njit(cache=True)

@@ -28,6 +28,17 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   `lines` neighbouring pixels of one row (n = 2, 4, 8, 16 up to the width; in window k and
   channel c every eighth row from row 2 ((-c - k) mod 4), every second start): the pixels
   SpikeX's spatial mode reads in one weight step.
+  Entries with `span: g` (receptive-field groups; absent in older files, and then the model
+  takes a PTB pass's windows as independent) count instead the active lines of the busiest
+  of g aligned consecutive windows (groups of windows starting at 0, g, 2g, ...; a last
+  partial group is left out) of one sample, g = 2, 4, ..., 32 up to T / w: the most lines
+  one time-window column of a PTB pass holds.
+- `line_window_counts` (optional, recorded with `coactivity`; absent in older files, and
+  then the model takes a PTB pass's live taps as alike, each active in each window
+  independently): per (`window` w, `span` g), g = 2, 4, ..., 32 up to T / w, the fraction
+  of (line, sample, group of g aligned consecutive windows of w steps) cases in which the
+  line is active in k = 0..g of the group's windows (a last partial group left out): how
+  many of a PTB pass's columns a tap takes, and how that differs between lines.
 """
 
 from __future__ import annotations
@@ -72,6 +83,7 @@ class CoActivity(BaseModel):
     lines: PositiveInt
     counts: Histogram
     group: Literal["row"] | None = None   # None: a receptive-field box (or all FC lines)
+    span: PositiveInt | None = None       # None: one window; else the busiest of `span` windows
 
     @model_validator(mode="after")
     def _check(self) -> "CoActivity":
@@ -79,6 +91,24 @@ class CoActivity(BaseModel):
             raise ValueError(f"counts.edges must run from 0 to at most lines + 1 = {self.lines + 1}")
         if abs(sum(self.counts.fractions) - 1) > 1e-3:
             raise ValueError(f"counts.fractions sum to {sum(self.counts.fractions):.6g}, expected 1")
+        return self
+
+
+class WindowCounts(BaseModel):
+    """Distribution of how many of `span` aligned consecutive windows one line is active in
+    (see module doc)."""
+    model_config = ConfigDict(extra="forbid")
+    window: PositiveInt
+    span: PositiveInt
+    fractions: list[float]
+
+    @model_validator(mode="after")
+    def _check(self) -> "WindowCounts":
+        if len(self.fractions) != self.span + 1:
+            raise ValueError(f"fractions must have span + 1 = {self.span + 1} entries (0..span active windows)")
+        _check_finite_unit("fractions", self.fractions)
+        if abs(sum(self.fractions) - 1) > 1e-3:
+            raise ValueError(f"fractions sum to {sum(self.fractions):.6g}, expected 1")
         return self
 
 
@@ -92,6 +122,7 @@ class LayerFiringStats(BaseModel):
     channel_block_occupancy: dict[int, list[float]]
     line_spike_histogram: Histogram
     coactivity: list[CoActivity] | None = None
+    line_window_counts: list[WindowCounts] | None = None
 
     @property
     def lines(self) -> int:
@@ -124,9 +155,12 @@ class LayerFiringStats(BaseModel):
                 raise ValueError(f"channel_block_occupancy group {g} outside 1..{self.channels}")
             _check_curve(f"channel_block_occupancy.{g}", curve, self.T)
         for i, entry in enumerate(self.coactivity or []):
-            if entry.window > self.T or entry.lines > self.lines:
-                raise ValueError(f"coactivity[{i}]: window {entry.window} or lines {entry.lines} exceed "
-                                 f"T={self.T} or the layer's {self.lines} lines")
+            if entry.window * (entry.span or 1) > self.T or entry.lines > self.lines:
+                raise ValueError(f"coactivity[{i}]: window {entry.window} (x span {entry.span or 1}) or lines "
+                                 f"{entry.lines} exceed T={self.T} or the layer's {self.lines} lines")
+        for i, entry in enumerate(self.line_window_counts or []):
+            if entry.window * entry.span > self.T:
+                raise ValueError(f"line_window_counts[{i}]: {entry.span} windows of {entry.window} steps exceed T={self.T}")
         return self
 
 
@@ -251,41 +285,74 @@ def _histogram_edges(T: int) -> np.ndarray:
 COACTIVITY_WINDOWS = (1, 2, 4, 8, 16)
 COACTIVITY_BOXES = (1, 3, 5)
 COACTIVITY_ROWS = (2, 4, 8, 16)
+COACTIVITY_SPANS = (1, 2, 4, 8, 16, 32)
 
 
-def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None], np.ndarray]:
-    """Per (window w, group lines n, group kind): integer histogram [n + 1] of active lines
-    per group and aligned window over a trace [T, samples, *shape] (groups as in the module
-    doc). Windows of 2w are the OR of pairs of windows of w, so all sizes cost about two
-    passes."""
+def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None, int | None], np.ndarray]:
+    """Per (window w, group lines n, group kind, span): integer histogram [n + 1] of active
+    lines per group and aligned window (span None), or in the busiest of `span` aligned
+    consecutive windows, over a trace [T, samples, *shape] (groups as in the module doc).
+    Windows of 2w are the OR of pairs of windows of w, so all sizes cost about two passes."""
     from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
 
-    T, shape = spikes.shape[0], spikes.shape[2:]
-    # bytes or float32 are read in place (as torch hands traces over); others become bool
-    active = spikes.view(np.uint8) if spikes.dtype == np.bool_ else spikes if spikes.dtype == np.float32 else spikes != 0
-    active = np.ascontiguousarray(active).reshape(T, -1)
-    out: dict[tuple[int, int], np.ndarray] = {}
-    for w in (w for w in COACTIVITY_WINDOWS if w <= T):
-        if w > 1:  # windows of w from pairs of windows of w / 2 (float32 only at the first level)
-            even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
-            active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
+    T, samples, shape = spikes.shape[0], spikes.shape[1], spikes.shape[2:]
+    out: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
+    for w, active in aligned_windows(spikes):
+        spans = np.array([g for g in COACTIVITY_SPANS if g <= T // w])
         if len(shape) == 1:
-            per_group = np.count_nonzero(active.reshape(-1, shape[0]), axis=1)
-            out[(w, shape[0], None)] = np.bincount(per_group, minlength=shape[0] + 1)
+            per_group = np.count_nonzero(active.reshape(-1, samples, shape[0]), axis=2)   # [windows, samples]
+            for g in spans:
+                busiest = per_group[: len(per_group) // g * g].reshape(-1, g, samples).max(axis=1)
+                out[(w, shape[0], None, span_key(g))] = np.bincount(busiest.ravel(), minlength=shape[0] + 1)
             continue
         C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
         boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
-        hist = np.zeros((boxes.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
-        box_count_histograms(active.reshape(-1, C, H, W), boxes, hist)
-        for b, counts in zip(boxes, hist):
-            out[(w, C * int(b) ** 2, None)] = counts[: C * b * b + 1]
+        hist = np.zeros((boxes.size, spans.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
+        box_count_histograms(active.reshape(-1, C, H, W), samples, boxes, spans, hist)
+        for b, per_span in zip(boxes, hist):
+            for g, counts in zip(spans, per_span):
+                out[(w, C * int(b) ** 2, None, span_key(g))] = counts[: C * b * b + 1]
         rows = np.array([n for n in COACTIVITY_ROWS if n <= W])
         if rows.size:
             hist = np.zeros((rows.size, rows.max() + 1), dtype=np.int64)
             row_count_histograms(active.reshape(-1, C, H, W), spikes.shape[1], rows, hist)
             for n, counts in zip(rows, hist):
-                out[(w, int(n), "row")] = counts[: n + 1]
+                out[(w, int(n), "row", None)] = counts[: n + 1]
     return out
+
+
+def aligned_windows(spikes: np.ndarray):
+    """(w, activity [T // w, samples * lines] of the aligned windows of w steps) for w in
+    `COACTIVITY_WINDOWS` up to T, from a trace [T, samples, *shape] (nonzero = active; bytes
+    or float32, as torch hands traces over, are read in place). Windows of 2w are the OR of
+    pairs of windows of w."""
+    T = spikes.shape[0]
+    active = spikes.view(np.uint8) if spikes.dtype == np.bool_ else spikes if spikes.dtype == np.float32 else spikes != 0
+    active = np.ascontiguousarray(active).reshape(T, -1)
+    for w in (w for w in COACTIVITY_WINDOWS if w <= T):
+        if w > 1:  # float32 only at the first level
+            even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
+            active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
+        yield w, active
+
+
+def line_window_counts(spikes: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """Per (window w, span g): integer histogram [g + 1] of how many of g aligned
+    consecutive windows of w steps (a last partial group left out) one line of one sample
+    is active in, over a trace [T, samples, *shape]. Groups of 2g add pairs of groups of g."""
+    T = spikes.shape[0]
+    out: dict[tuple[int, int], np.ndarray] = {}
+    for w, active in aligned_windows(spikes):
+        count = (active != 0).astype(np.uint8)   # per line, windows active in a group of g
+        for g in (g for g in COACTIVITY_SPANS[1:] if g <= T // w):
+            count = count[: count.shape[0] // 2 * 2: 2] + count[1: count.shape[0] // 2 * 2: 2]
+            out[(w, g)] = np.bincount(count.ravel(), minlength=g + 1)
+    return out
+
+
+def span_key(span: int) -> int | None:
+    """A co-activity entry's span as stored: None for one window."""
+    return None if span == 1 else int(span)
 
 
 def _count_edges(n: int) -> np.ndarray:
@@ -295,12 +362,13 @@ def _count_edges(n: int) -> np.ndarray:
     return np.unique(np.concatenate([exact, octaves[octaves <= n], [n + 1]])).astype(float)
 
 
-def coactivity_entry(window: int, lines: int, counts: np.ndarray, group: str | None = None) -> CoActivity:
+def coactivity_entry(window: int, lines: int, counts: np.ndarray, group: str | None = None,
+                     span: int | None = None) -> CoActivity:
     """A `CoActivity` from an integer histogram of active lines [lines + 1], binned for storage."""
     edges = _count_edges(lines)
     fractions = np.add.reduceat(counts, edges[:-1].astype(int)) / counts.sum()
     last = int(np.flatnonzero(fractions)[-1]) + 1 if fractions.any() else 1
-    return CoActivity(window=window, lines=lines, group=group,
+    return CoActivity(window=window, lines=lines, group=group, span=span,
                       counts=Histogram(edges=edges[: last + 1].tolist(), fractions=fractions[:last].tolist()))
 
 
@@ -332,7 +400,8 @@ class FiringAccumulator:
         self.count_hist = np.zeros(self.T + 1, dtype=np.int64)
         self.groups = _group_sizes(self.channels)
         self.block_runs = np.zeros((len(self.groups), self.T + 1), dtype=np.int64)  # row l: groups[l]
-        self.coactivity: dict[tuple[int, int, str | None], np.ndarray] = {}
+        self.coactivity: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
+        self.window_counts: dict[tuple[int, int], np.ndarray] = {}
 
     def add(self, spikes: np.ndarray) -> None:
         """Add a trace [T, samples, *shape] (nonzero = spike; bool is read without a copy)."""
@@ -355,6 +424,8 @@ class FiringAccumulator:
             picked = spikes[:, (-self.samples) % self.coactivity_every::self.coactivity_every]
             for key, counts in (coactivity_counts(picked) if picked.shape[1] else {}).items():
                 self.coactivity[key] = self.coactivity.get(key, 0) + counts
+            for key, counts in (line_window_counts(picked) if picked.shape[1] else {}).items():
+                self.window_counts[key] = self.window_counts.get(key, 0) + counts
         self.samples += samples
 
     def result(self) -> LayerFiringStats:
@@ -372,9 +443,12 @@ class FiringAccumulator:
             window_occupancy=occupancy_from_runs(self.line_runs, T, lines).tolist(),
             channel_block_occupancy=block,
             line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / lines).tolist()),
-            coactivity=[coactivity_entry(w, n, counts, group)
-                        for (w, n, group), counts in sorted(self.coactivity.items(), key=lambda kv: (kv[0][2] or "", kv[0][:2]))]
+            coactivity=[coactivity_entry(w, n, counts, group, span)
+                        for (w, n, group, span), counts in sorted(self.coactivity.items(),
+                                                                  key=lambda kv: (kv[0][2] or "", kv[0][3] or 1, kv[0][:2]))]
                        or None,
+            line_window_counts=[WindowCounts(window=w, span=g, fractions=(counts / counts.sum()).tolist())
+                                for (w, g), counts in sorted(self.window_counts.items())] or None,
         )
 
 
