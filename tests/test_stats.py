@@ -288,3 +288,16 @@ def test_busiest_window_of_a_pass_from_recorded_spans(family):
         assert independent > 1.12 * busiest
         assert older.expected_packed_rows(36, g, 4) == pytest.approx(independent, rel=1e-9)
 
+
+def test_pass_persistence_of_repeated_and_independent_windows():
+    """Windows that repeat (each sample one fixed frame, samples at very different rates)
+    carry their active lines over completely (r = 1); Bernoulli windows do not (r = 0);
+    statistics without span entries give 0."""
+    rng = np.random.default_rng(2)
+    frames = rng.random((6, 64)) < np.linspace(0.02, 0.6, 6)[:, None]       # [samples, lines]
+    repeated = np.broadcast_to(frames, (32, 6, 64))
+    assert ActualDataDensity(layer_stats_from_spikes(repeated)).pass_persistence(64, 4) == pytest.approx(1.0)
+    bernoulli = rng.random((32, 6, 64)) < 0.05
+    assert abs(ActualDataDensity(layer_stats_from_spikes(bernoulli)).pass_persistence(64, 4)) < 0.1
+    assert ActualDataDensity(layer_stats_from_rate((64,), 32, 0.05)).pass_persistence(64, 4) == 0.0
+

@@ -47,6 +47,13 @@ class DensityModel:
         n = max(int(round(lines)), 0)
         return binomial_pmf(n, self.p_nonempty(1, steps))
 
+    def pass_persistence(self, lines: float, steps: int) -> float:
+        """How much the active lines of a field in one window of `steps` steps carry over to
+        the next window: r such that the busiest of two consecutive windows is distributed as
+        when the second repeats the first with probability r and is drawn afresh otherwise
+        (0: independent windows). Here 0."""
+        return 0.0
+
     def line_window_count_pmf(self, windows: int, tws: int) -> np.ndarray | None:
         """P(one input line is active in k of `windows` consecutive windows of `tws` steps),
         k = 0..windows, when the statistics record it; here not (None: callers take lines
@@ -63,7 +70,7 @@ class DensityModel:
         here as any `pixels` lines (`p_nonempty`)."""
         return self.p_nonempty(pixels, steps)
 
-    def expected_packed_rows(self, lines: float, windows: int, tws: int, positions: int = 1) -> float:
+    def expected_packed_rows(self, lines: float, windows: int, tws: int, positions: float = 1) -> float:
         """Expected row slots stSAP's first-fit packing needs for `lines` input lines over a
         pass's columns, `windows` consecutive windows of `tws` steps at each of `positions`
         output positions side by side: the busiest column's count of active lines (a slot
@@ -71,7 +78,7 @@ class DensityModel:
         two windows of the group, and exceeds it otherwise)."""
         return float(np.sum(1 - self.busiest_column_cdf(lines, windows, tws, positions)[:-1]))
 
-    def busiest_column_cdf(self, lines: float, windows: int, tws: int, positions: int = 1) -> np.ndarray:
+    def busiest_column_cdf(self, lines: float, windows: int, tws: int, positions: float = 1) -> np.ndarray:
         """P(the busiest of a pass's columns holds <= k active lines), k = 0..round(lines):
         here every column is an independent draw of `active_lines_pmf` (co-active lines
         within a window are kept)."""
@@ -166,6 +173,20 @@ class ActualDataDensity(DensityModel):
             return super().active_lines_pmf(lines, steps)
         return self._recorded(None, max(int(round(lines)), 0), steps)
 
+    def pass_persistence(self, lines: float, steps: int) -> float:
+        """From the recorded busiest of two consecutive windows of exactly `steps` steps
+        (`span: 2`) when there is one, else 0: with F one window's CDF and F2 the recorded
+        busiest's, P(busiest <= k) = r F + (1 - r) F^2 gives r from the means."""
+        n = max(int(round(lines)), 0)
+        if steps not in {c.window for c in self._entries(None, 2)} or 2 not in self._recorded_spans(n, steps):
+            return 0.0
+        one = np.clip(np.cumsum(self._recorded(None, n, steps)), 0, 1)[:-1]
+        two = np.clip(np.cumsum(self._recorded(None, n, steps, 2)), 0, 1)[:-1]
+        fresh, same = float(np.sum(1 - one ** 2)), float(np.sum(1 - one))
+        if fresh - same <= 1e-12:
+            return 0.0
+        return min(max((fresh - float(np.sum(1 - two))) / (fresh - same), 0.0), 1.0)
+
     def line_window_count_pmf(self, windows: int, tws: int) -> np.ndarray | None:
         """The recorded entry (`line_window_counts`) of exactly these windows and span (one
         window: from the line's occupancy); None when there is none."""
@@ -183,29 +204,29 @@ class ActualDataDensity(DensityModel):
             return super().p_row_nonempty(pixels, steps)
         return float(1 - self._recorded("row", int(pixels), steps)[0])
 
-    def busiest_column_cdf(self, lines: float, windows: int, tws: int, positions: int = 1) -> np.ndarray:
+    def busiest_column_cdf(self, lines: float, windows: int, tws: int, positions: float = 1) -> np.ndarray:
         """From the recorded busiest of consecutive windows (`span` entries) when there are
         some, else as independent columns. The recorded span entries (and one window) are
         mapped to `lines` and `tws` as `active_lines_pmf` maps one window's; a number of
         windows between two recorded spans takes log P(busiest <= k) linearly between
         theirs, beyond the largest span it goes on as for independent groups of windows
-        (both exact for independent windows). Output positions side by side are taken as
-        independent."""
+        (both exact for independent windows). `positions`: independent output positions
+        side by side (the busiest over them: the CDF to that power)."""
         n = max(int(round(lines)), 0)
         spans = self._recorded_spans(n, tws)
         if len(spans) < 2:
             return super().busiest_column_cdf(lines, windows, tws, positions)
         below = max(g for g in spans if g <= windows)
         above = min((g for g in spans if g >= windows), default=below)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):   # log 0 = -inf: the CDF stays 0 there
             log_below = np.log(np.clip(np.cumsum(self._recorded(None, n, tws, below)), 0, 1))
             log_above = np.log(np.clip(np.cumsum(self._recorded(None, n, tws, above)), 0, 1))
-        if above == below:
-            log_cdf = log_below * windows / below
-        else:
-            share = (windows - below) / (above - below)
-            log_cdf = np.where(np.isinf(log_below) | np.isinf(log_above), -np.inf,
-                               log_below + share * (log_above - log_below))
+            if above == below:
+                log_cdf = log_below * windows / below
+            else:
+                share = (windows - below) / (above - below)
+                log_cdf = np.where(np.isinf(log_below) | np.isinf(log_above), -np.inf,
+                                   log_below + share * (log_above - log_below))
         return np.exp(log_cdf * positions)
 
     def _entries(self, group: str | None, span: int | None = None) -> list:
