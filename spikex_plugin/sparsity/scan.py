@@ -251,10 +251,17 @@ def box_count_histograms(active: np.ndarray, samples: int, boxes: np.ndarray, sp
     windows = frames // samples
     pix = np.zeros((H + 1, W + 1), np.int64)
     count = np.zeros((H, W), np.int32)
-    busiest = np.zeros((spans.size, boxes.size, H, W), np.int64)   # per span, box and corner
+    busiest = np.zeros((boxes.size, H, W, spans.size), np.int32)   # per box, corner and span
+    first = np.zeros(spans.size, np.bool_)   # frame k opens a group of span j
+    last = np.zeros(spans.size, np.bool_)    # frame k closes one
     for s in range(samples):
         for k in range(windows):
             f = k * samples + s
+            for j in range(spans.size):
+                g = spans[j]
+                whole = k // g * g + g <= windows   # not in the last, partial group
+                first[j] = whole and k % g == 0
+                last[j] = whole and k % g == g - 1
             count[:] = 0
             for c in range(C):
                 frame = active[f, c]
@@ -270,13 +277,10 @@ def box_count_histograms(active: np.ndarray, samples: int, boxes: np.ndarray, sp
                     for w in range(0, W - b + 1, 2):
                         n = pix[h + b, w + b] - pix[h, w + b] - pix[h + b, w] + pix[h, w]
                         for j in range(spans.size):
-                            g = spans[j]
-                            if k // g * g + g > windows:   # in the last, partial group
-                                continue
-                            top = n if k % g == 0 else max(busiest[j, i, h, w], n)
-                            busiest[j, i, h, w] = top
-                            if k % g == g - 1:
-                                hist[i, j, top] += 1
+                            m = n if first[j] else max(busiest[i, h, w, j], n)
+                            busiest[i, h, w, j] = m
+                            if last[j]:
+                                hist[i, j, m] += 1
 
 
 @njit(cache=True)
@@ -300,3 +304,29 @@ def row_count_histograms(active: np.ndarray, samples: int, lengths: np.ndarray, 
                     n = lengths[i]
                     for w in range(0, W - n + 1, 2):
                         hist[i, prefix[w + n] - prefix[w]] += 1
+
+
+@njit(cache=True)
+def line_window_histograms(active: np.ndarray, samples: int, stride: int, levels: int, hist: np.ndarray) -> None:
+    """Adds to hist[j, k] the number of (line, sample, group of 2^(j+1) aligned consecutive
+    frames) cases, j < `levels`, in which the line is active in k of the group's frames (a
+    last partial group left out); `active` is [frames, samples * lines] (nonzero =
+    active), lines of each sample taken every `stride`-th from the first. Groups of 2g add
+    pairs of groups of g."""
+    frames, width = active.shape
+    lines = width // samples
+    count = np.zeros(levels, np.int64)       # per level, the open group's active frames
+    for s in range(samples):
+        for line in range(0, lines, stride):
+            x = s * lines + line
+            count[:] = 0
+            for k in range(frames):
+                carry = 1 if active[k, x] != 0 else 0
+                for j in range(levels):   # frame k closes a group of 2^(j+1) frames when k + 1 is a multiple
+                    count[j] += carry
+                    if (k + 1) % (2 << j) != 0:
+                        break
+                    hist[j, count[j]] += 1
+                    carry = count[j]
+                    count[j] = 0
+

@@ -38,7 +38,8 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   independently): per (`window` w, `span` g), g = 2, 4, ..., 32 up to T / w, the fraction
   of (line, sample, group of g aligned consecutive windows of w steps) cases in which the
   line is active in k = 0..g of the group's windows (a last partial group left out): how
-  many of a PTB pass's columns a tap takes, and how that differs between lines.
+  many of a PTB pass's columns a tap takes, and how that differs between lines. Layers of
+  more than 8192 lines count every k-th line of a sample, k = lines // 4096.
 """
 
 from __future__ import annotations
@@ -286,19 +287,32 @@ COACTIVITY_WINDOWS = (1, 2, 4, 8, 16)
 COACTIVITY_BOXES = (1, 3, 5)
 COACTIVITY_ROWS = (2, 4, 8, 16)
 COACTIVITY_SPANS = (1, 2, 4, 8, 16, 32)
+LINE_COUNT_LINES = 4096   # lines per sample that `line_window_counts` reads at most (about)
 
 
-def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None, int | None], np.ndarray]:
-    """Per (window w, group lines n, group kind, span): integer histogram [n + 1] of active
-    lines per group and aligned window (span None), or in the busiest of `span` aligned
-    consecutive windows, over a trace [T, samples, *shape] (groups as in the module doc).
+def coactivity_counts(spikes: np.ndarray) -> tuple[dict[tuple[int, int, str | None, int | None], np.ndarray],
+                                                    dict[tuple[int, int], np.ndarray]]:
+    """Integer histograms over a trace [T, samples, *shape] (groups as in the module doc):
+    - co-activity, per (window w, group lines n, group kind, span): [n + 1] of active lines
+      per group and aligned window (span None), or in the busiest of `span` aligned
+      consecutive windows;
+    - line window counts, per (window w, span g): [g + 1] of how many of g aligned
+      consecutive windows (a last partial group left out) one line of one sample is active
+      in; every line, or every k-th line of a sample (k = lines // LINE_COUNT_LINES).
     Windows of 2w are the OR of pairs of windows of w, so all sizes cost about two passes."""
-    from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
+    from spikex_plugin.sparsity.scan import (box_count_histograms, line_window_histograms,  # numba: loaded when
+                                             row_count_histograms)                        # a trace is scanned
 
     T, samples, shape = spikes.shape[0], spikes.shape[1], spikes.shape[2:]
+    stride = max(1, math.prod(shape) // LINE_COUNT_LINES)
     out: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
+    line_counts: dict[tuple[int, int], np.ndarray] = {}
     for w, active in aligned_windows(spikes):
         spans = np.array([g for g in COACTIVITY_SPANS if g <= T // w])
+        if spans.size > 1:
+            hist = np.zeros((spans.size - 1, spans[-1] + 1), dtype=np.int64)
+            line_window_histograms(active, samples, stride, spans.size - 1, hist)
+            line_counts.update({(w, int(g)): hist[j, :g + 1] for j, g in enumerate(spans[1:])})
         if len(shape) == 1:
             per_group = np.count_nonzero(active.reshape(-1, samples, shape[0]), axis=2)   # [windows, samples]
             for g in spans:
@@ -318,7 +332,7 @@ def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None, in
             row_count_histograms(active.reshape(-1, C, H, W), spikes.shape[1], rows, hist)
             for n, counts in zip(rows, hist):
                 out[(w, int(n), "row", None)] = counts[: n + 1]
-    return out
+    return out, line_counts
 
 
 def aligned_windows(spikes: np.ndarray):
@@ -334,20 +348,6 @@ def aligned_windows(spikes: np.ndarray):
             even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
             active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
         yield w, active
-
-
-def line_window_counts(spikes: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
-    """Per (window w, span g): integer histogram [g + 1] of how many of g aligned
-    consecutive windows of w steps (a last partial group left out) one line of one sample
-    is active in, over a trace [T, samples, *shape]. Groups of 2g add pairs of groups of g."""
-    T = spikes.shape[0]
-    out: dict[tuple[int, int], np.ndarray] = {}
-    for w, active in aligned_windows(spikes):
-        count = (active != 0).astype(np.uint8)   # per line, windows active in a group of g
-        for g in (g for g in COACTIVITY_SPANS[1:] if g <= T // w):
-            count = count[: count.shape[0] // 2 * 2: 2] + count[1: count.shape[0] // 2 * 2: 2]
-            out[(w, g)] = np.bincount(count.ravel(), minlength=g + 1)
-    return out
 
 
 def span_key(span: int) -> int | None:
@@ -422,9 +422,10 @@ class FiringAccumulator:
         self.count_hist += count_hist
         if self.coactivity_every:
             picked = spikes[:, (-self.samples) % self.coactivity_every::self.coactivity_every]
-            for key, counts in (coactivity_counts(picked) if picked.shape[1] else {}).items():
+            coactivity, line_counts = coactivity_counts(picked) if picked.shape[1] else ({}, {})
+            for key, counts in coactivity.items():
                 self.coactivity[key] = self.coactivity.get(key, 0) + counts
-            for key, counts in (line_window_counts(picked) if picked.shape[1] else {}).items():
+            for key, counts in line_counts.items():
                 self.window_counts[key] = self.window_counts.get(key, 0) + counts
         self.samples += samples
 
