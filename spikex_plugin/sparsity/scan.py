@@ -307,26 +307,12 @@ def row_count_histograms(active: np.ndarray, samples: int, lengths: np.ndarray, 
 
 
 @njit(cache=True)
-def line_window_histograms(active: np.ndarray, samples: int, stride: int, levels: int, hist: np.ndarray) -> None:
-    """Adds to hist[j, k] the number of (line, sample, group of 2^(j+1) aligned consecutive
-    frames) cases, j < `levels`, in which the line is active in k of the group's frames (a
-    last partial group left out); `active` is [frames, samples * lines] (nonzero =
-    active), lines of each sample taken every `stride`-th from the first. Groups of 2g add
-    pairs of groups of g."""
-    frames, width = active.shape
-    lines = width // samples
-    count = np.zeros(levels, np.int64)       # per level, the open group's active frames
-    for s in range(samples):
-        for line in range(0, lines, stride):
-            x = s * lines + line
-            count[:] = 0
-            for k in range(frames):
-                carry = 1 if active[k, x] != 0 else 0
-                for j in range(levels):   # frame k closes a group of 2^(j+1) frames when k + 1 is a multiple
-                    count[j] += carry
-                    if (k + 1) % (2 << j) != 0:
-                        break
-                    hist[j, count[j]] += 1
-                    carry = count[j]
-                    count[j] = 0
+def byte_histogram(values: np.ndarray, hist: np.ndarray) -> None:
+    """Adds to hist[v] the number of entries v of `values` (uint8, C order). Eight partial
+    histograms in turn: runs of one value would otherwise wait on each increment."""
+    flat = values.ravel()
+    part = np.zeros((_COPIES, hist.size), np.int64)
+    for i in range(flat.size):
+        part[i & (_COPIES - 1), flat[i]] += 1
+    hist += part.sum(axis=0)
 

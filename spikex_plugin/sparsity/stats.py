@@ -300,19 +300,17 @@ def coactivity_counts(spikes: np.ndarray) -> tuple[dict[tuple[int, int, str | No
       consecutive windows (a last partial group left out) one line of one sample is active
       in; every line, or every k-th line of a sample (k = lines // LINE_COUNT_LINES).
     Windows of 2w are the OR of pairs of windows of w, so all sizes cost about two passes."""
-    from spikex_plugin.sparsity.scan import (box_count_histograms, line_window_histograms,  # numba: loaded when
-                                             row_count_histograms)                        # a trace is scanned
+    from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
 
     T, samples, shape = spikes.shape[0], spikes.shape[1], spikes.shape[2:]
-    stride = max(1, math.prod(shape) // LINE_COUNT_LINES)
+    lines = math.prod(shape)
+    picked = (np.arange(samples)[:, None] * lines + np.arange(0, lines, max(1, lines // LINE_COUNT_LINES))).ravel()
     out: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
     line_counts: dict[tuple[int, int], np.ndarray] = {}
     for w, active in aligned_windows(spikes):
         spans = np.array([g for g in COACTIVITY_SPANS if g <= T // w])
-        if spans.size > 1:
-            hist = np.zeros((spans.size - 1, spans[-1] + 1), dtype=np.int64)
-            line_window_histograms(active, samples, stride, spans.size - 1, hist)
-            line_counts.update({(w, int(g)): hist[j, :g + 1] for j, g in enumerate(spans[1:])})
+        line_counts.update(line_window_histograms(w, active if picked.size == active.shape[1] else active[:, picked],
+                                                  spans[1:]))
         if len(shape) == 1:
             per_group = np.count_nonzero(active.reshape(-1, samples, shape[0]), axis=2)   # [windows, samples]
             for g in spans:
@@ -348,6 +346,21 @@ def aligned_windows(spikes: np.ndarray):
             even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
             active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
         yield w, active
+
+
+def line_window_histograms(w: int, active: np.ndarray, spans: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """Per (w, span g): integer histogram [g + 1] of how many of g aligned consecutive frames
+    of `active` [frames, lines] (nonzero = active) each line is active in (a last partial
+    group left out); groups of 2g add pairs of groups of g (spans double from 2)."""
+    from spikex_plugin.sparsity.scan import byte_histogram
+
+    count = (active != 0).view(np.uint8)
+    out = {}
+    for g in spans:
+        count = count[0: count.shape[0] // 2 * 2: 2] + count[1: count.shape[0] // 2 * 2: 2]
+        out[(w, int(g))] = np.zeros(g + 1, dtype=np.int64)
+        byte_histogram(np.ascontiguousarray(count), out[(w, int(g))])
+    return out
 
 
 def span_key(span: int) -> int | None:
