@@ -303,14 +303,13 @@ def coactivity_counts(spikes: np.ndarray) -> tuple[dict[tuple[int, int, str | No
     from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
 
     T, samples, shape = spikes.shape[0], spikes.shape[1], spikes.shape[2:]
-    lines = math.prod(shape)
-    picked = (np.arange(samples)[:, None] * lines + np.arange(0, lines, max(1, lines // LINE_COUNT_LINES))).ravel()
+    stride = max(1, math.prod(shape) // LINE_COUNT_LINES)
     out: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
     line_counts: dict[tuple[int, int], np.ndarray] = {}
     for w, active in aligned_windows(spikes):
         spans = np.array([g for g in COACTIVITY_SPANS if g <= T // w])
-        line_counts.update(line_window_histograms(w, active if picked.size == active.shape[1] else active[:, picked],
-                                                  spans[1:]))
+        picked = active.reshape(active.shape[0], samples, -1)[:, :, ::stride]   # every stride-th line of a sample
+        line_counts.update(line_window_histograms(w, picked, spans[1:]))
         if len(shape) == 1:
             per_group = np.count_nonzero(active.reshape(-1, samples, shape[0]), axis=2)   # [windows, samples]
             for g in spans:
@@ -350,7 +349,7 @@ def aligned_windows(spikes: np.ndarray):
 
 def line_window_histograms(w: int, active: np.ndarray, spans: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
     """Per (w, span g): integer histogram [g + 1] of how many of g aligned consecutive frames
-    of `active` [frames, lines] (nonzero = active) each line is active in (a last partial
+    of `active` [frames, ...] (nonzero = active) each line is active in (a last partial
     group left out); groups of 2g add pairs of groups of g (spans double from 2)."""
     from spikex_plugin.sparsity.scan import byte_histogram
 
