@@ -34,6 +34,10 @@ TARGET_ROWS = [  # (arch, layer, family, rate, TWS list)
     # stSAP slots from the busiest of a pass's correlated windows and from how many windows
     # each line takes (the model took independent windows and alike taps: 10-18 % high).
     ("ptb", CONV, "channel_skewed", 0.1, (8,)),
+    # Tiles whose fill and the previous tile's work alternate instead of overlapping (the
+    # model took the slowest resource's total; spatial TWS 2 here: -12 % conv, -30 % FC).
+    ("spikex", CONV, "local_blobs", 0.1, (2,)),
+    ("spikex", FC, "local_blobs", 0.1, (2,)),
 ]
 
 

@@ -85,31 +85,41 @@ def test_density_models_agree_on_small_cases():
 @pytest.mark.parametrize("dtype", ["bool", "float32", "int64"])
 def test_coactivity_brute_force(shape, T, dtype):
     """Active lines per group and aligned window against enumeration: conv groups are all
-    channels x b x b pixels at every second row and column, FC groups all lines; windows of
-    w steps start at 0, w, 2w, ... and a partial last window is left out; span entries hold
-    the busiest of g aligned consecutive windows of one sample (a partial last group left
-    out). Any nonzero value is a spike."""
+    channels x b x b pixels at every second row and column, FC groups all lines, up to
+    windows of 16; tiles (chunks of channels over a patch) in every power-of-two window;
+    windows of w steps start at 0, w, 2w, ... and a partial last window is left out; span
+    entries hold the busiest of g aligned consecutive windows of one sample (a partial last
+    group left out), line window counts how many of g such windows one line is active in.
+    Any nonzero value is a spike."""
     tr = sample_bursty_trace(shape, T, 0.15, 0.6, samples=3, seed=4)
     values = np.random.default_rng(1).uniform(1.0, 3.0, tr.shape) * tr
     s = layer_stats_from_spikes(tr if dtype == "bool" else values.astype(dtype))
     x = tr if len(shape) != 2 else tr.reshape(T, 3, shape[0], 1, shape[1])
     seen = set()
-    for w in (1, 2, 4, 8, 16):
-        if w > T:
-            continue
+    for w in (1 << i for i in range(T.bit_length()) if 1 << i <= T):
         win = [x[k * w:(k + 1) * w].any(axis=0) for k in range(T // w)]       # each [samples, *shape]
+        # tiles: each aligned chunk of g channels (FC: lines), g = 1, 2, 4, ..., over a patch of
+        # 3 rows x 8 pixels (clipped to the input) at every sixth row and eighth column
+        C = shape[0]
+        H, W = (1, 1) if len(shape) == 1 else x.shape[3:]
+        ph, pw = min(3, H), min(8, W)
+        a3 = [a.reshape(3, C, H, W) for a in win]
+        groups = {(g * ph * pw, "tile"): [int(a[i, j * g:(j + 1) * g, h:h + ph, v:v + pw].sum())
+                                          for a in a3 for i in range(3) for j in range(C // g)
+                                          for h in range(0, H - ph + 1, 6) for v in range(0, W - pw + 1, 8)]
+                  for g in (1 << i for i in range(C.bit_length()) if 1 << i <= C)}
         spans = [g for g in (2, 4, 8, 16, 32) if g <= len(win)]
-        if len(shape) == 1:
-            groups = {shape[0]: [int(a[i].sum()) for a in win for i in range(3)]}
+        if w <= 16 and len(shape) == 1:   # receptive-field and row groups up to windows of 16
+            groups[shape[0]] = [int(a[i].sum()) for a in win for i in range(3)]
             groups.update({(shape[0], None, g): [max(int(a[i].sum()) for a in win[j * g:(j + 1) * g])
                                                  for j in range(len(win) // g) for i in range(3)] for g in spans})
-        else:
+        elif w <= 16:
             C, H, W = x.shape[2:]
             boxes = [b for b in (1, 3, 5) if b <= min(H, W)]
             corners = [(h, v) for h in range(0, H, 2) for v in range(0, W, 2)]
-            groups = {C * b * b: [int(a[i, :, h:h + b, v:v + b].sum()) for a in win for i in range(3)
-                                  for h in range(0, H - b + 1, 2) for v in range(0, W - b + 1, 2)]
-                      for b in boxes}
+            groups.update({C * b * b: [int(a[i, :, h:h + b, v:v + b].sum()) for a in win for i in range(3)
+                                       for h in range(0, H - b + 1, 2) for v in range(0, W - b + 1, 2)]
+                           for b in boxes})
             groups.update({(C * b * b, None, g): [max(int(a[i, :, h:h + b, v:v + b].sum()) for a in win[j * g:(j + 1) * g])
                                                   for j in range(len(win) // g) for i in range(3)
                                                   for h, v in corners if h + b <= H and v + b <= W]
@@ -129,8 +139,8 @@ def test_coactivity_brute_force(shape, T, dtype):
             assert entry.counts.fractions == pytest.approx(ref, abs=1e-12)
             assert max(counts) < edges[-1] and sum(ref) == pytest.approx(1)   # no count left out
             seen.add((w, lines, group, span))
-        # each line of each sample: in how many of g aligned windows it is active
-        for g in (g for g in (2, 4, 8, 16, 32) if g <= len(win)):
+        # each line of each sample: in how many of g aligned windows it is active (w up to 16)
+        for g in (g for g in (2, 4, 8, 16, 32) if g <= len(win) and w <= 16):
             per_line = [int(sum(a[i].reshape(-1)[line] for a in win[j * g:(j + 1) * g]))
                         for j in range(len(win) // g) for i in range(3) for line in range(int(np.prod(shape)))]
             entry = next(e for e in s.line_window_counts if (e.window, e.span) == (w, g))

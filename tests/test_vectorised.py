@@ -18,8 +18,9 @@ from spikex_plugin.mapping.mapper import map_layer
 from spikex_plugin.mapping.mapspace import PTBMapspace, SpikeXMapspace, objective_value
 from spikex_plugin.sparsity.density import ActualDataDensity
 from spikex_plugin.sparsity.memo import MemoDensity
-from spikex_plugin.sparsity.stats import network_stats_from_rate
-from spikex_plugin.workload.network import BUNDLED, load_network
+from spikex_plugin.sim.traces import make_trace
+from spikex_plugin.sparsity.stats import layer_stats_from_spikes, network_stats_from_rate
+from spikex_plugin.workload.network import BUNDLED, Layer, load_network
 
 TRAINED = {"dvsg-medium", "dvsg-large", "nmnist"}
 SAMPLE = 40  # candidates per layer compared (evenly spread over the mapspace, plus the pick)
@@ -61,6 +62,23 @@ def test_spikex_batch_equals_per_candidate(network, kind):
                 assert space.cycles[i] == pytest.approx(ref.cycles, rel=1e-9), (layer.name, space.mapping(i))
                 compared += 1
     assert compared > 2 * SAMPLE
+
+
+@pytest.mark.parametrize("layer", [
+    Layer(name="conv", type="conv", T=32, C=8, M=8, H=10, W=10, R=3, S=3, P=8, Q=8, padding=0),
+    Layer(name="fc", type="fc", T=32, C=128, M=16, H=1, W=1, R=1, S=1, P=1, Q=1)])
+def test_spikex_batch_equals_per_candidate_with_tile_activity(layer):
+    """Statistics of a blob trace record tile activity (`group: tile`), so the tile
+    pipeline prices every candidate; the batch gives the same cycles."""
+    trace = make_trace("local_blobs", layer.input_shape, layer.T, 0.05, samples=4, seed=3)
+    d = ActualDataDensity(layer_stats_from_spikes(trace))
+    assert d.tile_activity(1, 4) is not None
+    arch = load_arch("spikex")
+    space = SpikeXMapspace(layer, arch, MemoDensity(d))
+    ids = space.allowed(arch)
+    space.price(ids)
+    for i in spread(ids, 2 * SAMPLE):
+        assert space.cycles[i] == pytest.approx(evaluate_layer(layer, space.mapping(i), arch, d).cycles, rel=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["uniform", "actual"])

@@ -290,7 +290,8 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     each buffer's port and the DRAM bandwidth, the slowest of these per inference averaged
     over how many SP-MBs an inference wakes; plus the transfers nothing overlaps."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
-    if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
+    skips_steps = arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows
+    if skips_steps:
         # Cycles per issued step of the column line, scaled to the measured probability that
         # the step is issued.
         issued = steps * f["row_weight"]
@@ -339,10 +340,153 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     exposed = exposed_transfers(layer, m, arch, f)
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
+    # The feeder reads a tile's issued steps out of its L1 half; the next fill into the
+    # other half overlaps that (membrane steps follow the feeder and overlap both).
+    spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
+    if spread is not None:
+        overlapped["tiles"], varying["tiles"] = pipelined_tiles(
+            l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
+            compute, spread)
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
     return cycles, parts
+
+
+TILE_POINTS = 16   # equal-probability points of a tile's activity
+
+
+def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed) -> tuple | None:
+    """(fill scales [.., TILE_POINTS], work scales [.., TILE_POINTS], alike [..]) of a
+    mapping or of arrays of mappings (`m`'s fields, `sin_l1` and `feed` broadcast together):
+    an L1 tile's GLB fill and array work relative to the mean tile's, TILE_POINTS equally
+    likely values each, and how alike consecutive tiles are (0 to 1); None when the
+    statistics do not record tile activity (`DensityModel.tile_activity`).
+    - Fill: the tile's active SP-MBs; in an FC layer the groups of `fc_tag_group` lines
+      holding its active lines (placed at random); in a conv layer channels over the whole
+      frame (the chunk silent as recorded, its channels otherwise independent).
+    - Work: its steps' cycles (`step_cycles`), given the share of its lines that is active.
+    - Alike: in an FC layer the next tile is the next chunk of lines of the same block, and
+      after the last chunk the next block of the GLB tile (else another position: taken as
+      uncorrelated); a conv tile's fill follows the whole frame, not the previous tile's
+      patch, and is taken as independent of its work."""
+    fields = np.broadcast_arrays(*(np.asarray(v) for v in (m.c_l1, m.tb, m.tb_glb, m.cols, m.tws, sin_l1, feed)))
+    c_l1, tb, tb_glb, cols, tws = (v.ravel().astype(np.int64) for v in fields[:5])
+    sin_l1, feed = fields[5].ravel().astype(np.float64), np.round(fields[6].ravel().astype(np.float64), 2)
+    fill, work, alike = np.empty((c_l1.size, TILE_POINTS)), np.empty((c_l1.size, TILE_POINTS)), np.zeros(c_l1.size)
+    group = tag_group(layer, arch, layer.C)
+    for channels, steps in np.unique(np.stack([c_l1, tb], axis=1), axis=0).tolist():
+        pmf = d.tile_activity(channels, steps)
+        if pmf is None:
+            return None
+        tile = (c_l1 == channels) & (tb == steps)
+        mass = quantile_slices(pmf)
+        for columns, window in np.unique(np.stack([cols[tile], tws[tile]], axis=1), axis=0).tolist():
+            sel = tile & (cols == columns) & (tws == window)
+            issued, busiest = step_cycles(len(pmf) - 1, steps, window, columns)
+            work[sel] = relative(np.maximum(feed[sel, None] * issued, busiest) @ mass.T)
+        if layer.type == "fc":
+            fill[tile] = relative(mass @ groups_holding(channels, group))
+            next_chunk, next_block = d.tile_correlations(channels, steps)
+            chunks = layer.C // channels
+            alike[tile] = np.clip(((chunks - 1) * next_chunk + np.where(tb_glb[tile] > steps, next_block, 0.0)) / chunks,
+                                  0.0, 1.0)
+            continue
+        chunk_active = float(d.p_channels_nonempty(max(channels, group), steps))
+        for p in np.unique(sin_l1[tile]).tolist():
+            fill[tile & (sin_l1 == p)] = chunk_points(max(channels // group, 1), p, chunk_active)
+    shape = fields[0].shape
+    return fill.reshape(*shape, TILE_POINTS), work.reshape(*shape, TILE_POINTS), alike.reshape(shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def step_cycles(lines: int, tb: int, tws: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(P(a step is issued), its busiest window's spikes) in a tile where k of `lines` lines
+    spike in its block of `tb` steps, k = 0..lines: each line at rate r = 1 - (1 - k /
+    lines)^(1 / tb) (the lines otherwise independent); a step is issued when one of its
+    `cols` windows of `tws` steps fired. With the feeder's words per issued step f, a
+    step takes max(f issued, busiest) cycles (the column line lies between the mean and the
+    busiest column; the busiest keeps the growth with activity)."""
+    active = np.arange(lines + 1) / max(lines, 1)
+    rate = -np.expm1(np.log1p(-np.minimum(active, 1 - 1e-12)) / tb)
+    spikes = np.arange(tws + 1)
+    pmf = np.array([math.comb(tws, k) for k in spikes]) * rate[:, None] ** spikes * (1 - rate[:, None]) ** (tws - spikes)
+    below = np.clip(np.cumsum(pmf, axis=1)[:, :-1], 0.0, 1.0) ** cols   # P(busiest window holds <= j spikes)
+    issued, busiest = 1 - below[:, 0], np.sum(1 - below, axis=1)
+    issued.flags.writeable = busiest.flags.writeable = False
+    return issued, busiest
+
+
+@functools.lru_cache(maxsize=4096)
+def groups_holding(lines: int, group: int) -> np.ndarray:
+    """Expected groups of `group` lines (of `lines`) that hold some of k active lines placed
+    at random, k = 0..lines."""
+    k = np.arange(lines + 1)
+    silent = np.prod([np.clip(lines - k - i, 0, None) / (lines - i) for i in range(min(group, lines))], axis=0)
+    values = max(lines // group, 1) * (1 - silent)
+    values.flags.writeable = False
+    return values
+
+
+@functools.lru_cache(maxsize=4096)
+def chunk_points(n: int, p: float, chunk_active: float) -> np.ndarray:
+    """Relative points of a tile's active SP-MBs out of n, each active with probability p:
+    none with the chunk's recorded silence 1 - `chunk_active`, else a zero-truncated
+    binomial whose mean keeps n p (independent SP-MBs when the two agree)."""
+    pmf = binomial_pmf(n, p)
+    if 0 < p < 1 and 0 < chunk_active < 1:
+        target = n * p / chunk_active
+        lo, hi = 0.0, 1.0 if target > 1 else 0.0   # the truncated binomial's mean rises with its probability
+        for _ in range(60 if target > 1 else 0):
+            q = (lo + hi) / 2
+            lo, hi = (q, hi) if n * q / -math.expm1(n * math.log1p(-q)) < target else (lo, q)
+        active = binomial_pmf(n, (lo + hi) / 2)[1:]
+        if not active.sum() > 0:   # the mean asks for at most one SP-MB per active chunk
+            active = np.eye(n)[0]
+        pmf = np.concatenate([[1 - chunk_active], active * chunk_active / active.sum()])
+    points = relative(quantile_slices(pmf) @ np.arange(n + 1))
+    points.flags.writeable = False
+    return points
+
+
+def quantile_slices(pmf: np.ndarray) -> np.ndarray:
+    """[TILE_POINTS, k]: the mass of each count k in each of TILE_POINTS equally likely
+    slices of its distribution, scaled to sum to 1 per slice (a slice's mean of v(k) is
+    its row times v)."""
+    cdf = np.cumsum(pmf) / np.sum(pmf)
+    below = np.concatenate([[0.0], cdf[:-1]])
+    edges = np.linspace(0.0, 1.0, TILE_POINTS + 1)
+    return np.clip(np.minimum(cdf, edges[1:, None]) - np.maximum(below, edges[:-1, None]), 0.0, None) * TILE_POINTS
+
+
+def relative(points: np.ndarray) -> np.ndarray:
+    """Points (last axis) over their mean; all ones where the mean is 0."""
+    mean = points.mean(axis=-1, keepdims=True)
+    return np.where(mean > 0, points / np.where(mean > 0, mean, 1.0), 1.0)
+
+
+def pipelined_tiles(tiles, glb, glb_share, compute, spread: tuple) -> tuple:
+    """(load, activity-driven part) of the L1 tiles' fills against the feeder: the
+    `tile_pipeline` of the GLB port's `glb` cycles, `glb_share` of them activity-driven,
+    against the feeder's `compute` (membrane steps follow the feeder and overlap the next
+    fill). Its fixed part is the fill's."""
+    pipeline = tile_pipeline(tiles, glb, compute, glb_share, 1.0, *spread)
+    return pipeline, pipeline - glb * (1 - glb_share)
+
+
+def tile_pipeline(tiles, fill, work, fill_varying, work_varying, fill_scales: np.ndarray,
+                  work_scales: np.ndarray, alike):
+    """Cycles of the double-buffered L1 tiles: the fill of tile k + 1 (GLB port) runs while
+    the array works on tile k, so each step takes the longer of the two. Over `tiles` tiles
+    with `fill` and `work` cycles in all, the activity-driven share of each (`*_varying`)
+    scaled per tile by its scales (points on the last axis): the next tile's fill and this
+    tile's work are drawn at the same quantile (busy after busy) with probability `alike`,
+    else independently. Not less than either total (the mean of a max)."""
+    per_fill = (np.asarray(fill) / tiles)[..., None] * (1 + np.asarray(fill_varying)[..., None] * (fill_scales - 1))
+    per_work = (np.asarray(work) / tiles)[..., None] * (1 + np.asarray(work_varying)[..., None] * (work_scales - 1))
+    independent = np.mean(np.maximum(per_fill[..., :, None], per_work[..., None, :]), axis=(-2, -1))
+    paired = np.mean(np.maximum(per_fill, per_work), axis=-1)
+    return tiles * (alike * paired + (1 - alike) * independent)
 
 
 def overlapped_glb_port(actions: dict[tuple[str, str], float], arch: SpikeXArch, exposed: dict[str, float]) -> float:

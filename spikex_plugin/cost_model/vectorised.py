@@ -21,8 +21,9 @@ import numpy as np
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions
-from spikex_plugin.cost_model.spikex import (exposed_transfers, l1_tile_count, level_actions, port_loads,
-                                              sparse_action_counts, sparse_factors, tag_group, widths_of)
+from spikex_plugin.cost_model.spikex import (exposed_transfers, l1_tile_count, level_actions,
+                                              pipelined_tiles, port_loads, sparse_action_counts, sparse_factors,
+                                              tag_group, tile_spread, widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -155,7 +156,8 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     """`spikex.layer_cycles` per mapping (cycles only)."""
     n = len(m)
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
-    if arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows:
+    skips_steps = arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows
+    if skips_steps:
         issued = steps * f["row_weight"]
         l1_reads = np.broadcast_to(counts.get(("L1", "read"), 0.0), (n,))
         feed = np.divide(l1_reads, issued, out=np.zeros(n), where=issued != 0)
@@ -185,6 +187,11 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
                       np.maximum(counts.get(("GLB", "write"), 0.0) - exposed["glb_writes"], 0.0))
     overlapped = {**loads, "glb_port": glb + fill_latency, "dram": np.maximum(loads["dram"] - exposed["dram"], 0.0)}
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
+    spread = tile_spread(layer, arch, d, m, p, feed) if skips_steps else None
+    if spread is not None:
+        overlapped["tiles"], varying["tiles"] = pipelined_tiles(
+            l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
+            compute, spread)
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
 
 

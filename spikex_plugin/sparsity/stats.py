@@ -28,6 +28,15 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   `lines` neighbouring pixels of one row (n = 2, 4, 8, 16 up to the width; in window k and
   channel c every eighth row from row 2 ((-c - k) mod 4), every second start): the pixels
   SpikeX's spatial mode reads in one weight step.
+  Entries with `group: tile` (absent in older files, and then the model takes every L1 tile
+  as alike) count the active lines of an L1-tile-like patch: each aligned chunk of g
+  channels (FC: g lines; g = 1, 2, 4, ... up to the channels), for conv inputs over 3 rows x
+  8 pixels of each channel (clipped to the input; at every sixth row and eighth column),
+  in aligned windows of w = 1, 2, 4, ... up to T steps (`lines` = g x the patch's pixels).
+  `next_window_correlation` (tile entries, where the counts vary) is the correlation of a
+  chunk's count in consecutive windows of one sample. How unevenly tiles are active, and
+  how alike consecutive tiles are, set how often a tile's fill and the previous tile's
+  work fail to overlap.
   Entries with `span: g` (receptive-field groups; absent in older files, and then the model
   takes a PTB pass's windows as independent) count instead the active lines of the busiest
   of g aligned consecutive windows (groups of windows starting at 0, g, 2g, ...; a last
@@ -83,7 +92,9 @@ class CoActivity(BaseModel):
     window: PositiveInt
     lines: PositiveInt
     counts: Histogram
-    group: Literal["row"] | None = None   # None: a receptive-field box (or all FC lines)
+    group: Literal["row", "tile"] | None = None   # None: a receptive-field box (or all FC lines)
+    # `tile` entries: Pearson correlation of one chunk's counts in consecutive windows
+    next_window_correlation: float | None = Field(default=None, ge=-1, le=1)
     span: PositiveInt | None = None       # None: one window; else the busiest of `span` windows
 
     @model_validator(mode="after")
@@ -288,6 +299,7 @@ COACTIVITY_BOXES = (1, 3, 5)
 COACTIVITY_ROWS = (2, 4, 8, 16)
 COACTIVITY_SPANS = (1, 2, 4, 8, 16, 32)
 LINE_COUNT_LINES = 4096   # lines per sample that `line_window_counts` reads at most (about)
+TILE_PATCH = (3, 8)   # rows x pixels of a conv `tile` patch: about a spatial L1 tile of 8 columns
 
 
 def coactivity_counts(spikes: np.ndarray) -> tuple[dict[tuple[int, int, str | None, int | None], np.ndarray],
@@ -295,56 +307,68 @@ def coactivity_counts(spikes: np.ndarray) -> tuple[dict[tuple[int, int, str | No
     """Integer histograms over a trace [T, samples, *shape] (groups as in the module doc):
     - co-activity, per (window w, group lines n, group kind, span): [n + 1] of active lines
       per group and aligned window (span None), or in the busiest of `span` aligned
-      consecutive windows;
+      consecutive windows (`tile` entries: followed by their moments, `tile_counts`);
     - line window counts, per (window w, span g): [g + 1] of how many of g aligned
       consecutive windows (a last partial group left out) one line of one sample is active
       in; every line, or every k-th line of a sample (k = lines // LINE_COUNT_LINES).
     Windows of 2w are the OR of pairs of windows of w, so all sizes cost about two passes."""
-    from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
-
     T, samples, shape = spikes.shape[0], spikes.shape[1], spikes.shape[2:]
     stride = max(1, math.prod(shape) // LINE_COUNT_LINES)
     out: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
     line_counts: dict[tuple[int, int], np.ndarray] = {}
     for w, active in aligned_windows(spikes):
-        spans = np.array([g for g in COACTIVITY_SPANS if g <= T // w])
-        picked = active.reshape(active.shape[0], samples, -1)[:, :, ::stride]   # every stride-th line of a sample
-        line_counts.update(line_window_histograms(w, picked, spans[1:]))
-        if len(shape) == 1:
-            per_group = np.count_nonzero(active.reshape(-1, samples, shape[0]), axis=2)   # [windows, samples]
-            for g in spans:
-                busiest = per_group[: len(per_group) // g * g].reshape(-1, g, samples).max(axis=1)
-                out[(w, shape[0], None, span_key(g))] = np.bincount(busiest.ravel(), minlength=shape[0] + 1)
-            continue
-        C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
-        boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
-        hist = np.zeros((boxes.size, spans.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
-        box_count_histograms(active.reshape(-1, C, H, W), samples, boxes, spans, hist)
-        for b, per_span in zip(boxes, hist):
-            for g, counts in zip(spans, per_span):
-                out[(w, C * int(b) ** 2, None, span_key(g))] = counts[: C * b * b + 1]
-        rows = np.array([n for n in COACTIVITY_ROWS if n <= W])
-        if rows.size:
-            hist = np.zeros((rows.size, rows.max() + 1), dtype=np.int64)
-            row_count_histograms(active.reshape(-1, C, H, W), spikes.shape[1], rows, hist)
-            for n, counts in zip(rows, hist):
-                out[(w, int(n), "row", None)] = counts[: n + 1]
+        out.update(tile_counts(active, shape, samples, w))
+        if w in COACTIVITY_WINDOWS:
+            spans = np.array([g for g in COACTIVITY_SPANS if g <= T // w])
+            picked = active.reshape(active.shape[0], samples, -1)[:, :, ::stride]   # every stride-th line of a sample
+            line_counts.update(line_window_histograms(w, picked, spans[1:]))
+            out.update(group_counts(active, shape, samples, w, spans))
     return out, line_counts
 
 
 def aligned_windows(spikes: np.ndarray):
-    """(w, activity [T // w, samples * lines] of the aligned windows of w steps) for w in
-    `COACTIVITY_WINDOWS` up to T, from a trace [T, samples, *shape] (nonzero = active; bytes
-    or float32, as torch hands traces over, are read in place). Windows of 2w are the OR of
-    pairs of windows of w."""
+    """(w, activity [T // w, samples * lines] of the aligned windows of w steps) for w = 1, 2,
+    4, ... up to T, from a trace [T, samples, *shape] (nonzero = active; bytes or float32, as
+    torch hands traces over, are read in place). Windows of 2w are the OR of pairs of
+    windows of w."""
     T = spikes.shape[0]
     active = spikes.view(np.uint8) if spikes.dtype == np.bool_ else spikes if spikes.dtype == np.float32 else spikes != 0
     active = np.ascontiguousarray(active).reshape(T, -1)
-    for w in (w for w in COACTIVITY_WINDOWS if w <= T):
+    w = 1
+    while w <= T:
         if w > 1:  # float32 only at the first level
             even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
             active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
         yield w, active
+        w *= 2
+
+
+def group_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int, spans: np.ndarray) -> dict:
+    """Receptive-field (one window and the busiest of each span) and row entries of one
+    window size (`coactivity_counts`); `active` is [windows * samples, lines]."""
+    from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
+
+    out = {}
+    if len(shape) == 1:
+        per_group = np.count_nonzero(active.reshape(-1, samples, shape[0]), axis=2)   # [windows, samples]
+        for g in spans:
+            busiest = per_group[: len(per_group) // g * g].reshape(-1, g, samples).max(axis=1)
+            out[(w, shape[0], None, span_key(g))] = np.bincount(busiest.ravel(), minlength=shape[0] + 1)
+        return out
+    C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
+    boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
+    hist = np.zeros((boxes.size, spans.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
+    box_count_histograms(active.reshape(-1, C, H, W), samples, boxes, spans, hist)
+    for b, per_span in zip(boxes, hist):
+        for g, counts in zip(spans, per_span):
+            out[(w, C * int(b) ** 2, None, span_key(g))] = counts[: C * b * b + 1]
+    rows = np.array([n for n in COACTIVITY_ROWS if n <= W])
+    if rows.size:
+        hist = np.zeros((rows.size, rows.max() + 1), dtype=np.int64)
+        row_count_histograms(active.reshape(-1, C, H, W), samples, rows, hist)
+        for n, counts in zip(rows, hist):
+            out[(w, int(n), "row", None)] = counts[: n + 1]
+    return out
 
 
 def line_window_histograms(w: int, active: np.ndarray, spans: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
@@ -367,6 +391,26 @@ def span_key(span: int) -> int | None:
     return None if span == 1 else int(span)
 
 
+def tile_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int) -> dict:
+    """`tile` entries of one window size: per aligned chunk of g channels (FC: lines), g a
+    power of two, the active lines of a patch (conv: TILE_PATCH rows x pixels at the rows
+    and columns `scan.tile_count_histograms` samples; FC: the chunk itself). `active` is
+    [windows, samples * lines]. Each value is the histogram [lines + 1] followed by the six
+    sums (n, x, y, x^2, y^2, xy) over (window k, window k + 1) pairs of one sample, chunk
+    and patch (additive over batches)."""
+    from spikex_plugin.sparsity.scan import tile_count_histograms  # numba: loaded when a trace is scanned
+
+    C = shape[0]
+    H, W = (1, 1) if len(shape) == 1 else (shape[1], shape[2]) if len(shape) == 3 else (1, shape[1])
+    rows, pixels = (min(TILE_PATCH[0], H), min(TILE_PATCH[1], W)) if len(shape) > 1 else (1, 1)
+    levels = int(math.log2(C)) + 1
+    hist = np.zeros((levels, (1 << (levels - 1)) * rows * pixels + 1), dtype=np.int64)
+    moments = np.zeros((levels, 6), dtype=np.int64)
+    tile_count_histograms(active.reshape(-1, C, H, W), samples, rows, pixels, hist, moments)
+    return {(w, (1 << i) * rows * pixels, "tile", None): np.concatenate([hist[i, : (1 << i) * rows * pixels + 1], moments[i]])
+            for i in range(levels)}
+
+
 def _count_edges(n: int) -> np.ndarray:
     """Bins over 0..n active lines: one per count up to 32, then eight per octave."""
     exact = np.arange(min(n, 32) + 1)
@@ -376,11 +420,17 @@ def _count_edges(n: int) -> np.ndarray:
 
 def coactivity_entry(window: int, lines: int, counts: np.ndarray, group: str | None = None,
                      span: int | None = None) -> CoActivity:
-    """A `CoActivity` from an integer histogram of active lines [lines + 1], binned for storage."""
+    """A `CoActivity` from an integer histogram of active lines [lines + 1] (`tile` entries:
+    followed by their consecutive-window moments, `tile_counts`), binned for storage."""
+    correlation = None
+    if group == "tile":
+        counts, (n, sx, sy, sxx, syy, sxy) = counts[: lines + 1], counts[lines + 1:].astype(np.float64)
+        spread = (n * sxx - sx * sx) * (n * syy - sy * sy)
+        correlation = float(np.clip((n * sxy - sx * sy) / math.sqrt(spread), -1, 1)) if spread > 0 else None
     edges = _count_edges(lines)
     fractions = np.add.reduceat(counts, edges[:-1].astype(int)) / counts.sum()
     last = int(np.flatnonzero(fractions)[-1]) + 1 if fractions.any() else 1
-    return CoActivity(window=window, lines=lines, group=group, span=span,
+    return CoActivity(window=window, lines=lines, group=group, span=span, next_window_correlation=correlation,
                       counts=Histogram(edges=edges[: last + 1].tolist(), fractions=fractions[:last].tolist()))
 
 
