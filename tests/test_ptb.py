@@ -24,11 +24,11 @@ import pytest
 from spikex_plugin.api import densities_for, run_map
 from spikex_plugin.cost_model.ptb import (PassStages, evaluate_ptb_layer, packed_slots, pass_pipeline_cycles,
                                           trace_compute_cycles)
-from spikex_plugin.cost_model.stsap import independent_first_fit
+from spikex_plugin.cost_model.stsap import binomial_tap_columns, independent_first_fit, recorded_tap_columns
 from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.hardware.arch import PortSpec, load_arch
 from spikex_plugin.sparsity.density import ActualDataDensity, UniformDensity
-from spikex_plugin.sparsity.stats import layer_stats_from_rate, sample_bursty_trace
+from spikex_plugin.sparsity.stats import layer_stats_from_rate, layer_stats_from_spikes, sample_bursty_trace
 from spikex_plugin.workload.network import Layer, load_network
 
 CONV = Layer(name="conv", type="conv", T=32, C=16, M=32, H=18, W=18, R=3, S=3, P=16, Q=16, padding=1)
@@ -160,6 +160,55 @@ def test_expected_cycles_track_the_trace(bursty):
     assert cost.cycle_parts["accumulate"] == pytest.approx(sampled, rel=0.15)
 
 
+HELD_OUT = Layer(name="conv", type="conv", T=64, C=8, M=8, H=18, W=18, R=3, S=3, P=16, Q=16, padding=1)
+
+
+def first_fit_slots_per_pass(spikes: np.ndarray, tw: int) -> float:
+    """Mean first-fit slots of the passes of HELD_OUT at `tw` (T / tw = 16 windows: two
+    groups of 8 columns, one output position a pass), packed here from the trace: per
+    output position and window group, the 72 taps (c, r, s) in order, each into the first
+    slot whose taps are active in none of its windows. `spikes` is [T, samples, C, H, W]."""
+    T, samples, C, H, W = spikes.shape
+    windows = spikes.reshape(T // tw, tw, samples, C, H, W).any(axis=1)        # [16, samples, C, H, W]
+    padded = np.pad(windows, ((0, 0), (0, 0), (0, 0), (1, 1), (1, 1)))
+    slots = []
+    for s in range(samples):
+        for group in (range(0, 8), range(8, 16)):
+            for p in range(16):
+                for q in range(16):
+                    taps = padded[list(group), s, :, p:p + 3, q:q + 3].reshape(8, -1).T   # [72 taps, 8 windows]
+                    packed: list[int] = []
+                    for tap in taps:
+                        mask = int(sum(1 << j for j in range(8) if tap[j]))
+                        if not mask:
+                            continue
+                        free = next((i for i, used in enumerate(packed) if not used & mask), None)
+                        if free is None:
+                            packed.append(mask)
+                        else:
+                            packed[free] |= mask
+                    slots.append(len(packed))
+    return float(np.mean(slots))
+
+
+@pytest.mark.parametrize("family, rate, tw", [("local_blobs", 0.01, 4), ("moving_objects", 0.01, 4),
+                                              ("channel_skewed", 0.1, 4), ("bernoulli", 0.1, 4)])
+def test_expected_slots_track_correlated_and_skewed_traces(family, rate, tw):
+    """Held-out families: under blobs and moving objects a pass's windows are correlated
+    (its busiest window holds fewer taps than the busiest of 8 independent windows), under
+    channel skew a few taps fire in every window and the rest rarely (they pack better
+    than alike taps). The model's slots per pass, from the trace's statistics, against
+    first-fit on the trace itself."""
+    from spikex_plugin.sim.traces import make_trace
+
+    spikes = make_trace(family, HELD_OUT.input_shape, HELD_OUT.T, rate, samples=4, seed=7)
+    density = ActualDataDensity(layer_stats_from_spikes(spikes))
+    m = PTBMapping(tw, 8, 8, 1, "weights-stationary", 8, 16, 64)
+    cost = evaluate_ptb_layer(HELD_OUT, m, load_arch("ptb"), density)
+    model = cost.cycle_parts["accumulate"] / (tw * 16 * 16 * 2)       # one channel group, 256 positions, 2 groups
+    assert model == pytest.approx(first_fit_slots_per_pass(spikes, tw), rel=0.06)
+
+
 def test_energy_and_cycles_fall_with_rate():
     net = load_network("nmnist")
     arch = load_arch("ptb", ROWS=8)
@@ -245,32 +294,37 @@ def test_independent_first_fit_matches_packing_random_taps():
         counts.append(len(slots))
         busiest.append(per_column.max())
     pmf = tuple(1.0 if k == 20 else 0.0 for k in range(21))
-    model = independent_first_fit(pmf, 8, 8 * 0.4 / (1 - 0.6 ** 8))
+    model = independent_first_fit(pmf, 8, binomial_tap_columns(8, 8 * 0.4 / (1 - 0.6 ** 8)))
     assert model == pytest.approx(np.mean(counts), rel=0.03)
     assert model > 1.1 * np.mean(busiest)   # first-fit needs more slots than the busiest column has taps
 
 
-def plain_first_fit_monte_carlo(live_pmf: tuple, columns: int, windows_per_live: float, samples: int) -> float:
-    """The seeded Monte Carlo `independent_first_fit` documents, in plain Python: seed 0;
-    the samples' live-tap counts from `live_pmf`; then per tap, up to the largest count,
-    every sample's column count (a binomial over the columns given at least one, q solved
-    here with scipy) and every sample's `columns` uniforms, whose argsort places the tap;
-    each sample packs its taps first-fit into lists of column sets."""
+def truncated_binomial(columns: int, windows_per_live: float) -> np.ndarray:
+    """P(a tap is active in k = 1..columns columns) when it is active in each column with
+    probability q, given one at least, `windows_per_live` columns on average (q solved
+    here with scipy; the limit q -> 0, one column each, at or below one)."""
     from scipy.optimize import brentq
 
-    if windows_per_live <= 1:   # the limit q -> 0: one column each
-        at_least_one = np.eye(columns)[0]
-    else:
-        q = 1.0 if windows_per_live >= columns else brentq(
-            lambda x: columns * x / (1 - (1 - x) ** columns) - windows_per_live, 1e-12, 1 - 1e-15, xtol=1e-16)
-        at_least_one = np.array([math.comb(columns, j) * q ** j * (1 - q) ** (columns - j)
-                                 for j in range(1, columns + 1)])
+    if windows_per_live <= 1:
+        return np.eye(columns)[0]
+    q = 1.0 if windows_per_live >= columns else brentq(
+        lambda x: columns * x / (1 - (1 - x) ** columns) - windows_per_live, 1e-12, 1 - 1e-15, xtol=1e-16)
+    pmf = np.array([math.comb(columns, j) * q ** j * (1 - q) ** (columns - j) for j in range(1, columns + 1)])
+    return pmf / pmf.sum()
+
+
+def plain_first_fit_monte_carlo(live_pmf: tuple, columns: int, tap_columns: tuple, samples: int) -> float:
+    """The seeded Monte Carlo `independent_first_fit` documents, in plain Python: seed 0;
+    the samples' live-tap counts from `live_pmf`; then per tap, up to the largest count,
+    every sample's column count from `tap_columns` and every sample's `columns` uniforms,
+    whose argsort places the tap; each sample packs its taps first-fit into lists of
+    column sets."""
     rng = np.random.default_rng(0)
     pmf = np.array(live_pmf)
     live = rng.choice(len(pmf), size=samples, p=pmf / pmf.sum())
     packed: list[list[set]] = [[] for _ in range(samples)]
     for tap in range(int(live.max())):
-        count = rng.choice(np.arange(1, columns + 1), size=samples, p=at_least_one / at_least_one.sum())
+        count = rng.choice(np.arange(1, columns + 1), size=samples, p=np.array(tap_columns))
         order = np.argsort(rng.random((samples, columns)), axis=1)
         for s in range(samples):
             if tap >= live[s]:
@@ -293,11 +347,27 @@ def plain_first_fit_monte_carlo(live_pmf: tuple, columns: int, windows_per_live:
 ])
 def test_independent_first_fit_is_the_plain_monte_carlo(live_pmf, columns, windows_per_live):
     """The compiled, chunked, disk-cached first-fit gives exactly what the documented draws
-    packed one tap at a time in plain Python give."""
-    independent_first_fit.cache_clear()
-    fast = independent_first_fit(live_pmf, columns, windows_per_live, samples=64)
-    assert fast == plain_first_fit_monte_carlo(live_pmf, columns, windows_per_live, 64)
-    assert fast > 0
+    packed one tap at a time in plain Python give, for alike taps (a binomial number of
+    columns) and for taps that differ (a few in every column, most in one)."""
+    alike = binomial_tap_columns(columns, windows_per_live)
+    assert alike == pytest.approx(truncated_binomial(columns, windows_per_live), abs=1e-9)
+    differ = tuple(np.eye(columns)[0] * 0.7 + np.eye(columns)[-1] * 0.3)
+    for tap_columns in (alike, differ):
+        independent_first_fit.cache_clear()
+        fast = independent_first_fit(live_pmf, columns, tap_columns, samples=64)
+        assert fast == plain_first_fit_monte_carlo(live_pmf, columns, tap_columns, 64)
+        assert fast > 0
+
+
+def test_tap_columns_from_recorded_line_windows():
+    """A tap's columns from P(a line is active in k of the pass's windows): two positions
+    side by side add two independent lines' counts; a tap in no column is not live."""
+    two = np.convolve([0.5, 0.3, 0.2], [0.5, 0.3, 0.2])          # 0.25, 0.3, 0.29, 0.12, 0.04
+    assert recorded_tap_columns(np.array([0.5, 0.3, 0.2]), 2) == pytest.approx(tuple(two[1:] / 0.75))
+    assert recorded_tap_columns(np.array([0.5, 0.3, 0.2]), 1) == pytest.approx((0.6, 0.4))
+    assert recorded_tap_columns(np.array([1.0, 0.0]), 3) == ()
+    older = ActualDataDensity(layer_stats_from_rate(CONV.input_shape, CONV.T, 0.02))
+    assert older.line_window_count_pmf(8, 4) is None
 
 
 def test_independent_first_fit_is_read_back_from_the_disk_cache(monkeypatch):
@@ -305,7 +375,7 @@ def test_independent_first_fit_is_read_back_from_the_disk_cache(monkeypatch):
     neither draws nor packs."""
     import spikex_plugin.cost_model.stsap as stsap
 
-    args = ((0.0, 0.3, 0.4, 0.3), 4, 1.7, 32)
+    args = ((0.0, 0.3, 0.4, 0.3), 4, binomial_tap_columns(4, 1.7), 32)
     independent_first_fit.cache_clear()
     first = independent_first_fit(*args)
 

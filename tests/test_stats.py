@@ -87,8 +87,10 @@ def test_coactivity_brute_force(shape, T, dtype):
     """Active lines per group and aligned window against enumeration: conv groups are all
     channels x b x b pixels at every second row and column, FC groups all lines, up to
     windows of 16; tiles (chunks of channels over a patch) in every power-of-two window;
-    windows of w steps start at 0, w, 2w, ... and a partial last window is left out. Any
-    nonzero value is a spike."""
+    windows of w steps start at 0, w, 2w, ... and a partial last window is left out; span
+    entries hold the busiest of g aligned consecutive windows of one sample (a partial last
+    group left out), line window counts how many of g such windows one line is active in.
+    Any nonzero value is a spike."""
     tr = sample_bursty_trace(shape, T, 0.15, 0.6, samples=3, seed=4)
     values = np.random.default_rng(1).uniform(1.0, 3.0, tr.shape) * tr
     s = layer_stats_from_spikes(tr if dtype == "bool" else values.astype(dtype))
@@ -106,13 +108,22 @@ def test_coactivity_brute_force(shape, T, dtype):
                                           for a in a3 for i in range(3) for j in range(C // g)
                                           for h in range(0, H - ph + 1, 6) for v in range(0, W - pw + 1, 8)]
                   for g in (1 << i for i in range(C.bit_length()) if 1 << i <= C)}
+        spans = [g for g in (2, 4, 8, 16, 32) if g <= len(win)]
         if w <= 16 and len(shape) == 1:   # receptive-field and row groups up to windows of 16
             groups[shape[0]] = [int(a[i].sum()) for a in win for i in range(3)]
+            groups.update({(shape[0], None, g): [max(int(a[i].sum()) for a in win[j * g:(j + 1) * g])
+                                                 for j in range(len(win) // g) for i in range(3)] for g in spans})
         elif w <= 16:
             C, H, W = x.shape[2:]
+            boxes = [b for b in (1, 3, 5) if b <= min(H, W)]
+            corners = [(h, v) for h in range(0, H, 2) for v in range(0, W, 2)]
             groups.update({C * b * b: [int(a[i, :, h:h + b, v:v + b].sum()) for a in win for i in range(3)
                                        for h in range(0, H - b + 1, 2) for v in range(0, W - b + 1, 2)]
-                           for b in (1, 3, 5) if b <= min(H, W)})
+                           for b in boxes})
+            groups.update({(C * b * b, None, g): [max(int(a[i, :, h:h + b, v:v + b].sum()) for a in win[j * g:(j + 1) * g])
+                                                  for j in range(len(win) // g) for i in range(3)
+                                                  for h, v in corners if h + b <= H and v + b <= W]
+                           for b in boxes for g in spans})
             # rows: one channel, n neighbouring pixels of one row; in window k and channel c
             # every eighth row from 2 ((-c - k) mod 4), every second start
             rows = {n: [int(a[i, c, h, v:v + n].sum()) for k, a in enumerate(win) for i in range(3)
@@ -121,14 +132,22 @@ def test_coactivity_brute_force(shape, T, dtype):
                     for n in (2, 4, 8, 16) if n <= W}
             groups.update({(n, "row"): counts for n, counts in rows.items()})
         for key, counts in groups.items():
-            lines, group = key if isinstance(key, tuple) else (key, None)
-            entry = next(e for e in s.coactivity if (e.window, e.lines, e.group) == (w, lines, group))
+            lines, group, span = (key, None, None) if isinstance(key, int) else key if len(key) == 3 else (*key, None)
+            entry = next(e for e in s.coactivity if (e.window, e.lines, e.group, e.span) == (w, lines, group, span))
             edges = entry.counts.edges
             ref = [np.mean((np.array(counts) >= lo) & (np.array(counts) < hi)) for lo, hi in zip(edges[:-1], edges[1:])]
             assert entry.counts.fractions == pytest.approx(ref, abs=1e-12)
             assert max(counts) < edges[-1] and sum(ref) == pytest.approx(1)   # no count left out
-            seen.add((w, lines, group))
-    assert seen == {(e.window, e.lines, e.group) for e in s.coactivity}
+            seen.add((w, lines, group, span))
+        # each line of each sample: in how many of g aligned windows it is active (w up to 16)
+        for g in (g for g in (2, 4, 8, 16, 32) if g <= len(win) and w <= 16):
+            per_line = [int(sum(a[i].reshape(-1)[line] for a in win[j * g:(j + 1) * g]))
+                        for j in range(len(win) // g) for i in range(3) for line in range(int(np.prod(shape)))]
+            entry = next(e for e in s.line_window_counts if (e.window, e.span) == (w, g))
+            assert entry.fractions == pytest.approx(np.bincount(per_line, minlength=g + 1) / len(per_line), abs=1e-12)
+            seen.add((w, g))
+    assert seen == {(e.window, e.lines, e.group, e.span) for e in s.coactivity} | \
+        {(e.window, e.span) for e in s.line_window_counts}
 
 
 def test_coactivity_of_every_kth_sample_does_not_depend_on_batching():
@@ -253,3 +272,42 @@ def test_binomial_pmf_matches_scipy(n, p):
     assert abs(got.sum() - 1) < 1e-9
     mode = int(np.argmax(expected))
     assert binomial_log_pmf(mode, n, p) == pytest.approx(binom.logpmf(mode, n, p), abs=1e-10)
+
+
+@pytest.mark.parametrize("family", ["local_blobs", "bursty"])
+def test_busiest_window_of_a_pass_from_recorded_spans(family):
+    """The expected busiest of g consecutive windows (a PTB pass's columns) of a receptive
+    field's active lines, against the trace: all 3 x 3 boxes, aligned groups of g windows
+    of 4 steps. Under blobs and population bursts the windows of a group are correlated,
+    so the busiest of g is well below the busiest of g independent windows; g = 3 lies
+    between the recorded spans 2 and 4. Without the span entries (older files) the model
+    takes the windows as independent."""
+    from spikex_plugin.sim.traces import make_trace
+
+    spikes = make_trace(family, (4, 12, 12), 64, 0.02, samples=6, seed=3)
+    stats = layer_stats_from_spikes(spikes)
+    d = ActualDataDensity(stats)
+    windows = spikes.reshape(16, 4, 6, 4, 12, 12).any(axis=1)
+    boxes = np.array([[[windows[k, s, :, h:h + 3, v:v + 3].sum() for h in range(10) for v in range(10)]
+                       for s in range(6)] for k in range(16)])      # [window, sample, box]
+    older = ActualDataDensity(stats.model_copy(update={"coactivity": [c for c in stats.coactivity if not c.span]}))
+    for g in (3, 8):
+        busiest = np.mean([boxes[j * g:(j + 1) * g].max(axis=0) for j in range(16 // g)])
+        assert d.expected_packed_rows(36, g, 4) == pytest.approx(busiest, rel=0.1)
+        independent = np.sum(1 - np.cumsum(d.active_lines_pmf(36, 4))[:-1] ** g)
+        assert independent > 1.12 * busiest
+        assert older.expected_packed_rows(36, g, 4) == pytest.approx(independent, rel=1e-9)
+
+
+def test_pass_persistence_of_repeated_and_independent_windows():
+    """Windows that repeat (each sample one fixed frame, samples at very different rates)
+    carry their active lines over completely (r = 1); Bernoulli windows do not (r = 0);
+    statistics without span entries give 0."""
+    rng = np.random.default_rng(2)
+    frames = rng.random((6, 64)) < np.linspace(0.02, 0.6, 6)[:, None]       # [samples, lines]
+    repeated = np.broadcast_to(frames, (32, 6, 64))
+    assert ActualDataDensity(layer_stats_from_spikes(repeated)).pass_persistence(64, 4) == pytest.approx(1.0)
+    bernoulli = rng.random((32, 6, 64)) < 0.05
+    assert abs(ActualDataDensity(layer_stats_from_spikes(bernoulli)).pass_persistence(64, 4)) < 0.1
+    assert ActualDataDensity(layer_stats_from_rate((64,), 32, 0.05)).pass_persistence(64, 4) == 0.0
+

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from spikex_plugin.cost_model.spikex import LayerCost, overlapped_glb_port, port_loads, priced
-from spikex_plugin.cost_model.stsap import independent_first_fit
+from spikex_plugin.cost_model.stsap import binomial_tap_columns, independent_first_fit, inverse_cdf, recorded_tap_columns
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import PTBMapping
 from spikex_plugin.sparsity.density import DensityModel
@@ -196,9 +196,13 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
         columns = width * shape.fold
         windows_per_live = columns * d.p_nonempty(1, m.tws) / (1 - silent ** shape.fold) if silent < 1 else 0.0
         # stSAP needs at least the busiest column's lines (co-active lines kept), and at
-        # least what first-fit needs when live taps' windows are independent.
-        group = max(d.expected_packed_rows(lines, columns, m.tws),
-                    independent_first_fit(tuple(np.round(live_pmf, 9)), columns, round(windows_per_live, 6)))
+        # least what first-fit needs when live taps' windows are independent (each tap in
+        # as many windows as the statistics' lines, else alike taps).
+        line_counts = d.line_window_count_pmf(width, m.tws)
+        tap_columns = (binomial_tap_columns(columns, round(windows_per_live, 6)) if line_counts is None
+                       else recorded_tap_columns(line_counts, shape.fold))
+        group = max(d.expected_packed_rows(lines, width, m.tws, 1 + (shape.fold - 1) * min(layer.stride / layer.S, 1)),
+                    independent_first_fit(tuple(np.round(live_pmf, 9)), columns, tap_columns))
         group_slots.append(group)
         slots += shape.positions * group
         by_live = pass_words_by_live(layer, m, arch, live_pmf.size - 1, width * shape.fold)
@@ -234,7 +238,12 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     # Passes stream back to back: the rows' skew drains once (the pipeline walks the columns).
     fill = m.rows - 1
     tile_groups = max(1, m.t_glb // (max(shape.group_windows) * m.tws))
-    array = pass_pipeline_cycles(tuple(stages), shape.passes, m.tws, tile_groups) + fill
+    # With one position group the passes are the window groups in time order, so a pass
+    # follows the one before as a window group follows the one before (FC). Conv passes walk
+    # a position's window groups and then repeat that time pattern at the next position,
+    # which the busiest of two consecutive window groups does not describe.
+    persistence = round(d.pass_persistence(lines, max(shape.group_windows) * m.tws), 6) if shape.positions == 1 else 0.0
+    array = pass_pipeline_cycles(tuple(stages), shape.passes, m.tws, tile_groups, persistence) + fill
     loads = {"array": array, **port_loads(actions, arch)}
     bound = max(loads, key=loads.get)
     exposed = ptb_exposed_transfers(layer, m, arch, d, words["fill_GLB"] * bpa["GLB"] / shape.passes, out_bits)
@@ -306,7 +315,7 @@ class PassStages:
 
 @functools.lru_cache(maxsize=1024)
 def pass_pipeline_cycles(groups: tuple[PassStages, ...], passes: int, tws: int, tile_groups: int,
-                         sequence: int = 64, replicas: int = 64) -> float:
+                         persistence: float = 0.0, sequence: int = 64, replicas: int = 64) -> float:
     """Expected array cycles of `passes` passes (window groups in turn; the windows of a GLB
     time tile, `tile_groups` window groups, chain their membrane) through three stages that
     hand off as PTB's buffers do:
@@ -322,12 +331,19 @@ def pass_pipeline_cycles(groups: tuple[PassStages, ...], passes: int, tws: int, 
     long pass holds up the others through the two buffers, so the period is not the slowest
     stage's mean: the recurrence is run on `replicas` seeded draws of `sequence` passes; the
     mean is taken over the whole run when `passes` is short, else as the steady-state period
-    (second half of the run) times `passes`."""
+    (second half of the run) times `passes`. With `persistence` r a pass repeats the
+    previous pass's draw (its quantile of L) with probability r, else draws afresh: passes
+    of one busy or quiet stretch of input come together, and the pipeline waits less for
+    long passes among short ones than when every pass is drawn afresh."""
     rng = np.random.default_rng(0)
     k_run = min(passes, sequence)
     group_of = np.arange(k_run) % len(groups)
-    live = [rng.choice(len(g.pmf), size=replicas, p=np.asarray(g.pmf) / sum(g.pmf)) for g in
-            (groups[i] for i in group_of)]
+    uniforms = [rng.random(replicas) for _ in range(k_run)]   # as `Generator.choice` draws them
+    if persistence > 0:
+        repeat = np.random.default_rng(1).random((k_run, replicas)) < persistence
+        for k in range(1, k_run):
+            uniforms[k] = np.where(repeat[k], uniforms[k - 1], uniforms[k])
+    live = [inverse_cdf(np.asarray(groups[i].pmf) / sum(groups[i].pmf), u) for i, u in zip(group_of, uniforms)]
     zero = np.zeros(replicas)
     fill_end, feeder, last_take, mem_start, chain_end = zero, zero, zero, zero - tws, zero
     feed_end = [zero, zero]   # the two passes before

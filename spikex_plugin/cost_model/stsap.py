@@ -23,33 +23,54 @@ _CHUNK_DRAWS = 1 << 20   # uniforms drawn at once (8 MB)
 
 
 @functools.lru_cache(maxsize=1024)
-def independent_first_fit(live_pmf: tuple, columns: int, windows_per_live: float, samples: int = 256) -> float:
+def independent_first_fit(live_pmf: tuple, columns: int, tap_columns: tuple, samples: int = 256) -> float:
     """Expected first-fit slots of a pass whose live taps (count drawn from `live_pmf`) are
-    each active in independent columns, `windows_per_live` of the `columns` on average (each
-    tap in at least one): each sample packs its taps in order, each into the first slot none
-    of whose taps shares a column with it. When taps are active in many columns, first-fit
-    needs well over the busiest column's count."""
-    if windows_per_live <= 0 or len(live_pmf) < 2:
+    each active in a number of the `columns` drawn from `tap_columns` (P(1), ..., P(columns)),
+    those columns at random: each sample packs its taps in order, each into the first slot
+    none of whose taps shares a column with it. When taps are active in many columns,
+    first-fit needs well over the busiest column's count; taps that differ (a few always
+    on, many rare) pack better than alike ones."""
+    if not tap_columns or len(live_pmf) < 2:
         return 0.0
-    key = f"{_VERSION}|{live_pmf}|{columns}|{windows_per_live}|{samples}"
-    return cache.cached("stsap-first-fit", key, lambda: first_fit_monte_carlo(live_pmf, columns, windows_per_live,
-                                                                              samples),
+    key = f"{_VERSION}|{live_pmf}|{columns}|{tap_columns}|{samples}"
+    return cache.cached("stsap-first-fit", key, lambda: first_fit_monte_carlo(live_pmf, columns, tap_columns, samples),
                         lambda v: isinstance(v, float))
 
 
-def first_fit_monte_carlo(live_pmf: tuple, columns: int, windows_per_live: float, samples: int) -> float:
-    """`independent_first_fit` computed: `samples` passes, seed 0. Draw order: the samples'
-    live-tap counts (inverse CDF of `live_pmf`), then for each tap up to the largest count:
-    every sample's column count (inverse CDF of the zero-truncated binomial), then every
-    sample's `columns` uniforms, whose argsort places the tap (it takes the columns at which
-    the argsort holds an index below its count), also drawn for samples with fewer taps."""
-    rng = np.random.default_rng(0)
+def binomial_tap_columns(columns: int, windows_per_live: float) -> tuple:
+    """`independent_first_fit`'s `tap_columns` for alike taps active in each column
+    independently, `windows_per_live` of the `columns` on average given one at least
+    (empty when no tap is live)."""
+    if windows_per_live <= 0:
+        return ()
     q = column_probability(columns, min(windows_per_live, columns))
     k = np.arange(1, columns + 1)
-    per_tap = np.array([math.comb(columns, j) for j in k]) * q ** k * (1 - q) ** (columns - k)  # >= 1 column
+    per_tap = np.array([math.comb(columns, j) for j in k]) * q ** k * (1 - q) ** (columns - k)
+    return tuple((per_tap / per_tap.sum()).tolist())
+
+
+def recorded_tap_columns(line_pmf: np.ndarray, positions: int) -> tuple:
+    """`independent_first_fit`'s `tap_columns` from P(a line is active in k of a pass's
+    windows) (`DensityModel.line_window_count_pmf`), with `positions` output positions side
+    by side taken as independent lines; a tap is live when it takes a column (empty when no
+    tap is live)."""
+    pmf = np.array([1.0])
+    for _ in range(positions):
+        pmf = np.convolve(pmf, line_pmf)
+    if pmf[1:].sum() <= 0:
+        return ()
+    return tuple(np.round(pmf[1:] / pmf[1:].sum(), 9).tolist())
+
+
+def first_fit_monte_carlo(live_pmf: tuple, columns: int, tap_columns: tuple, samples: int) -> float:
+    """`independent_first_fit` computed: `samples` passes, seed 0. Draw order: the samples'
+    live-tap counts (inverse CDF of `live_pmf`), then for each tap up to the largest count:
+    every sample's column count (inverse CDF of `tap_columns`), then every sample's
+    `columns` uniforms, whose argsort places the tap (it takes the columns at which the
+    argsort holds an index below its count), also drawn for samples with fewer taps."""
+    rng = np.random.default_rng(0)
     live = inverse_cdf(np.asarray(live_pmf) / sum(live_pmf), rng.random(samples))
     taps = int(live.max())
-    count_cdf = per_tap / per_tap.sum()
     taken = np.zeros((samples, columns, taps // 64 + 1), dtype=np.int64)   # slots hold at most `taps`
     used = np.zeros(samples, dtype=np.int64)
     first_free = np.zeros((samples, columns), dtype=np.int64)
@@ -58,7 +79,7 @@ def first_fit_monte_carlo(live_pmf: tuple, columns: int, windows_per_live: float
     for first in range(0, taps, chunk):
         n = min(chunk, taps - first)
         draws = rng.random((n, samples * (columns + 1)))
-        counts = 1 + inverse_cdf(count_cdf, draws[:, :samples])
+        counts = 1 + inverse_cdf(np.asarray(tap_columns), draws[:, :samples])
         pack(live, counts, draws[:, samples:].reshape(n, samples, columns), first, taken, used, first_free)
     return float(np.mean(used))
 

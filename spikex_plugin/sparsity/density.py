@@ -47,6 +47,19 @@ class DensityModel:
         n = max(int(round(lines)), 0)
         return binomial_pmf(n, self.p_nonempty(1, steps))
 
+    def pass_persistence(self, lines: float, steps: int) -> float:
+        """How much the active lines of a field in one window of `steps` steps carry over to
+        the next window: r such that the busiest of two consecutive windows is distributed as
+        when the second repeats the first with probability r and is drawn afresh otherwise
+        (0: independent windows). Here 0."""
+        return 0.0
+
+    def line_window_count_pmf(self, windows: int, tws: int) -> np.ndarray | None:
+        """P(one input line is active in k of `windows` consecutive windows of `tws` steps),
+        k = 0..windows, when the statistics record it; here not (None: callers take lines
+        as alike, active in each window independently)."""
+        return None
+
     def p_field_nonempty(self, lines: float, steps: int) -> float:
         """P(a receptive field of `lines` input lines has a spike in a window of `steps`
         steps); here as any `lines` lines (`p_nonempty`)."""
@@ -69,14 +82,20 @@ class DensityModel:
         tiles have nothing to correlate)."""
         return 0.0, 0.0
 
-    def expected_packed_rows(self, lines: float, columns: int, tws: int) -> float:
-        """Expected row slots stSAP's first-fit packing needs for `lines` input lines over
-        `columns` windows of `tws` steps: the busiest column's count of active lines (a slot
+    def expected_packed_rows(self, lines: float, windows: int, tws: int, positions: float = 1) -> float:
+        """Expected row slots stSAP's first-fit packing needs for `lines` input lines over a
+        pass's columns, `windows` consecutive windows of `tws` steps at each of `positions`
+        output positions side by side: the busiest column's count of active lines (a slot
         serves one line per column; first-fit meets this bound when lines seldom fire in
-        two windows of the group, and exceeds it a little otherwise). Columns are taken as
-        independent draws of `active_lines_pmf` (co-active lines within a window are kept)."""
+        two windows of the group, and exceeds it otherwise)."""
+        return float(np.sum(1 - self.busiest_column_cdf(lines, windows, tws, positions)[:-1]))
+
+    def busiest_column_cdf(self, lines: float, windows: int, tws: int, positions: float = 1) -> np.ndarray:
+        """P(the busiest of a pass's columns holds <= k active lines), k = 0..round(lines):
+        here every column is an independent draw of `active_lines_pmf` (co-active lines
+        within a window are kept)."""
         cdf = np.cumsum(self.active_lines_pmf(lines, tws))
-        return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** columns))
+        return np.clip(cdf, 0, 1) ** (windows * positions)
 
     def window_count_pmf(self, steps: int) -> np.ndarray:
         """P(k spikes) in one line's window, k = 0..steps, from a two-state Markov chain fitted
@@ -166,6 +185,29 @@ class ActualDataDensity(DensityModel):
             return super().active_lines_pmf(lines, steps)
         return self._recorded(None, max(int(round(lines)), 0), steps)
 
+    def pass_persistence(self, lines: float, steps: int) -> float:
+        """From the recorded busiest of two consecutive windows of exactly `steps` steps
+        (`span: 2`) when there is one, else 0: with F one window's CDF and F2 the recorded
+        busiest's, P(busiest <= k) = r F + (1 - r) F^2 gives r from the means."""
+        n = max(int(round(lines)), 0)
+        if steps not in {c.window for c in self._entries(None, 2)} or 2 not in self._recorded_spans(n, steps):
+            return 0.0
+        one = np.clip(np.cumsum(self._recorded(None, n, steps)), 0, 1)[:-1]
+        two = np.clip(np.cumsum(self._recorded(None, n, steps, 2)), 0, 1)[:-1]
+        fresh, same = float(np.sum(1 - one ** 2)), float(np.sum(1 - one))
+        if fresh - same <= 1e-12:
+            return 0.0
+        return min(max((fresh - float(np.sum(1 - two))) / (fresh - same), 0.0), 1.0)
+
+    def line_window_count_pmf(self, windows: int, tws: int) -> np.ndarray | None:
+        """The recorded entry (`line_window_counts`) of exactly these windows and span (one
+        window: from the line's occupancy); None when there is none."""
+        if windows == 1 and self.stats.line_window_counts:
+            occupancy = self.p_nonempty(1, tws)
+            return np.array([1 - occupancy, occupancy])
+        return next((np.array(c.fractions) for c in self.stats.line_window_counts or ()
+                     if (c.window, c.span) == (tws, windows)), None)
+
     def p_row_nonempty(self, pixels: int, steps: int) -> float:
         """From the recorded row co-activity (`group: row`) when there is some (the count of
         active pixels mapped to `pixels` and `steps` as `active_lines_pmf` maps a field's),
@@ -173,6 +215,31 @@ class ActualDataDensity(DensityModel):
         if not self._entries("row"):
             return super().p_row_nonempty(pixels, steps)
         return float(1 - self._recorded("row", int(pixels), steps)[0])
+
+    def busiest_column_cdf(self, lines: float, windows: int, tws: int, positions: float = 1) -> np.ndarray:
+        """From the recorded busiest of consecutive windows (`span` entries) when there are
+        some, else as independent columns. The recorded span entries (and one window) are
+        mapped to `lines` and `tws` as `active_lines_pmf` maps one window's; a number of
+        windows between two recorded spans takes log P(busiest <= k) linearly between
+        theirs, beyond the largest span it goes on as for independent groups of windows
+        (both exact for independent windows). `positions`: independent output positions
+        side by side (the busiest over them: the CDF to that power)."""
+        n = max(int(round(lines)), 0)
+        spans = self._recorded_spans(n, tws)
+        if len(spans) < 2:
+            return super().busiest_column_cdf(lines, windows, tws, positions)
+        below = max(g for g in spans if g <= windows)
+        above = min((g for g in spans if g >= windows), default=below)
+        with np.errstate(divide="ignore", invalid="ignore"):   # log 0 = -inf: the CDF stays 0 there
+            log_below = np.log(np.clip(np.cumsum(self._recorded(None, n, tws, below)), 0, 1))
+            log_above = np.log(np.clip(np.cumsum(self._recorded(None, n, tws, above)), 0, 1))
+            if above == below:
+                log_cdf = log_below * windows / below
+            else:
+                share = (windows - below) / (above - below)
+                log_cdf = np.where(np.isinf(log_below) | np.isinf(log_above), -np.inf,
+                                   log_below + share * (log_above - log_below))
+        return np.exp(log_cdf * positions)
 
     def tile_activity(self, channels: int, steps: int) -> np.ndarray | None:
         """From the recorded `tile` entries (the chunk size nearest `channels`, mapped to
@@ -198,13 +265,21 @@ class ActualDataDensity(DensityModel):
             chunk = float(np.clip(double_var / (2 * single_var) - 1, -1, 1)) if single_var > 0 else 0.0
         return chunk, entry.next_window_correlation or 0.0
 
-    def _entries(self, group: str | None) -> list:
-        return [c for c in self.stats.coactivity or () if c.group == group]
+    def _entries(self, group: str | None, span: int | None = None) -> list:
+        return [c for c in self.stats.coactivity or () if c.group == group and c.span == span]
 
-    def _recorded(self, group: str | None, lines: int, steps: int) -> np.ndarray:
-        key = (group, lines, steps)
+    def _recorded_spans(self, lines: int, steps: int) -> list[int]:
+        """Spans recorded (1 included) for the field entry `active_lines_pmf` reads."""
+        if not self._entries(None):
+            return [1]
+        base = self._nearest_entry(self._entries(None), lines, steps)
+        return [1] + sorted(c.span for c in self.stats.coactivity or ()
+                            if c.span and c.group is None and (c.window, c.lines) == (base.window, base.lines))
+
+    def _recorded(self, group: str | None, lines: int, steps: int, span: int = 1) -> np.ndarray:
+        key = (group, lines, steps, span)
         if key not in self._coactive:
-            self._coactive[key] = self._recorded_lines_pmf(self._entries(group), lines, steps)
+            self._coactive[key] = self._recorded_lines_pmf(self._entries(group), lines, steps, span)
             self._coactive[key].setflags(write=False)
         return self._coactive[key]
 
@@ -216,7 +291,9 @@ class ActualDataDensity(DensityModel):
         window = max((w for w in windows if w <= steps), default=windows[0])
         return min((c for c in entries if c.window == window), key=lambda c: abs(math.log(c.lines / max(lines, 1))))
 
-    def _recorded_lines_pmf(self, entries: list, lines: int, steps: int) -> np.ndarray:
+    def _recorded_lines_pmf(self, entries: list, lines: int, steps: int, span: int = 1) -> np.ndarray:
+        """`active_lines_pmf` from the one-window entries; with `span` > 1 the same mapping
+        (the exponent fitted on the one-window entry) applied to that span's entry."""
         entry = self._nearest_entry(entries, lines, steps)
         activity, weight = histogram_points(entry.counts.edges, entry.counts.fractions, entry.lines)
         activity, weight = activity[weight > 0], weight[weight > 0]   # counts never seen weigh nothing
@@ -226,6 +303,11 @@ class ActualDataDensity(DensityModel):
         if target >= 1:
             return np.eye(n + 1)[n]
         exponent = occupancy_exponent(activity, weight, target)
+        if span > 1:
+            entry = next(c for c in self.stats.coactivity if c.group == entry.group and c.span == span
+                         and (c.window, c.lines) == (entry.window, entry.lines))
+            activity, weight = histogram_points(entry.counts.edges, entry.counts.fractions, entry.lines)
+            activity, weight = activity[weight > 0], weight[weight > 0]
         position = (1 - (1 - activity) ** exponent) * n
         low = np.floor(position).astype(int)
         pmf = np.bincount(low, weights=weight * (1 - (position - low)), minlength=n + 2)

@@ -239,30 +239,49 @@ def channel_block_runs(blocks: np.ndarray, T: int, samples: int, levels: int, sk
 
 
 @njit(cache=True)
-def box_count_histograms(active: np.ndarray, boxes: np.ndarray, hist: np.ndarray) -> None:
-    """Adds to hist[i, k] the number of (frame, b x b box) pairs, b = boxes[i], in which k
-    lines (all channels of the box's pixels) are active; `active` is [frames, C, H, W]
-    (nonzero = active; bytes or float32). Boxes sit at every second row and column where they fit (a sample of positions
-    that halves the histogram work twice over; an integral image per frame)."""
+def box_count_histograms(active: np.ndarray, samples: int, boxes: np.ndarray, spans: np.ndarray,
+                         hist: np.ndarray) -> None:
+    """Adds to hist[i, j, k] the number of (sample, b x b box, group of g aligned consecutive
+    frames of one sample) cases, b = boxes[i], g = spans[j], in which the busiest frame of
+    the group has k active lines (all channels of the box's pixels; g = 1: each frame);
+    `active` is [frames, C, H, W] (nonzero = active; bytes or float32), frames ordered
+    (window, sample); a last partial group is left out. Boxes sit at every second row and
+    column where they fit (a sample of positions that halves the histogram work twice
+    over; an integral image per frame)."""
     frames, C, H, W = active.shape
+    windows = frames // samples
     pix = np.zeros((H + 1, W + 1), np.int64)
     count = np.zeros((H, W), np.int32)
-    for f in range(frames):
-        count[:] = 0
-        for c in range(C):
-            frame = active[f, c]
-            for h in range(H):
-                for w in range(W):
-                    count[h, w] += frame[h, w] != 0
-        for h in range(1, H + 1):
-            for w in range(1, W + 1):
-                pix[h, w] = count[h - 1, w - 1] + pix[h - 1, w] + pix[h, w - 1] - pix[h - 1, w - 1]
-        for i in range(boxes.size):
-            b = boxes[i]
-            for h in range(0, H - b + 1, 2):
-                for w in range(0, W - b + 1, 2):
-                    hist[i, pix[h + b, w + b] - pix[h, w + b] - pix[h + b, w] + pix[h, w]] += 1
-
+    busiest = np.zeros((boxes.size, H, W, spans.size), np.int32)   # per box, corner and span
+    first = np.zeros(spans.size, np.bool_)   # frame k opens a group of span j
+    last = np.zeros(spans.size, np.bool_)    # frame k closes one
+    for s in range(samples):
+        for k in range(windows):
+            f = k * samples + s
+            for j in range(spans.size):
+                g = spans[j]
+                whole = k // g * g + g <= windows   # not in the last, partial group
+                first[j] = whole and k % g == 0
+                last[j] = whole and k % g == g - 1
+            count[:] = 0
+            for c in range(C):
+                frame = active[f, c]
+                for h in range(H):
+                    for w in range(W):
+                        count[h, w] += frame[h, w] != 0
+            for h in range(1, H + 1):
+                for w in range(1, W + 1):
+                    pix[h, w] = count[h - 1, w - 1] + pix[h - 1, w] + pix[h, w - 1] - pix[h - 1, w - 1]
+            for i in range(boxes.size):
+                b = boxes[i]
+                for h in range(0, H - b + 1, 2):
+                    for w in range(0, W - b + 1, 2):
+                        n = pix[h + b, w + b] - pix[h, w + b] - pix[h + b, w] + pix[h, w]
+                        for j in range(spans.size):
+                            m = n if first[j] else max(busiest[i, h, w, j], n)
+                            busiest[i, h, w, j] = m
+                            if last[j]:
+                                hist[i, j, m] += 1
 
 
 @njit(cache=True)
@@ -286,6 +305,17 @@ def row_count_histograms(active: np.ndarray, samples: int, lengths: np.ndarray, 
                     n = lengths[i]
                     for w in range(0, W - n + 1, 2):
                         hist[i, prefix[w + n] - prefix[w]] += 1
+
+
+@njit(cache=True)
+def byte_histogram(values: np.ndarray, hist: np.ndarray) -> None:
+    """Adds to hist[v] the number of entries v of `values` (uint8, C order). Eight partial
+    histograms in turn: runs of one value would otherwise wait on each increment."""
+    flat = values.ravel()
+    part = np.zeros((_COPIES, hist.size), np.int64)
+    for i in range(flat.size):
+        part[i & (_COPIES - 1), flat[i]] += 1
+    hist += part.sum(axis=0)
 
 
 @njit(cache=True)

@@ -37,6 +37,18 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   chunk's count in consecutive windows of one sample. How unevenly tiles are active, and
   how alike consecutive tiles are, set how often a tile's fill and the previous tile's
   work fail to overlap.
+  Entries with `span: g` (receptive-field groups; absent in older files, and then the model
+  takes a PTB pass's windows as independent) count instead the active lines of the busiest
+  of g aligned consecutive windows (groups of windows starting at 0, g, 2g, ...; a last
+  partial group is left out) of one sample, g = 2, 4, ..., 32 up to T / w: the most lines
+  one time-window column of a PTB pass holds.
+- `line_window_counts` (optional, recorded with `coactivity`; absent in older files, and
+  then the model takes a PTB pass's live taps as alike, each active in each window
+  independently): per (`window` w, `span` g), g = 2, 4, ..., 32 up to T / w, the fraction
+  of (line, sample, group of g aligned consecutive windows of w steps) cases in which the
+  line is active in k = 0..g of the group's windows (a last partial group left out): how
+  many of a PTB pass's columns a tap takes, and how that differs between lines. Layers of
+  more than 8192 lines count every k-th line of a sample, k = lines // 4096.
 """
 
 from __future__ import annotations
@@ -83,6 +95,7 @@ class CoActivity(BaseModel):
     group: Literal["row", "tile"] | None = None   # None: a receptive-field box (or all FC lines)
     # `tile` entries: Pearson correlation of one chunk's counts in consecutive windows
     next_window_correlation: float | None = Field(default=None, ge=-1, le=1)
+    span: PositiveInt | None = None       # None: one window; else the busiest of `span` windows
 
     @model_validator(mode="after")
     def _check(self) -> "CoActivity":
@@ -90,6 +103,24 @@ class CoActivity(BaseModel):
             raise ValueError(f"counts.edges must run from 0 to at most lines + 1 = {self.lines + 1}")
         if abs(sum(self.counts.fractions) - 1) > 1e-3:
             raise ValueError(f"counts.fractions sum to {sum(self.counts.fractions):.6g}, expected 1")
+        return self
+
+
+class WindowCounts(BaseModel):
+    """Distribution of how many of `span` aligned consecutive windows one line is active in
+    (see module doc)."""
+    model_config = ConfigDict(extra="forbid")
+    window: PositiveInt
+    span: PositiveInt
+    fractions: list[float]
+
+    @model_validator(mode="after")
+    def _check(self) -> "WindowCounts":
+        if len(self.fractions) != self.span + 1:
+            raise ValueError(f"fractions must have span + 1 = {self.span + 1} entries (0..span active windows)")
+        _check_finite_unit("fractions", self.fractions)
+        if abs(sum(self.fractions) - 1) > 1e-3:
+            raise ValueError(f"fractions sum to {sum(self.fractions):.6g}, expected 1")
         return self
 
 
@@ -103,6 +134,7 @@ class LayerFiringStats(BaseModel):
     channel_block_occupancy: dict[int, list[float]]
     line_spike_histogram: Histogram
     coactivity: list[CoActivity] | None = None
+    line_window_counts: list[WindowCounts] | None = None
 
     @property
     def lines(self) -> int:
@@ -135,9 +167,12 @@ class LayerFiringStats(BaseModel):
                 raise ValueError(f"channel_block_occupancy group {g} outside 1..{self.channels}")
             _check_curve(f"channel_block_occupancy.{g}", curve, self.T)
         for i, entry in enumerate(self.coactivity or []):
-            if entry.window > self.T or entry.lines > self.lines:
-                raise ValueError(f"coactivity[{i}]: window {entry.window} or lines {entry.lines} exceed "
-                                 f"T={self.T} or the layer's {self.lines} lines")
+            if entry.window * (entry.span or 1) > self.T or entry.lines > self.lines:
+                raise ValueError(f"coactivity[{i}]: window {entry.window} (x span {entry.span or 1}) or lines "
+                                 f"{entry.lines} exceed T={self.T} or the layer's {self.lines} lines")
+        for i, entry in enumerate(self.line_window_counts or []):
+            if entry.window * entry.span > self.T:
+                raise ValueError(f"line_window_counts[{i}]: {entry.span} windows of {entry.window} steps exceed T={self.T}")
         return self
 
 
@@ -262,53 +297,98 @@ def _histogram_edges(T: int) -> np.ndarray:
 COACTIVITY_WINDOWS = (1, 2, 4, 8, 16)
 COACTIVITY_BOXES = (1, 3, 5)
 COACTIVITY_ROWS = (2, 4, 8, 16)
+COACTIVITY_SPANS = (1, 2, 4, 8, 16, 32)
+LINE_COUNT_LINES = 4096   # lines per sample that `line_window_counts` reads at most (about)
 TILE_PATCH = (3, 8)   # rows x pixels of a conv `tile` patch: about a spatial L1 tile of 8 columns
 
 
-def coactivity_counts(spikes: np.ndarray) -> dict[tuple[int, int, str | None], np.ndarray]:
-    """Per (window w, group lines n, group kind): integer histogram [n + 1] of active lines
-    per group and aligned window over a trace [T, samples, *shape] (groups as in the module
-    doc). Windows of 2w are the OR of pairs of windows of w, so all sizes cost about two
-    passes."""
-    T, shape = spikes.shape[0], spikes.shape[2:]
-    # bytes or float32 are read in place (as torch hands traces over); others become bool
+def coactivity_counts(spikes: np.ndarray) -> tuple[dict[tuple[int, int, str | None, int | None], np.ndarray],
+                                                    dict[tuple[int, int], np.ndarray]]:
+    """Integer histograms over a trace [T, samples, *shape] (groups as in the module doc):
+    - co-activity, per (window w, group lines n, group kind, span): [n + 1] of active lines
+      per group and aligned window (span None), or in the busiest of `span` aligned
+      consecutive windows (`tile` entries: followed by their moments, `tile_counts`);
+    - line window counts, per (window w, span g): [g + 1] of how many of g aligned
+      consecutive windows (a last partial group left out) one line of one sample is active
+      in; every line, or every k-th line of a sample (k = lines // LINE_COUNT_LINES).
+    Windows of 2w are the OR of pairs of windows of w, so all sizes cost about two passes."""
+    T, samples, shape = spikes.shape[0], spikes.shape[1], spikes.shape[2:]
+    stride = max(1, math.prod(shape) // LINE_COUNT_LINES)
+    out: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
+    line_counts: dict[tuple[int, int], np.ndarray] = {}
+    for w, active in aligned_windows(spikes):
+        out.update(tile_counts(active, shape, samples, w))
+        if w in COACTIVITY_WINDOWS:
+            spans = np.array([g for g in COACTIVITY_SPANS if g <= T // w])
+            picked = active.reshape(active.shape[0], samples, -1)[:, :, ::stride]   # every stride-th line of a sample
+            line_counts.update(line_window_histograms(w, picked, spans[1:]))
+            out.update(group_counts(active, shape, samples, w, spans))
+    return out, line_counts
+
+
+def aligned_windows(spikes: np.ndarray):
+    """(w, activity [T // w, samples * lines] of the aligned windows of w steps) for w = 1, 2,
+    4, ... up to T, from a trace [T, samples, *shape] (nonzero = active; bytes or float32, as
+    torch hands traces over, are read in place). Windows of 2w are the OR of pairs of
+    windows of w."""
+    T = spikes.shape[0]
     active = spikes.view(np.uint8) if spikes.dtype == np.bool_ else spikes if spikes.dtype == np.float32 else spikes != 0
     active = np.ascontiguousarray(active).reshape(T, -1)
-    out: dict[tuple[int, int, str | None], np.ndarray] = {}
     w = 1
     while w <= T:
-        if w > 1:  # windows of w from pairs of windows of w / 2 (float32 only at the first level)
+        if w > 1:  # float32 only at the first level
             even, odd = active[0: active.shape[0] // 2 * 2: 2], active[1: active.shape[0] // 2 * 2: 2]
             active = (even != 0) | (odd != 0) if active.dtype == np.float32 else even | odd
-        out.update(tile_counts(active, shape, spikes.shape[1], w))
-        if w in COACTIVITY_WINDOWS:
-            out.update(group_counts(active, shape, spikes.shape[1], w))
+        yield w, active
         w *= 2
-    return out
 
 
-def group_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int) -> dict:
-    """Receptive-field and row entries of one window size (`coactivity_counts`); `active` is
-    [windows * samples, lines]."""
+def group_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int, spans: np.ndarray) -> dict:
+    """Receptive-field (one window and the busiest of each span) and row entries of one
+    window size (`coactivity_counts`); `active` is [windows * samples, lines]."""
     from spikex_plugin.sparsity.scan import box_count_histograms, row_count_histograms  # numba: loaded when a trace is scanned
 
-    if len(shape) == 1:
-        per_group = np.count_nonzero(active.reshape(-1, shape[0]), axis=1)
-        return {(w, shape[0], None): np.bincount(per_group, minlength=shape[0] + 1)}
-    C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
     out = {}
+    if len(shape) == 1:
+        per_group = np.count_nonzero(active.reshape(-1, samples, shape[0]), axis=2)   # [windows, samples]
+        for g in spans:
+            busiest = per_group[: len(per_group) // g * g].reshape(-1, g, samples).max(axis=1)
+            out[(w, shape[0], None, span_key(g))] = np.bincount(busiest.ravel(), minlength=shape[0] + 1)
+        return out
+    C, H, W = shape if len(shape) == 3 else (shape[0], 1, shape[1])
     boxes = np.array([b for b in COACTIVITY_BOXES if b <= min(H, W)])
-    hist = np.zeros((boxes.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
-    box_count_histograms(active.reshape(-1, C, H, W), boxes, hist)
-    for b, counts in zip(boxes, hist):
-        out[(w, C * int(b) ** 2, None)] = counts[: C * b * b + 1]
+    hist = np.zeros((boxes.size, spans.size, C * boxes.max() ** 2 + 1), dtype=np.int64)
+    box_count_histograms(active.reshape(-1, C, H, W), samples, boxes, spans, hist)
+    for b, per_span in zip(boxes, hist):
+        for g, counts in zip(spans, per_span):
+            out[(w, C * int(b) ** 2, None, span_key(g))] = counts[: C * b * b + 1]
     rows = np.array([n for n in COACTIVITY_ROWS if n <= W])
     if rows.size:
         hist = np.zeros((rows.size, rows.max() + 1), dtype=np.int64)
         row_count_histograms(active.reshape(-1, C, H, W), samples, rows, hist)
         for n, counts in zip(rows, hist):
-            out[(w, int(n), "row")] = counts[: n + 1]
+            out[(w, int(n), "row", None)] = counts[: n + 1]
     return out
+
+
+def line_window_histograms(w: int, active: np.ndarray, spans: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    """Per (w, span g): integer histogram [g + 1] of how many of g aligned consecutive frames
+    of `active` [frames, ...] (nonzero = active) each line is active in (a last partial
+    group left out); groups of 2g add pairs of groups of g (spans double from 2)."""
+    from spikex_plugin.sparsity.scan import byte_histogram
+
+    count = (active != 0).view(np.uint8)
+    out = {}
+    for g in spans:
+        count = count[0: count.shape[0] // 2 * 2: 2] + count[1: count.shape[0] // 2 * 2: 2]
+        out[(w, int(g))] = np.zeros(g + 1, dtype=np.int64)
+        byte_histogram(np.ascontiguousarray(count), out[(w, int(g))])
+    return out
+
+
+def span_key(span: int) -> int | None:
+    """A co-activity entry's span as stored: None for one window."""
+    return None if span == 1 else int(span)
 
 
 def tile_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int) -> dict:
@@ -327,7 +407,7 @@ def tile_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int
     hist = np.zeros((levels, (1 << (levels - 1)) * rows * pixels + 1), dtype=np.int64)
     moments = np.zeros((levels, 6), dtype=np.int64)
     tile_count_histograms(active.reshape(-1, C, H, W), samples, rows, pixels, hist, moments)
-    return {(w, (1 << i) * rows * pixels, "tile"): np.concatenate([hist[i, : (1 << i) * rows * pixels + 1], moments[i]])
+    return {(w, (1 << i) * rows * pixels, "tile", None): np.concatenate([hist[i, : (1 << i) * rows * pixels + 1], moments[i]])
             for i in range(levels)}
 
 
@@ -338,7 +418,8 @@ def _count_edges(n: int) -> np.ndarray:
     return np.unique(np.concatenate([exact, octaves[octaves <= n], [n + 1]])).astype(float)
 
 
-def coactivity_entry(window: int, lines: int, counts: np.ndarray, group: str | None = None) -> CoActivity:
+def coactivity_entry(window: int, lines: int, counts: np.ndarray, group: str | None = None,
+                     span: int | None = None) -> CoActivity:
     """A `CoActivity` from an integer histogram of active lines [lines + 1] (`tile` entries:
     followed by their consecutive-window moments, `tile_counts`), binned for storage."""
     correlation = None
@@ -349,7 +430,7 @@ def coactivity_entry(window: int, lines: int, counts: np.ndarray, group: str | N
     edges = _count_edges(lines)
     fractions = np.add.reduceat(counts, edges[:-1].astype(int)) / counts.sum()
     last = int(np.flatnonzero(fractions)[-1]) + 1 if fractions.any() else 1
-    return CoActivity(window=window, lines=lines, group=group, next_window_correlation=correlation,
+    return CoActivity(window=window, lines=lines, group=group, span=span, next_window_correlation=correlation,
                       counts=Histogram(edges=edges[: last + 1].tolist(), fractions=fractions[:last].tolist()))
 
 
@@ -381,7 +462,8 @@ class FiringAccumulator:
         self.count_hist = np.zeros(self.T + 1, dtype=np.int64)
         self.groups = _group_sizes(self.channels)
         self.block_runs = np.zeros((len(self.groups), self.T + 1), dtype=np.int64)  # row l: groups[l]
-        self.coactivity: dict[tuple[int, int, str | None], np.ndarray] = {}
+        self.coactivity: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
+        self.window_counts: dict[tuple[int, int], np.ndarray] = {}
 
     def add(self, spikes: np.ndarray) -> None:
         """Add a trace [T, samples, *shape] (nonzero = spike; bool is read without a copy)."""
@@ -402,8 +484,11 @@ class FiringAccumulator:
         self.count_hist += count_hist
         if self.coactivity_every:
             picked = spikes[:, (-self.samples) % self.coactivity_every::self.coactivity_every]
-            for key, counts in (coactivity_counts(picked) if picked.shape[1] else {}).items():
+            coactivity, line_counts = coactivity_counts(picked) if picked.shape[1] else ({}, {})
+            for key, counts in coactivity.items():
                 self.coactivity[key] = self.coactivity.get(key, 0) + counts
+            for key, counts in line_counts.items():
+                self.window_counts[key] = self.window_counts.get(key, 0) + counts
         self.samples += samples
 
     def result(self) -> LayerFiringStats:
@@ -421,9 +506,12 @@ class FiringAccumulator:
             window_occupancy=occupancy_from_runs(self.line_runs, T, lines).tolist(),
             channel_block_occupancy=block,
             line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / lines).tolist()),
-            coactivity=[coactivity_entry(w, n, counts, group)
-                        for (w, n, group), counts in sorted(self.coactivity.items(), key=lambda kv: (kv[0][2] or "", kv[0][:2]))]
+            coactivity=[coactivity_entry(w, n, counts, group, span)
+                        for (w, n, group, span), counts in sorted(self.coactivity.items(),
+                                                                  key=lambda kv: (kv[0][2] or "", kv[0][3] or 1, kv[0][:2]))]
                        or None,
+            line_window_counts=[WindowCounts(window=w, span=g, fractions=(counts / counts.sum()).tolist())
+                                for (w, g), counts in sorted(self.window_counts.items())] or None,
         )
 
 
