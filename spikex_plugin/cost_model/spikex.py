@@ -547,19 +547,9 @@ def groups_holding(lines: int, group: int) -> np.ndarray:
 @functools.lru_cache(maxsize=4096)
 def chunk_points(n: int, p: float, chunk_active: float) -> np.ndarray:
     """Relative points of a tile's active SP-MBs out of n, each active with probability p:
-    none with the chunk's recorded silence 1 - `chunk_active`, else a zero-truncated
-    binomial whose mean keeps n p (independent SP-MBs when the two agree)."""
-    pmf = binomial_pmf(n, p)
-    if 0 < p < 1 and 0 < chunk_active < 1:
-        target = n * p / chunk_active
-        lo, hi = 0.0, 1.0 if target > 1 else 0.0   # the truncated binomial's mean rises with its probability
-        for _ in range(60 if target > 1 else 0):
-            q = (lo + hi) / 2
-            lo, hi = (q, hi) if n * q / -math.expm1(n * math.log1p(-q)) < target else (lo, q)
-        active = binomial_pmf(n, (lo + hi) / 2)[1:]
-        if not active.sum() > 0:   # the mean asks for at most one SP-MB per active chunk
-            active = np.eye(n)[0]
-        pmf = np.concatenate([[1 - chunk_active], active * chunk_active / active.sum()])
+    none with the chunk's recorded silence 1 - `chunk_active`, else as `active_sp_mbs_pmf`."""
+    active = active_sp_mbs_pmf(n, np.array([p]), np.array([chunk_active]))[0]
+    pmf = np.concatenate([[max(1 - active.sum(), 0.0)], active])
     points = relative(quantile_slices(pmf) @ np.arange(n + 1))
     points.flags.writeable = False
     return points
