@@ -3,8 +3,7 @@
 Rows on held-out trace families (correlated, skewed, bursty) where the analytic model meets
 the issue-12 target against the simulator (|energy| <= 5 %, |cycles| <= 10 %), for SpikeX
 (both dispatch modes) and PTB. The rows where the full table misses the target are listed,
-with their measured errors and causes, in docs/simulator.md; the ones that a model change
-moved out of the target are pinned as strict expected failures, so a fix shows up here.
+with their measured errors and causes, in docs/simulator.md.
 """
 
 import sys
@@ -49,16 +48,6 @@ def test_model_meets_target_against_simulator(arch, layer, family, rate, tws):
     for row in rows:
         assert abs(row.energy_err) <= 0.05, (row.mapping, row.energy_err)
         assert abs(row.cycle_err) <= 0.10, (row.mapping, row.cycle_err)
-
-
-KNOWN_MISSES: list = []  # rows that met the target before a model change exposed an error they hid
-
-
-@pytest.mark.xfail(strict=True, reason="known model miss, docs/simulator.md 'Where they still disagree'")
-@pytest.mark.parametrize("arch,layer,family,rate,tws", KNOWN_MISSES,
-                         ids=[f"{a}-{l.name}-{f}-{r}-tws{t[0]}" for a, l, f, r, t in KNOWN_MISSES])
-def test_known_miss_against_simulator(arch, layer, family, rate, tws):
-    test_model_meets_target_against_simulator(arch, layer, family, rate, tws)
 
 
 def test_ptb_fc_passes_of_one_inference_come_together():
