@@ -419,7 +419,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
         # 0.5 where the simulator agrees with independent draws: not kept.)
         coactive = (tuple(np.round(d.active_lines_pmf(layer.C * layer.R * layer.S * layer.valid_tap_fraction, m.tws), 9))
                     if m.mode == "temporal" else None)
-        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols, float(feed),
+        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws, m.mode != "temporal"), 9)), m.cols, float(feed),
                                       coactive=coactive) * f["row_weight"]
     else:
         per_step = float(m.tws)
