@@ -100,7 +100,9 @@ class DensityModel:
     def window_count_pmf(self, steps: int, lines_differ: bool = True) -> np.ndarray:
         """P(k spikes) in one line's window, k = 0..steps, from a two-state Markov chain fitted
         to the rate and the two-step occupancy (lag-1 clustering): exact for Bernoulli spikes,
-        and it keeps the clustering of bursty spikes, which sets how busy the busiest column is."""
+        and it keeps the clustering of bursty spikes, which sets how busy the busiest column is.
+        `lines_differ` (whether the draws' windows are of different lines) matters only to
+        models that record how lines differ (`ActualDataDensity`)."""
         r = min(max(self.rate, 0.0), 1.0)
         if r <= 0:
             return np.eye(steps + 1)[0]
@@ -382,11 +384,11 @@ def block_window_pmf(block_counts: np.ndarray, steps: int, silent: float) -> np.
     exchangeable = np.array([[math.comb(K, j) * math.comb(g - K, steps - j) for j in k] for K in range(g + 1)],
                             dtype=np.float64) / math.comb(g, steps)
     # One run [s, s + K), s uniform, against an aligned window [w, w + steps), w uniform.
-    starts = [np.arange(g - K + 1) for K in range(g + 1)]
     windows = np.arange(0, g - steps + 1, steps)
     run = np.zeros((g + 1, steps + 1))
     for K in range(g + 1):
-        overlap = np.clip(np.minimum(starts[K][:, None] + K, windows + steps) - np.maximum(starts[K][:, None], windows), 0, None)
+        starts = np.arange(g - K + 1)[:, None]
+        overlap = np.clip(np.minimum(starts + K, windows + steps) - np.maximum(starts, windows), 0, None)
         run[K] = np.bincount(overlap.ravel(), minlength=steps + 1)[: steps + 1] / overlap.size
     p = block_counts / block_counts.sum()
     free, clumped = p @ exchangeable, p @ run
