@@ -311,3 +311,30 @@ def test_pass_persistence_of_repeated_and_independent_windows():
     assert abs(ActualDataDensity(layer_stats_from_spikes(bernoulli)).pass_persistence(64, 4)) < 0.1
     assert ActualDataDensity(layer_stats_from_rate((64,), 32, 0.05)).pass_persistence(64, 4) == 0.0
 
+
+
+@pytest.mark.parametrize("family, rate", [("channel_skewed", 0.1), ("local_blobs", 0.1), ("bernoulli", 0.5)])
+def test_window_count_pmf_follows_each_lines_rate(family, rate):
+    """A window's spike count (what a spatial column accumulates) against a brute-force count
+    of the trace's aligned windows of 16 steps: the mixture over the recorded per-line
+    counts matches it (P(silent) and the mean count of a busy window), where one fit to the
+    pooled rate misses heavy-tailed lines and blob cores; plain Bernoulli lines are left
+    alike. Without `line_window_counts` (older files) the pooled fit stays."""
+    from spikex_plugin.sim.traces import make_trace
+
+    T, tws = 64, 16
+    spikes = make_trace(family, (256,), T, rate, samples=8, seed=7)
+    counts = spikes.reshape(T // tws, tws, -1).sum(axis=1).ravel().astype(int)
+    seen = np.bincount(counts, minlength=tws + 1) / counts.size
+    stats = layer_stats_from_spikes(spikes)
+    d = ActualDataDensity(stats)
+    mixture, pooled = d.window_count_pmf(tws), d.window_count_pmf(tws, False)
+    busy = lambda p: float(np.arange(tws + 1) @ p) / (1 - p[0])
+    assert mixture[0] == pytest.approx(seen[0], abs=0.02)
+    assert busy(mixture) == pytest.approx(busy(seen), rel=0.03)
+    if family == "bernoulli":
+        assert busy(pooled) == pytest.approx(busy(seen), rel=0.03)
+    else:
+        assert abs(busy(pooled) / busy(seen) - 1) > 0.2
+    older = ActualDataDensity(stats.model_copy(update={"line_window_counts": None}))
+    assert np.array_equal(older.window_count_pmf(tws), pooled)

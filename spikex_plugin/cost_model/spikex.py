@@ -419,8 +419,9 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
         # 0.5 where the simulator agrees with independent draws: not kept.)
         coactive = (tuple(np.round(d.active_lines_pmf(layer.C * layer.R * layer.S * layer.valid_tap_fraction, m.tws), 9))
                     if m.mode == "temporal" else None)
-        per_step = issued_step_cycles(tuple(np.round(d.window_count_pmf(m.tws), 9)), m.cols, float(feed),
-                                      coactive=coactive) * f["row_weight"]
+        # A spatial step's columns read different lines; a temporal step's, one line's windows.
+        window_pmf = tuple(np.round(d.window_count_pmf(m.tws, m.mode != "temporal"), 9))
+        per_step = issued_step_cycles(window_pmf, m.cols, float(feed), coactive=coactive) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step

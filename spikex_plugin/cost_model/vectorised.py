@@ -166,16 +166,17 @@ def issued_cycles(layer: Layer, d: MemoDensity, tws: np.ndarray, cols: np.ndarra
     tws, cols = np.broadcast_to(tws, (n,)), np.broadcast_to(cols, (n,))
     temporal = np.broadcast_to(temporal, (n,))
     first, where = unique_rows(tws, cols, feed, temporal)
-    pmfs: dict[int, tuple] = {}
+    pmfs: dict[tuple[int, bool], tuple] = {}
     field_pmfs: dict[int, tuple] = {}
     field_lines = layer.C * layer.R * layer.S * layer.valid_tap_fraction
     values = np.empty(len(first))
     for i, (steps, columns, rate, temp) in enumerate(zip(tws[first].tolist(), cols[first].tolist(),
                                                          feed[first].tolist(), temporal[first].tolist())):
-        if steps not in pmfs:
-            pmfs[steps] = tuple(np.round(d.window_count_pmf(steps), 9))
+        if (steps, temp) not in pmfs:
+            pmfs[steps, temp] = tuple(np.round(d.window_count_pmf(steps, not temp), 9))
+        if steps not in field_pmfs:
             field_pmfs[steps] = tuple(np.round(d.active_lines_pmf(field_lines, steps), 9))
-        values[i] = issued_step_cycles(pmfs[steps], columns, rate, coactive=field_pmfs[steps] if temp else None)
+        values[i] = issued_step_cycles(pmfs[steps, temp], columns, rate, coactive=field_pmfs[steps] if temp else None)
     save_line_tables()
     return values[where]
 

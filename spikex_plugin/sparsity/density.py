@@ -97,10 +97,12 @@ class DensityModel:
         cdf = np.cumsum(self.active_lines_pmf(lines, tws))
         return np.clip(cdf, 0, 1) ** (windows * positions)
 
-    def window_count_pmf(self, steps: int) -> np.ndarray:
+    def window_count_pmf(self, steps: int, lines_differ: bool = True) -> np.ndarray:
         """P(k spikes) in one line's window, k = 0..steps, from a two-state Markov chain fitted
         to the rate and the two-step occupancy (lag-1 clustering): exact for Bernoulli spikes,
-        and it keeps the clustering of bursty spikes, which sets how busy the busiest column is."""
+        and it keeps the clustering of bursty spikes, which sets how busy the busiest column is.
+        `lines_differ` (whether the draws' windows are of different lines) matters only to
+        models that record how lines differ (`ActualDataDensity`)."""
         r = min(max(self.rate, 0.0), 1.0)
         if r <= 0:
             return np.eye(steps + 1)[0]
@@ -159,6 +161,7 @@ class ActualDataDensity(DensityModel):
         self._line = np.asarray(stats.window_occupancy)
         self._groups = {g: np.asarray(c) for g, c in sorted(stats.channel_block_occupancy.items())}
         self._coactive: dict[tuple, np.ndarray] = {}  # (group, lines, steps) -> pmf: the mapper asks often
+        self._window_pmfs: dict[int, np.ndarray] = {}
 
     def _curve_at(self, curve: np.ndarray, steps: int) -> float:
         return float(curve[min(steps, len(curve)) - 1])
@@ -207,6 +210,25 @@ class ActualDataDensity(DensityModel):
             return np.array([1 - occupancy, occupancy])
         return next((np.array(c.fractions) for c in self.stats.line_window_counts or ()
                      if (c.window, c.span) == (tws, windows)), None)
+
+    def window_count_pmf(self, steps: int, lines_differ: bool = True) -> np.ndarray:
+        """P(k spikes) in one line's window, k = 0..steps, from the recorded spikes per line in
+        blocks of g steps (`line_window_counts` of one-step windows, the largest span g >=
+        `steps`): a line with K spikes in its block puts k of them in the window as the
+        mixture (1 - c) exchangeable (hypergeometric) + c one run of K steps at a random
+        place, c in [0, 1] set so that the silent windows are the recorded occupancy of
+        `steps` steps. Lines differ in rate (heavy tails, intense blob cores), which one fit
+        to the pooled rate misses: the busiest column's count. Without the entry (older
+        files) or when the draws' windows are not of different lines (`lines_differ` false:
+        a temporal tile's columns are one line's consecutive windows, as busy as each other),
+        the pooled fit."""
+        spans = [c for c in self.stats.line_window_counts or () if c.window == 1 and c.span >= steps]
+        if not spans or steps < 2 or not lines_differ:
+            return super().window_count_pmf(steps)
+        if steps not in self._window_pmfs:
+            entry = max(spans, key=lambda c: c.span)
+            self._window_pmfs[steps] = block_window_pmf(np.array(entry.fractions), steps, 1 - self.p_nonempty(1, steps))
+        return self._window_pmfs[steps].copy()
 
     def p_row_nonempty(self, pixels: int, steps: int) -> float:
         """From the recorded row co-activity (`group: row`) when there is some (the count of
@@ -352,3 +374,23 @@ def occupancy_exponent(activity: np.ndarray, weight: np.ndarray, target: float) 
         first = int(np.searchsorted(means, target))   # the first grid point whose sum reaches the target
         lo, hi = grid[max(first - 1, 0)], grid[min(first, 32)]
     return math.exp((lo + hi) / 2)
+
+
+def block_window_pmf(block_counts: np.ndarray, steps: int, silent: float) -> np.ndarray:
+    """`ActualDataDensity.window_count_pmf` from P(K spikes in a block of g steps), K = 0..g,
+    and the target P(a window of `steps` steps is silent)."""
+    g = block_counts.size - 1
+    k = np.arange(steps + 1)
+    exchangeable = np.array([[math.comb(K, j) * math.comb(g - K, steps - j) for j in k] for K in range(g + 1)],
+                            dtype=np.float64) / math.comb(g, steps)
+    # One run [s, s + K), s uniform, against an aligned window [w, w + steps), w uniform.
+    windows = np.arange(0, g - steps + 1, steps)
+    run = np.zeros((g + 1, steps + 1))
+    for K in range(g + 1):
+        starts = np.arange(g - K + 1)[:, None]
+        overlap = np.clip(np.minimum(starts + K, windows + steps) - np.maximum(starts, windows), 0, None)
+        run[K] = np.bincount(overlap.ravel(), minlength=steps + 1)[: steps + 1] / overlap.size
+    p = block_counts / block_counts.sum()
+    free, clumped = p @ exchangeable, p @ run
+    share = float(np.clip((silent - free[0]) / (clumped[0] - free[0]), 0.0, 1.0)) if clumped[0] > free[0] + 1e-12 else 0.0
+    return (1 - share) * free + share * clumped
