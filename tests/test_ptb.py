@@ -163,6 +163,16 @@ def test_expected_cycles_track_the_trace(bursty):
 HELD_OUT = Layer(name="conv", type="conv", T=64, C=8, M=8, H=18, W=18, R=3, S=3, P=16, Q=16, padding=1)
 
 
+def place_first_fit(slots: list[int], mask: int) -> None:
+    """Put a tap active in the columns of bit `mask` into the first slot (bit mask of columns
+    in use) where none of them is taken, or a new slot."""
+    free = next((i for i, used in enumerate(slots) if not used & mask), None)
+    if free is None:
+        slots.append(mask)
+    else:
+        slots[free] |= mask
+
+
 def first_fit_slots_per_pass(spikes: np.ndarray, tw: int) -> float:
     """Mean first-fit slots of the passes of HELD_OUT at `tw` (T / tw = 16 windows: two
     groups of 8 columns, one output position a pass), packed here from the trace: per
@@ -182,11 +192,7 @@ def first_fit_slots_per_pass(spikes: np.ndarray, tw: int) -> float:
                         mask = int(sum(1 << j for j in range(8) if tap[j]))
                         if not mask:
                             continue
-                        free = next((i for i, used in enumerate(packed) if not used & mask), None)
-                        if free is None:
-                            packed.append(mask)
-                        else:
-                            packed[free] |= mask
+                        place_first_fit(packed, mask)
                     slots.append(len(packed))
     return float(np.mean(slots))
 
@@ -286,11 +292,7 @@ def test_independent_first_fit_matches_packing_random_taps():
             while not mask:
                 mask = int(sum(1 << c for c in range(8) if rng.random() < 0.4))
             per_column += [(mask >> c) & 1 for c in range(8)]
-            free = next((i for i, s in enumerate(slots) if not s & mask), None)
-            if free is None:
-                slots.append(mask)
-            else:
-                slots[free] |= mask
+            place_first_fit(slots, mask)
         counts.append(len(slots))
         busiest.append(per_column.max())
     pmf = tuple(1.0 if k == 20 else 0.0 for k in range(21))
