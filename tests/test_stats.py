@@ -35,6 +35,12 @@ def test_layer_stats_brute_force(shape, T, rate, dtype):
             groups = per_channel[:, :, : shape[0] // g * g].reshape(T, 3, -1, g).any(axis=3)
             ref = np.mean([groups[t:t + w].any(axis=0) for t in range(T - w + 1)])
             assert curve[w - 1] == pytest.approx(ref, abs=1e-12)
+    for g, blocks in s.aligned_block_occupancy.items():
+        assert sorted(blocks) == [w for w in (1, 2, 4, 8, 16, 32, 64) if w <= T]
+        for w, value in blocks.items():
+            ref = np.mean([per_channel[b * w:(b + 1) * w, i, j * g:(j + 1) * g].any()
+                           for b in range(T // w) for i in range(3) for j in range(shape[0] // g)])
+            assert value == pytest.approx(ref, abs=1e-12)
     totals = lines.sum(axis=0)
     edges = s.line_spike_histogram.edges
     ref = [np.mean((totals >= lo) & (totals < hi)) for lo, hi in zip(edges[:-1], edges[1:])]
@@ -338,3 +344,19 @@ def test_window_count_pmf_follows_each_lines_rate(family, rate):
         assert abs(busy(pooled) / busy(seen) - 1) > 0.2
     older = ActualDataDensity(stats.model_copy(update={"line_window_counts": None}))
     assert np.array_equal(older.window_count_pmf(tws), pooled)
+
+
+def test_sp_mb_occupancy_reads_aligned_blocks():
+    """One channel of one pixel spiking only at step 1 of T = 4: SP-MB tags see aligned
+    blocks, of which one of two holds the spike at w = 2 (sliding windows: two of three);
+    a block size not recorded as aligned (3) reads the sliding curve (both windows hold it),
+    and a file without the aligned entry reads the sliding curve throughout."""
+    trace = np.zeros((4, 1, 1, 1, 1), dtype=bool)
+    trace[1] = True
+    s = layer_stats_from_spikes(trace)
+    d = ActualDataDensity(s)
+    assert d.p_channels_nonempty(1, 2) == pytest.approx(1 / 2)
+    assert d.p_channels_nonempty(1, 4) == pytest.approx(1.0)
+    assert d.p_channels_nonempty(1, 3) == pytest.approx(1.0)
+    old = ActualDataDensity(s.model_copy(update={"aligned_block_occupancy": None}))
+    assert old.p_channels_nonempty(1, 2) == pytest.approx(2 / 3)

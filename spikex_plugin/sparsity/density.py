@@ -160,6 +160,7 @@ class ActualDataDensity(DensityModel):
         self.lines_per_channel = stats.lines // stats.channels
         self._line = np.asarray(stats.window_occupancy)
         self._groups = {g: np.asarray(c) for g, c in sorted(stats.channel_block_occupancy.items())}
+        self._aligned = stats.aligned_block_occupancy or {}
         self._coactive: dict[tuple, np.ndarray] = {}  # (group, lines, steps) -> pmf: the mapper asks often
         self._window_pmfs: dict[int, np.ndarray] = {}
 
@@ -173,8 +174,12 @@ class ActualDataDensity(DensityModel):
             else 1 - (1 - self._curve_at(self._line, steps)) ** lines
 
     def p_channels_nonempty(self, channels: float, steps: int) -> float:
+        """From the recorded aligned blocks when `steps` is a recorded block size (SP-MB tags
+        and tile transfers are aligned), else the sliding-window curve; other group sizes
+        combine the nearest smaller recorded group as independent."""
         g = max((g for g in self._groups if g <= max(channels, 1)), default=1)
-        p = self._curve_at(self._groups[g], steps)
+        aligned = self._aligned.get(g, {})
+        p = aligned[steps] if steps in aligned else self._curve_at(self._groups[g], steps)
         return 1 - (1 - p) ** (max(channels, 1) / g)
 
     def active_lines_pmf(self, lines: float, steps: int) -> np.ndarray:

@@ -12,6 +12,13 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
 - `channel_block_occupancy[g][w-1]`: the same for blocks of g input channels (all their
   spatial positions; for FC one channel is one line) x w steps: SpikeX's SP-MB tags.
   g runs over powers of two up to C.
+- `aligned_block_occupancy[g][w]` (optional; absent in older files, and then the model reads
+  `channel_block_occupancy`): the same blocks of g channels over ALIGNED blocks of w steps
+  (starts 0, w, 2w, ...; a last partial block left out), w = 1, 2, 4, ... up to T: the blocks
+  SpikeX's SP-MB tags and tile transfers see. For stationary firing this equals the sliding
+  curve in expectation, but firing that changes over the run (an SNN's first steps, a burst
+  straddling a block edge) and a finite trace's own blocks can differ from it by several
+  per cent at w near T.
 - `line_spike_histogram`: fraction of input lines by total spikes over the run, bins
   `[edges[i], edges[i+1])` (firing is extremely skewed; this shows how much).
 - `coactivity` (optional; absent in files written before it, and then the model takes lines
@@ -133,6 +140,7 @@ class LayerFiringStats(BaseModel):
     window_occupancy: list[float]
     channel_block_occupancy: dict[int, list[float]]
     line_spike_histogram: Histogram
+    aligned_block_occupancy: dict[int, dict[int, float]] | None = None
     coactivity: list[CoActivity] | None = None
     line_window_counts: list[WindowCounts] | None = None
 
@@ -166,6 +174,11 @@ class LayerFiringStats(BaseModel):
             if g < 1 or g > self.channels:
                 raise ValueError(f"channel_block_occupancy group {g} outside 1..{self.channels}")
             _check_curve(f"channel_block_occupancy.{g}", curve, self.T)
+        for g, blocks in (self.aligned_block_occupancy or {}).items():
+            if g < 1 or g > self.channels or any(w < 1 or w > self.T for w in blocks):
+                raise ValueError(f"aligned_block_occupancy.{g}: group outside 1..{self.channels} or a block "
+                                 f"outside 1..T={self.T} steps")
+            _check_finite_unit(f"aligned_block_occupancy.{g}", list(blocks.values()))
         for i, entry in enumerate(self.coactivity or []):
             if entry.window * (entry.span or 1) > self.T or entry.lines > self.lines:
                 raise ValueError(f"coactivity[{i}]: window {entry.window} (x span {entry.span or 1}) or lines "
@@ -286,6 +299,23 @@ def occupancy_from_runs(hist: np.ndarray, T: int, lines: int) -> np.ndarray:
     suffix_l = np.cumsum((hist * np.arange(hist.size))[::-1])[::-1]
     empty = suffix_l[w] - (w - 1) * suffix_n[w]
     return 1.0 - empty / ((T - w + 1) * lines)
+
+
+def aligned_block_counts(blocks: np.ndarray, T: int, samples: int, groups: list[int]) -> np.ndarray:
+    """[len(groups), levels, 2] (active, all) aligned blocks of g channels x w steps, w = 1,
+    2, 4, ... (level i: w = 2^i) up to T, from each channel's step bytes [ceil(T / 8),
+    samples * C] (`scan_trace`'s blocks); C // g groups, the last channels left over.
+    Blocks of 2w are the OR of pairs of blocks of w (a last partial block left out)."""
+    steps = np.unpackbits(blocks, axis=0, count=T, bitorder="little").astype(bool).reshape(T, samples, -1)
+    C = steps.shape[2]
+    out = np.zeros((len(groups), int(math.log2(T)) + 1, 2), dtype=np.int64)
+    for i, g in enumerate(groups):
+        active = steps[:, :, : C // g * g].reshape(T, samples, C // g, g).any(axis=3)
+        for level in range(out.shape[1]):
+            if level:
+                active = active[0: active.shape[0] // 2 * 2: 2] | active[1: active.shape[0] // 2 * 2: 2]
+            out[i, level] = np.count_nonzero(active), active.size
+    return out
 
 
 def _histogram_edges(T: int) -> np.ndarray:
@@ -462,6 +492,7 @@ class FiringAccumulator:
         self.count_hist = np.zeros(self.T + 1, dtype=np.int64)
         self.groups = _group_sizes(self.channels)
         self.block_runs = np.zeros((len(self.groups), self.T + 1), dtype=np.int64)  # row l: groups[l]
+        self.aligned_blocks = np.zeros((len(self.groups), int(math.log2(self.T)) + 1, 2), dtype=np.int64)
         self.coactivity: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
         self.window_counts: dict[tuple[int, int], np.ndarray] = {}
 
@@ -479,6 +510,7 @@ class FiringAccumulator:
         if line_per_channel:
             block_runs[0] = line_runs
         self.block_runs += block_runs
+        self.aligned_blocks += aligned_block_counts(blocks, T, samples, self.groups)
         self.steps += steps
         self.line_runs += line_runs
         self.count_hist += count_hist
@@ -506,6 +538,8 @@ class FiringAccumulator:
             window_occupancy=occupancy_from_runs(self.line_runs, T, lines).tolist(),
             channel_block_occupancy=block,
             line_spike_histogram=Histogram(edges=edges.tolist(), fractions=(hist / lines).tolist()),
+            aligned_block_occupancy={g: {1 << i: float(active / total) for i, (active, total) in enumerate(levels)}
+                                     for g, levels in zip(self.groups, self.aligned_blocks)},
             coactivity=[coactivity_entry(w, n, counts, group, span)
                         for (w, n, group, span), counts in sorted(self.coactivity.items(),
                                                                   key=lambda kv: (kv[0][2] or "", kv[0][3] or 1, kv[0][:2]))]
