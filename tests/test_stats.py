@@ -243,6 +243,11 @@ def test_coactivity_round_trips_and_bad_entries_are_named(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(data))
     with pytest.raises(SpikeXInputError, match="coactivity"):
         load_stats(tmp_path / "bad.json")
+    data = json.loads((tmp_path / "s.json").read_text())
+    data["layers"]["conv"]["aligned_block_occupancy"]["1"]["32"] = 0.5   # a block longer than T = 16
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(SpikeXInputError, match="aligned_block_occupancy"):
+        load_stats(tmp_path / "bad.json")
 
 
 def test_packed_rows_follow_coactive_lines():
