@@ -20,7 +20,8 @@ from spikex_plugin import cache
 
 @functools.lru_cache(maxsize=4096)
 def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096,
-                       coactive: tuple[float, ...] | None = None) -> float:
+                       coactive: tuple[float, ...] | None = None,
+                       line_totals: tuple[float, ...] | None = None) -> float:
     """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
     each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
     weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
@@ -32,31 +33,34 @@ def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: 
     of a receptive field's n = len(coactive) - 1 lines fire in one window, the steps come in
     runs of the field's n lines: each column draws how many of them fire in its window and
     which ones, so a busy window stays busy over the run; silent steps are not issued.
+    `line_totals`, P(one line is active in k of the `cols` windows), makes a line's
+    activity persist over its step's columns (see `coactive_work`).
     The line runs at feeds on a grid of 0.01 words, and `feed` between two of them takes the
     straight line between their cycles (rounding it instead made the cycles jump as the
     rate moved). Values are kept on disk per line (`save_line_tables`), so a repeated run
     needs neither the draws nor numba."""
     low = round(math.floor(feed * 100 + 1e-9) / 100, 2)
     share = (feed - low) / 0.01
-    cycles = grid_cycles(pmf, cols, low, samples, coactive)
+    cycles = grid_cycles(pmf, cols, low, samples, coactive, line_totals)
     if share > 1e-9:
-        cycles += share * (grid_cycles(pmf, cols, round(low + 0.01, 2), samples, coactive) - cycles)
+        cycles += share * (grid_cycles(pmf, cols, round(low + 0.01, 2), samples, coactive, line_totals) - cycles)
     return cycles
 
 
 def grid_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int,
-                coactive: tuple[float, ...] | None) -> float:
+                coactive: tuple[float, ...] | None, line_totals: tuple[float, ...] | None = None) -> float:
     """`issued_step_cycles` at a feed of the grid, from the line's table or a run of the line."""
-    table = line_table(pmf, cols, samples, coactive)
+    table = line_table(pmf, cols, samples, coactive, line_totals)
     if feed not in table:
-        work = issued_step_work(pmf, cols, samples, coactive)
+        work = issued_step_work(pmf, cols, samples, coactive, line_totals)
         table[feed] = 0.0 if work is None else blocking_line_cycles(work, feed) / len(work)
     return table[feed]
 
 
 @functools.lru_cache(maxsize=256)  # the draws depend on the pmf and the line, not on the feed
 def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
-                     coactive: tuple[float, ...] | None = None) -> np.ndarray | None:
+                     coactive: tuple[float, ...] | None = None,
+                     line_totals: tuple[float, ...] | None = None) -> np.ndarray | None:
     """The window counts [steps, cols] of `issued_step_cycles`' issued steps (None: no
     window ever holds a spike)."""
     p = np.asarray(pmf, dtype=np.float64)
@@ -64,7 +68,8 @@ def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
         return None
     nonzero = p[1:] / p[1:].sum()
     if coactive is not None:
-        work = coactive_work(np.asarray(coactive), nonzero, cols, samples)
+        work = coactive_work(np.asarray(coactive), nonzero, cols, samples,
+                             None if line_totals is None else np.asarray(line_totals))
         if not len(work):
             return None
         work.flags.writeable = False
@@ -88,10 +93,12 @@ def conditioned_on_issued(p: np.ndarray, nonzero: np.ndarray, steps: int, cols: 
     return draws
 
 
-def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples: int) -> np.ndarray:
+def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples: int,
+                  line_totals: np.ndarray | None = None) -> np.ndarray:
     """Issued steps [steps, cols] of spike counts for `issued_step_cycles`: runs of a
     receptive field's lines (at most 128, the count scaled), in each column the drawn number
-    of active lines at random places, each with a non-zero count drawn from `nonzero`.
+    of active lines at places `active_places` picks, each with a non-zero count drawn from
+    `nonzero`.
     Runs are drawn given that some column is active (a silent run issues no step), and
     about `samples` issued steps are drawn: with a few steps the line's fill and drain
     would count as steady state, and at low rates fewer steps would cost more per step.
@@ -105,14 +112,65 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
     per_run = max(1.0, min(lines, mean_lines * cols / (1 - p[0] ** cols)))   # issued steps, about
     # A power of two: a nearby pmf keeps the same runs, so its draws move little.
     runs = int(min(2 ** math.ceil(math.log2(max(samples / per_run, 16))), max(2_000_000 // (lines * cols), 16)))
-    round_rng, place_rng, count_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(3))
+    round_rng, place_rng, count_rng, line_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(4))
     draws = conditioned_on_issued(p, p[1:] / p[1:].sum(), runs, cols)
     active_count = np.floor(draws * lines / n + round_rng.random(draws.shape)).astype(int)
-    rank = np.argsort(place_rng.random((runs, cols, lines)), axis=2).argsort(axis=2).transpose(0, 2, 1)
-    active = rank < active_count[:, None, :]
-    counts = 1 + count_rng.choice(nonzero.size, size=(runs, cols, lines), p=nonzero).transpose(0, 2, 1)
+    if line_totals is None:
+        active = active_places(active_count, np.ones((runs, lines, cols)), place_rng)
+        counts = 1 + count_rng.choice(nonzero.size, size=(runs, cols, lines), p=nonzero).transpose(0, 2, 1)
+    else:
+        totals = line_block_totals(line_totals, runs, lines, cols, nonzero.size, line_rng)
+        active = active_places(active_count, window_weights(totals, line_totals.size - 1, nonzero.size), place_rng)
+        counts = window_counts(totals, active, line_totals.size - 1, nonzero.size, count_rng)
     work = (active * counts).reshape(-1, cols)
     return work[work.any(axis=1)].astype(np.float64)
+
+
+def line_block_totals(line_totals: np.ndarray, runs: int, lines: int, cols: int, tws: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """[runs, lines, cols] spikes of each line in the block of g = len(line_totals) - 1
+    steps its column's window lies in, drawn from `line_totals` (P(S spikes in g steps));
+    the blocks of a step share one quantile of it (a line's rate holds over the step)."""
+    g = line_totals.size - 1
+    cdf = np.cumsum(line_totals / line_totals.sum())
+    totals = np.minimum(np.searchsorted(cdf, rng.random((runs, lines)) * cdf[-1], side="right"), g)
+    return np.repeat(totals[:, :, None], cols, axis=2)
+
+
+def window_weights(totals: np.ndarray, g: int, tws: int) -> np.ndarray:
+    """P(a window of `tws` steps of a line's block of g steps holds a spike), given the
+    block's `totals` spikes at exchangeable places: 1 - C(g - tws, S) / C(g, S)."""
+    silent = np.array([math.comb(g - tws, s) / math.comb(g, s) for s in range(g + 1)])
+    return 1 - silent[totals]
+
+
+def window_counts(totals: np.ndarray, active: np.ndarray, g: int, tws: int, rng: np.random.Generator) -> np.ndarray:
+    """[runs, lines, cols] spikes of each active window: one, and each other step of it holds
+    one of the line's spikes in the step's windows (its blocks of g steps alike) beyond one
+    per active window with the same probability (exchangeable places; a line with all its
+    steps firing fills its windows)."""
+    cols = active.shape[2]
+    per_step = active.sum(axis=2, keepdims=True)
+    spikes = totals * (cols * tws / g)
+    fill = np.clip((spikes - per_step) / np.maximum(per_step * (tws - 1), 1), 0.0, 1.0)
+    return 1 + rng.binomial(tws - 1, fill)
+
+
+def active_places(active_count: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[runs, lines, cols] bool: column j of a run holds `active_count[run, j]` active lines,
+    picked without replacement with probability in proportion to each line's weight in that
+    column (lines of weight 0 only when the others run out): a busy line stays busy over
+    its step's columns, as a high-rate line or a long burst does, so a step's load sits on
+    its busy lines instead of being spread over the field (equal weights: independent
+    columns)."""
+    runs, lines, cols = weights.shape
+    u = rng.random((runs, cols, lines))
+    w = weights.transpose(0, 2, 1)
+    # Efraimidis-Spirakis keys u^(1 / w) in (0, 1]: the largest are a weighted sample;
+    # weight 0 keys u - 1 < 0: after every weighted line, in random order.
+    keys = np.where(w > 0, u ** (1 / np.maximum(w, 1e-12)), u - 1)
+    rank = np.argsort(-keys, axis=2).argsort(axis=2).transpose(0, 2, 1)
+    return rank < active_count[:, None, :]
 
 
 def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
@@ -155,10 +213,10 @@ def _table_key(line: tuple) -> str:
     return f"{_VERSION}|{line}"
 
 
-def line_table(pmf: tuple[float, ...], cols: int, samples: int,
-               coactive: tuple[float, ...] | None = None) -> dict[float, float]:
+def line_table(pmf: tuple[float, ...], cols: int, samples: int, coactive: tuple[float, ...] | None = None,
+               line_totals: tuple[float, ...] | None = None) -> dict[float, float]:
     """{feed: issued_step_cycles} of one line, from disk on first use in this process."""
-    line = (pmf, cols, samples, coactive)
+    line = (pmf, cols, samples, coactive, line_totals)
     if line not in _TABLES:
         _TABLES[line] = cache.read("column-line", _table_key(line), lambda t: isinstance(t, dict)) or {}
         _SAVED[line] = len(_TABLES[line])

@@ -399,6 +399,16 @@ def priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: 
     return LayerCost(name, m, actions, sum(breakdown.values()), cycles, arch.clock_hz, breakdown, parts, bound)
 
 
+def temporal_line_totals(d: DensityModel, cols: int, tws: int) -> tuple[float, ...] | None:
+    """P(one line has S spikes in g steps), where recorded, for the largest recorded block
+    of g steps that is whole windows and divides a temporal step's `cols` windows: how busy
+    a line is over its step's columns (a high-rate line, a burst)."""
+    block = cols * tws
+    spans = [g for g in (32, 16, 8, 4, 2) if g <= block and block % g == 0 and g % tws == 0]
+    pmf = next((p for p in (d.line_window_count_pmf(g, 1) for g in spans) if p is not None), None)
+    return None if pmf is None else tuple(np.round(pmf, 9))
+
+
 def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
                  actions: dict, f: dict, block_driven: dict[str, float]) -> tuple[float, dict[str, float]]:
     """Cycles: array work (issued weight steps through the column line, each column's membrane
@@ -421,7 +431,9 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
                     if m.mode == "temporal" else None)
         # A spatial step's columns read different lines; a temporal step's, one line's windows.
         window_pmf = tuple(np.round(d.window_count_pmf(m.tws, m.mode != "temporal"), 9))
-        per_step = issued_step_cycles(window_pmf, m.cols, float(feed), coactive=coactive) * f["row_weight"]
+        line_totals = temporal_line_totals(d, m.cols, m.tws) if m.mode == "temporal" else None
+        per_step = issued_step_cycles(window_pmf, m.cols, float(feed), coactive=coactive,
+                                      line_totals=line_totals) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step

@@ -1,0 +1,79 @@
+"""The temporal column line's persistent lines: each draw against a brute-force or hand count."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from spikex_plugin.cost_model.column_line import active_places, coactive_work, window_counts, window_weights
+from spikex_plugin.cost_model.spikex import temporal_line_totals
+from spikex_plugin.sparsity.density import ActualDataDensity
+from spikex_plugin.sparsity.stats import layer_stats_from_spikes
+
+
+def test_window_weights_match_every_placement_of_the_block_spikes():
+    """P(an aligned window of 2 steps holds a spike) when S spikes sit at any S of 8 steps:
+    counted over every placement and every window."""
+    g, tws = 8, 2
+    expected = []
+    for s in range(g + 1):
+        hits = [any(p in places for p in range(w, w + tws))
+                for places in itertools.combinations(range(g), s) for w in range(0, g, tws)]
+        expected.append(sum(hits) / len(hits))
+    assert window_weights(np.arange(g + 1), g, tws) == pytest.approx(expected, abs=1e-12)
+
+
+def test_active_places_keep_each_column_count_and_weigh_the_lines():
+    """One pick per column takes a line with probability weight / total weight; zero-weight
+    lines are taken only once the weighted ones run out."""
+    rng = np.random.default_rng(3)
+    weights = np.array([0.0, 1.0, 3.0, 0.0])
+    runs = 20_000
+    one = active_places(np.ones((runs, 2), dtype=int), np.broadcast_to(weights[None, :, None], (runs, 4, 2)), rng)
+    assert (one.sum(axis=1) == 1).all()
+    assert one[:, :, 0].mean(axis=0) == pytest.approx([0.0, 0.25, 0.75, 0.0], abs=0.01)
+    three = active_places(np.full((runs, 2), 3), np.broadcast_to(weights[None, :, None], (runs, 4, 2)), rng)
+    assert (three.sum(axis=1) == 3).all() and three[:, 1:3].all()
+    assert three[:, 0, 0].mean() == pytest.approx(0.5, abs=0.01)
+
+
+def test_window_counts_share_the_block_spikes_among_the_active_windows():
+    """A line with 10 spikes in its 16 steps (4 windows of 4), active in 2 windows: each holds
+    one spike and its 3 other steps hold the 8 others at 8 / 6 (all) places each: 4 spikes."""
+    rng = np.random.default_rng(5)
+    active = np.zeros((1000, 1, 4), dtype=bool)
+    active[:, 0, :2] = True
+    assert (window_counts(np.full((1000, 1, 4), 10), active, 16, 4, rng)[:, 0, :2] == 4).all()
+    counts = window_counts(np.full((40_000, 1, 4), 5), np.broadcast_to(active[:1], (40_000, 1, 4)), 16, 4, rng)
+    assert counts[:, 0, :2].mean() == pytest.approx(2.5, abs=0.01)   # 3 spikes over 6 places: 1 + 3 x 1/2
+
+
+def test_lines_that_always_fire_take_the_columns_first():
+    """A field of 16 lines, each firing in all 32 steps of its block with probability 1/4
+    (else never), 4 active lines in every window: a busy line fills each column it takes
+    (tws = 8 spikes), and takes all 4 when at most 4 lines are busy; with B > 4 busy lines
+    each column takes 4 of them at random, all 4 columns with probability (4 / B)^4 (one
+    or more: 1 - (1 - 4 / B)^4). Equal weights would spread the 4 over the 16 lines."""
+    coactive = np.eye(17)[4]
+    line_totals = np.zeros(33)
+    line_totals[[0, 32]] = 0.75, 0.25
+    work = coactive_work(coactive, np.eye(8)[7], 4, 65536, line_totals)
+    busy = work[(work == 8).any(axis=1)]
+    assert ((busy == 8) | (busy == 0)).all()
+    others = [math.comb(15, b) * 0.25 ** b * 0.75 ** (15 - b) for b in range(16)]   # B - 1 busy besides this one
+    all_four = sum(p * min(1.0, 4 / (b + 1)) ** 4 for b, p in enumerate(others))
+    some = sum(p * (1 - max(0.0, 1 - 4 / (b + 1)) ** 4) for b, p in enumerate(others))
+    assert (busy == 8).all(axis=1).mean() == pytest.approx(all_four / some, abs=0.01)
+
+
+def test_temporal_line_totals_read_the_block_of_the_step():
+    """Spikes per line in the step's block of cols x tws steps (32 at most), brute-forced
+    over a tiny trace."""
+    rng = np.random.default_rng(0)
+    trace = rng.random((32, 2, 6)) < rng.random(6) * 0.6   # [T, samples, lines]: rates differ
+    d = ActualDataDensity(layer_stats_from_spikes(trace))
+    per_block = trace.reshape(2, 16, 2, 6).sum(axis=1).ravel()   # spikes of each line in blocks of 16
+    expected = np.bincount(per_block, minlength=17) / per_block.size
+    assert temporal_line_totals(d, 4, 4) == pytest.approx(tuple(expected), abs=1e-9)
+    assert len(temporal_line_totals(d, 8, 8)) == 33      # 64 steps: the 32-step blocks
