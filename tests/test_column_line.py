@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from spikex_plugin.cost_model.column_line import active_places, coactive_work, window_counts, window_weights
-from spikex_plugin.cost_model.spikex import temporal_line_totals
+from spikex_plugin.cost_model.column_line import LineUnits, active_places, coactive_work, window_counts, window_weights
+from spikex_plugin.cost_model.spikex import temporal_line_units
 from spikex_plugin.sparsity.density import ActualDataDensity
 from spikex_plugin.sparsity.stats import layer_stats_from_spikes
 
@@ -44,8 +44,8 @@ def test_window_counts_share_the_block_spikes_among_the_active_windows():
     rng = np.random.default_rng(5)
     active = np.zeros((1000, 1, 4), dtype=bool)
     active[:, 0, :2] = True
-    assert (window_counts(np.full((1000, 1, 4), 10), active, 16, 4, rng)[:, 0, :2] == 4).all()
-    counts = window_counts(np.full((40_000, 1, 4), 5), np.broadcast_to(active[:1], (40_000, 1, 4)), 16, 4, rng)
+    assert (window_counts(np.full((1000, 1), 10), active, 4, rng)[:, 0, :2] == 4).all()
+    counts = window_counts(np.full((40_000, 1), 5), np.broadcast_to(active[:1], (40_000, 1, 4)), 4, rng)
     assert counts[:, 0, :2].mean() == pytest.approx(2.5, abs=0.01)   # 3 spikes over 6 places: 1 + 3 x 1/2
 
 
@@ -58,7 +58,7 @@ def test_lines_that_always_fire_take_the_columns_first():
     coactive = np.eye(17)[4]
     line_totals = np.zeros(33)
     line_totals[[0, 32]] = 0.75, 0.25
-    work = coactive_work(coactive, np.eye(8)[7], 4, 65536, line_totals)
+    work = coactive_work(coactive, np.eye(8)[7], 4, 65536, LineUnits(tuple(line_totals), 1.0))
     busy = work[(work == 8).any(axis=1)]
     assert ((busy == 8) | (busy == 0)).all()
     others = [math.comb(15, b) * 0.25 ** b * 0.75 ** (15 - b) for b in range(16)]   # B - 1 busy besides this one
@@ -67,13 +67,19 @@ def test_lines_that_always_fire_take_the_columns_first():
     assert (busy == 8).all(axis=1).mean() == pytest.approx(all_four / some, abs=0.01)
 
 
-def test_temporal_line_totals_read_the_block_of_the_step():
-    """Spikes per line in the step's block of cols x tws steps (32 at most), brute-forced
-    over a tiny trace."""
+def test_temporal_line_units_read_the_block_of_the_step():
+    """Spikes per line in the step's block of cols x tws steps; beyond 32 steps, active
+    2-step units of a 64-step block, each holding rate x 2 / P(2 steps active) spikes (any
+    2 consecutive steps): brute force over a tiny trace."""
     rng = np.random.default_rng(0)
-    trace = rng.random((32, 2, 6)) < rng.random(6) * 0.6   # [T, samples, lines]: rates differ
+    trace = rng.random((64, 2, 6)) < rng.random(6) * 0.6   # [T, samples, lines]: rates differ
     d = ActualDataDensity(layer_stats_from_spikes(trace))
-    per_block = trace.reshape(2, 16, 2, 6).sum(axis=1).ravel()   # spikes of each line in blocks of 16
-    expected = np.bincount(per_block, minlength=17) / per_block.size
-    assert temporal_line_totals(d, 4, 4) == pytest.approx(tuple(expected), abs=1e-9)
-    assert len(temporal_line_totals(d, 8, 8)) == 33      # 64 steps: the 32-step blocks
+    per_block = trace.reshape(4, 16, 2, 6).sum(axis=1).ravel()   # spikes of each line in blocks of 16
+    units = temporal_line_units(d, 4, 4)
+    assert units.pmf == pytest.approx(tuple(np.bincount(per_block, minlength=17) / per_block.size), abs=1e-9)
+    assert units.unit_spikes == 1.0
+    pairs = trace.reshape(32, 2, 2, 6).any(axis=1)                # 2-step units
+    per_block = pairs.sum(axis=0).ravel()                         # of the one 64-step block
+    wide = temporal_line_units(d, 8, 8)
+    assert wide.pmf == pytest.approx(tuple(np.bincount(per_block, minlength=33) / per_block.size), abs=1e-9)
+    assert wide.unit_spikes == pytest.approx(trace.mean() * 2 / (trace[:-1] | trace[1:]).mean(), rel=1e-5)

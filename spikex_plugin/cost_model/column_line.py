@@ -13,15 +13,25 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from spikex_plugin import cache
 
+
+class LineUnits(NamedTuple):
+    """How busy one line is over a temporal step's windows: P(k of the step's span =
+    len(pmf) - 1 equal units of steps hold a spike), k = 0..span, and the mean spikes of a
+    unit that holds some."""
+    pmf: tuple[float, ...]
+    unit_spikes: float
+
+
 @functools.lru_cache(maxsize=4096)
 def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096,
                        coactive: tuple[float, ...] | None = None,
-                       line_totals: tuple[float, ...] | None = None) -> float:
+                       line_units: LineUnits | None = None) -> float:
     """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
     each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
     weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
@@ -33,26 +43,26 @@ def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: 
     of a receptive field's n = len(coactive) - 1 lines fire in one window, the steps come in
     runs of the field's n lines: each column draws how many of them fire in its window and
     which ones, so a busy window stays busy over the run; silent steps are not issued.
-    `line_totals`, P(one line is active in k of the `cols` windows), makes a line's
-    activity persist over its step's columns (see `coactive_work`).
+    `line_units` (how busy one line is over the step's windows) makes a line's activity
+    persist over its step's columns (see `coactive_work`).
     The line runs at feeds on a grid of 0.01 words, and `feed` between two of them takes the
     straight line between their cycles (rounding it instead made the cycles jump as the
     rate moved). Values are kept on disk per line (`save_line_tables`), so a repeated run
     needs neither the draws nor numba."""
     low = round(math.floor(feed * 100 + 1e-9) / 100, 2)
     share = (feed - low) / 0.01
-    cycles = grid_cycles(pmf, cols, low, samples, coactive, line_totals)
+    cycles = grid_cycles(pmf, cols, low, samples, coactive, line_units)
     if share > 1e-9:
-        cycles += share * (grid_cycles(pmf, cols, round(low + 0.01, 2), samples, coactive, line_totals) - cycles)
+        cycles += share * (grid_cycles(pmf, cols, round(low + 0.01, 2), samples, coactive, line_units) - cycles)
     return cycles
 
 
 def grid_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int,
-                coactive: tuple[float, ...] | None, line_totals: tuple[float, ...] | None = None) -> float:
+                coactive: tuple[float, ...] | None, line_units: LineUnits | None = None) -> float:
     """`issued_step_cycles` at a feed of the grid, from the line's table or a run of the line."""
-    table = line_table(pmf, cols, samples, coactive, line_totals)
+    table = line_table(pmf, cols, samples, coactive, line_units)
     if feed not in table:
-        work = issued_step_work(pmf, cols, samples, coactive, line_totals)
+        work = issued_step_work(pmf, cols, samples, coactive, line_units)
         table[feed] = 0.0 if work is None else blocking_line_cycles(work, feed) / len(work)
     return table[feed]
 
@@ -60,7 +70,7 @@ def grid_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int,
 @functools.lru_cache(maxsize=256)  # the draws depend on the pmf and the line, not on the feed
 def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
                      coactive: tuple[float, ...] | None = None,
-                     line_totals: tuple[float, ...] | None = None) -> np.ndarray | None:
+                     line_units: LineUnits | None = None) -> np.ndarray | None:
     """The window counts [steps, cols] of `issued_step_cycles`' issued steps (None: no
     window ever holds a spike)."""
     p = np.asarray(pmf, dtype=np.float64)
@@ -68,8 +78,7 @@ def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
         return None
     nonzero = p[1:] / p[1:].sum()
     if coactive is not None:
-        work = coactive_work(np.asarray(coactive), nonzero, cols, samples,
-                             None if line_totals is None else np.asarray(line_totals))
+        work = coactive_work(np.asarray(coactive), nonzero, cols, samples, line_units)
         if not len(work):
             return None
         work.flags.writeable = False
@@ -94,11 +103,12 @@ def conditioned_on_issued(p: np.ndarray, nonzero: np.ndarray, steps: int, cols: 
 
 
 def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples: int,
-                  line_totals: np.ndarray | None = None) -> np.ndarray:
+                  line_units: LineUnits | None = None) -> np.ndarray:
     """Issued steps [steps, cols] of spike counts for `issued_step_cycles`: runs of a
     receptive field's lines (at most 128, the count scaled), in each column the drawn number
     of active lines at places `active_places` picks, each with a non-zero count drawn from
-    `nonzero`.
+    `nonzero`; with `line_units`, each line's busy units over the step (`line_unit_counts`)
+    weigh its places and set its counts (`window_weights`, `window_counts`).
     Runs are drawn given that some column is active (a silent run issues no step), and
     about `samples` issued steps are drawn: with a few steps the line's fill and drain
     would count as steady state, and at low rates fewer steps would cost more per step.
@@ -115,45 +125,40 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
     round_rng, place_rng, count_rng, line_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(4))
     draws = conditioned_on_issued(p, p[1:] / p[1:].sum(), runs, cols)
     active_count = np.floor(draws * lines / n + round_rng.random(draws.shape)).astype(int)
-    if line_totals is None:
+    if line_units is None:
         active = active_places(active_count, np.ones((runs, lines, cols)), place_rng)
         counts = 1 + count_rng.choice(nonzero.size, size=(runs, cols, lines), p=nonzero).transpose(0, 2, 1)
     else:
-        totals = line_block_totals(line_totals, runs, lines, cols, nonzero.size, line_rng)
-        active = active_places(active_count, window_weights(totals, line_totals.size - 1, nonzero.size), place_rng)
-        counts = window_counts(totals, active, line_totals.size - 1, nonzero.size, count_rng)
+        units = line_unit_counts(np.asarray(line_units.pmf), runs, lines, line_rng)
+        span, tws = len(line_units.pmf) - 1, nonzero.size
+        weights = np.repeat(window_weights(units, span, span // cols)[:, :, None], cols, axis=2)
+        active = active_places(active_count, weights, place_rng)
+        counts = window_counts(units * line_units.unit_spikes, active, tws, count_rng)
     work = (active * counts).reshape(-1, cols)
     return work[work.any(axis=1)].astype(np.float64)
 
 
-def line_block_totals(line_totals: np.ndarray, runs: int, lines: int, cols: int, tws: int,
-                      rng: np.random.Generator) -> np.ndarray:
-    """[runs, lines, cols] spikes of each line in the block of g = len(line_totals) - 1
-    steps its column's window lies in, drawn from `line_totals` (P(S spikes in g steps));
-    the blocks of a step share one quantile of it (a line's rate holds over the step)."""
-    g = line_totals.size - 1
-    cdf = np.cumsum(line_totals / line_totals.sum())
-    totals = np.minimum(np.searchsorted(cdf, rng.random((runs, lines)) * cdf[-1], side="right"), g)
-    return np.repeat(totals[:, :, None], cols, axis=2)
+def line_unit_counts(pmf: np.ndarray, runs: int, lines: int, rng: np.random.Generator) -> np.ndarray:
+    """[runs, lines] busy units of each line over its step, drawn from `pmf`."""
+    cdf = np.cumsum(pmf / pmf.sum())
+    return np.minimum(np.searchsorted(cdf, rng.random((runs, lines)) * cdf[-1], side="right"), pmf.size - 1)
 
 
-def window_weights(totals: np.ndarray, g: int, tws: int) -> np.ndarray:
-    """P(a window of `tws` steps of a line's block of g steps holds a spike), given the
-    block's `totals` spikes at exchangeable places: 1 - C(g - tws, S) / C(g, S)."""
-    silent = np.array([math.comb(g - tws, s) / math.comb(g, s) for s in range(g + 1)])
-    return 1 - silent[totals]
+def window_weights(units: np.ndarray, span: int, per_window: int) -> np.ndarray:
+    """P(a window of `per_window` of a step's `span` units holds a spike), given the line's
+    busy `units` at exchangeable places: 1 - C(span - per_window, k) / C(span, k)."""
+    silent = np.array([math.comb(span - per_window, k) / math.comb(span, k) for k in range(span + 1)])
+    return 1 - silent[units]
 
 
-def window_counts(totals: np.ndarray, active: np.ndarray, g: int, tws: int, rng: np.random.Generator) -> np.ndarray:
+def window_counts(spikes: np.ndarray, active: np.ndarray, tws: int, rng: np.random.Generator) -> np.ndarray:
     """[runs, lines, cols] spikes of each active window: one, and each other step of it holds
-    one of the line's spikes in the step's windows (its blocks of g steps alike) beyond one
-    per active window with the same probability (exchangeable places; a line with all its
-    steps firing fills its windows)."""
-    cols = active.shape[2]
-    per_step = active.sum(axis=2, keepdims=True)
-    spikes = totals * (cols * tws / g)
+    one of the line's `spikes` [runs, lines] in the step beyond one per active window with
+    the same probability (exchangeable places; a line with all its steps firing fills its
+    windows)."""
+    per_step = active.sum(axis=2)
     fill = np.clip((spikes - per_step) / np.maximum(per_step * (tws - 1), 1), 0.0, 1.0)
-    return 1 + rng.binomial(tws - 1, fill)
+    return 1 + rng.binomial(tws - 1, np.broadcast_to(fill[:, :, None], active.shape))
 
 
 def active_places(active_count: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -214,9 +219,9 @@ def _table_key(line: tuple) -> str:
 
 
 def line_table(pmf: tuple[float, ...], cols: int, samples: int, coactive: tuple[float, ...] | None = None,
-               line_totals: tuple[float, ...] | None = None) -> dict[float, float]:
+               line_units: LineUnits | None = None) -> dict[float, float]:
     """{feed: issued_step_cycles} of one line, from disk on first use in this process."""
-    line = (pmf, cols, samples, coactive, line_totals)
+    line = (pmf, cols, samples, coactive, line_units)
     if line not in _TABLES:
         _TABLES[line] = cache.read("column-line", _table_key(line), lambda t: isinstance(t, dict)) or {}
         _SAVED[line] = len(_TABLES[line])

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spikex_plugin.cost_model.column_line import issued_step_cycles
+from spikex_plugin.cost_model.column_line import LineUnits, issued_step_cycles
 from spikex_plugin.cost_model.dense import LevelWidths, dense_actions, steps_per_fill
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping
@@ -399,14 +399,18 @@ def priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: 
     return LayerCost(name, m, actions, sum(breakdown.values()), cycles, arch.clock_hz, breakdown, parts, bound)
 
 
-def temporal_line_totals(d: DensityModel, cols: int, tws: int) -> tuple[float, ...] | None:
-    """P(one line has S spikes in g steps), where recorded, for the largest recorded block
-    of g steps that is whole windows and divides a temporal step's `cols` windows: how busy
-    a line is over its step's columns (a high-rate line, a burst)."""
+def temporal_line_units(d: DensityModel, cols: int, tws: int) -> LineUnits | None:
+    """How busy one line is over a temporal step's `cols` windows, where recorded
+    (`line_window_count_pmf`): in how many of the step's 32 units (single steps for
+    steps of 32 steps or fewer) it is active, and the mean spikes of an active unit."""
     block = cols * tws
-    spans = [g for g in (32, 16, 8, 4, 2) if g <= block and block % g == 0 and g % tws == 0]
-    pmf = next((p for p in (d.line_window_count_pmf(g, 1) for g in spans) if p is not None), None)
-    return None if pmf is None else tuple(np.round(pmf, 9))
+    unit = max(1, block // 32)
+    pmf = d.line_window_count_pmf(block // unit, unit) if block % unit == 0 and block >= 2 else None
+    if pmf is None:
+        return None
+    occupancy = d.p_nonempty(1, unit)
+    spikes = unit * d.rate / occupancy if occupancy > 0 else 1.0
+    return LineUnits(tuple(np.round(pmf, 9)), round(max(spikes, 1.0), 6))
 
 
 def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
@@ -431,9 +435,9 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
                     if m.mode == "temporal" else None)
         # A spatial step's columns read different lines; a temporal step's, one line's windows.
         window_pmf = tuple(np.round(d.window_count_pmf(m.tws, m.mode != "temporal"), 9))
-        line_totals = temporal_line_totals(d, m.cols, m.tws) if m.mode == "temporal" else None
+        line_units = temporal_line_units(d, m.cols, m.tws) if m.mode == "temporal" else None
         per_step = issued_step_cycles(window_pmf, m.cols, float(feed), coactive=coactive,
-                                      line_totals=line_totals) * f["row_weight"]
+                                      line_units=line_units) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step
