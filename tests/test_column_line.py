@@ -6,8 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from spikex_plugin.cost_model.column_line import LineUnits, active_places, coactive_work, window_counts, window_weights
-from spikex_plugin.cost_model.spikex import temporal_line_units
+from spikex_plugin.cost_model.column_line import (LineUnits, active_places, coactive_work, window_counts, window_gain,
+                                                  window_intensity, window_weights)
+from spikex_plugin.cost_model.spikex import shared_window_cv, temporal_line_units
+from spikex_plugin.workload.network import Layer
 from spikex_plugin.sparsity.density import ActualDataDensity
 from spikex_plugin.sparsity.stats import layer_stats_from_spikes
 
@@ -44,9 +46,13 @@ def test_window_counts_share_the_block_spikes_among_the_active_windows():
     rng = np.random.default_rng(5)
     active = np.zeros((1000, 1, 4), dtype=bool)
     active[:, 0, :2] = True
-    assert (window_counts(np.full((1000, 1), 10), active, 4, rng)[:, 0, :2] == 4).all()
-    counts = window_counts(np.full((40_000, 1), 5), np.broadcast_to(active[:1], (40_000, 1, 4)), 4, rng)
+    assert (window_counts(np.full((1000, 1), 10), active, 4, np.ones((1000, 4)), rng)[:, 0, :2] == 4).all()
+    many = np.broadcast_to(active[:1], (40_000, 1, 4))
+    counts = window_counts(np.full((40_000, 1), 5), many, 4, np.ones((40_000, 4)), rng)
     assert counts[:, 0, :2].mean() == pytest.approx(2.5, abs=0.01)   # 3 spikes over 6 places: 1 + 3 x 1/2
+    # A window at gain 1.2 holds 2.5 x 1.2 = 3 spikes: 1 + 3 x 2/3.
+    gained = window_counts(np.full((40_000, 1), 5), many, 4, np.full((40_000, 4), 1.2), rng)
+    assert gained[:, 0, :2].mean() == pytest.approx(3.0, abs=0.01)
 
 
 def test_lines_that_always_fire_take_the_columns_first():
@@ -75,11 +81,48 @@ def test_temporal_line_units_read_the_block_of_the_step():
     trace = rng.random((64, 2, 6)) < rng.random(6) * 0.6   # [T, samples, lines]: rates differ
     d = ActualDataDensity(layer_stats_from_spikes(trace))
     per_block = trace.reshape(4, 16, 2, 6).sum(axis=1).ravel()   # spikes of each line in blocks of 16
-    units = temporal_line_units(d, 4, 4)
+    layer = Layer(name="fc", type="fc", T=64, C=6, M=2, H=1, W=1, R=1, S=1, P=1, Q=1)
+    units = temporal_line_units(d, 4, 4, layer)
     assert units.pmf == pytest.approx(tuple(np.bincount(per_block, minlength=17) / per_block.size), abs=1e-9)
-    assert units.unit_spikes == 1.0
+    assert units.unit_spikes == 1.0 and units.rate == pytest.approx(trace.mean())
     pairs = trace.reshape(32, 2, 2, 6).any(axis=1)                # 2-step units
     per_block = pairs.sum(axis=0).ravel()                         # of the one 64-step block
-    wide = temporal_line_units(d, 8, 8)
+    wide = temporal_line_units(d, 8, 8, layer)
     assert wide.pmf == pytest.approx(tuple(np.bincount(per_block, minlength=33) / per_block.size), abs=1e-9)
     assert wide.unit_spikes == pytest.approx(trace.mean() * 2 / (trace[:-1] | trace[1:]).mean(), rel=1e-5)
+
+
+def test_window_intensity_is_largest_where_most_lines_fire():
+    """Levels of mean 1 and the asked coefficient of variation, sorted like the windows'
+    counts of active lines; all alike within a run at correlation 1, none at cv 0."""
+    rng = np.random.default_rng(2)
+    counts = np.tile(np.array([[3, 0, 7, 1]]), (50_000, 1))
+    levels = window_intensity(counts, 0.5, 0.0, rng)
+    assert levels.mean() == pytest.approx(1.0, abs=0.01)
+    assert levels.std() == pytest.approx(0.5, abs=0.01)
+    assert (np.argsort(levels, axis=1) == [1, 3, 0, 2]).all()
+    alike = window_intensity(counts, 0.5, 1.0, rng)
+    assert alike.std(axis=1) == pytest.approx(0.0, abs=1e-9) and alike.std() == pytest.approx(0.5, abs=0.01)
+    assert (window_intensity(counts[:5], 0.0, 0.0, rng) == 1).all()
+
+
+def test_window_gain_adds_spikes_near_saturation_and_keeps_the_run_total():
+    """Rate 0.5, 4 steps, intensities 0.5 and 1.5, one active line each: spikes per active
+    window p x 4 / (1 - (1 - p)^4) = 1 / (1 - 0.75^4) = 1.4629 at p = 0.25 and
+    3 / (1 - 0.25^4) = 3.0118 at 0.75 (2.1333 at 0.5), then scaled to mean 1."""
+    active = np.ones((1, 1, 2), dtype=bool)
+    gain = window_gain(np.array([[0.5, 1.5]]), active, 0.5, 4)
+    raw = np.array([1.0 / (1 - 0.75 ** 4), 3.0 / (1 - 0.25 ** 4)]) / (2.0 / (1 - 0.5 ** 4))
+    assert gain[0] == pytest.approx(raw / raw.mean(), rel=1e-9)
+
+
+def test_shared_window_cv_counts_only_what_lines_share():
+    """Independent lines share nothing; lines that all fire together in a step (a shared
+    on/off state, 1 step in 4 on at random) share var / mean^2 = (1 - 1/4) / (1/4) = 3 per
+    step, and steps drawn independently average 3 / tws over a window of tws steps."""
+    rng = np.random.default_rng(1)
+    independent = ActualDataDensity(layer_stats_from_spikes(rng.random((64, 16, 32)) < 0.2))
+    assert shared_window_cv(independent, 32, 32, 4) < 0.1
+    together = np.broadcast_to(rng.random((64, 16, 1)) < 0.25, (64, 16, 32))
+    d = ActualDataDensity(layer_stats_from_spikes(together))
+    assert shared_window_cv(d, 32, 32, 4) ** 2 == pytest.approx(3 / 4, rel=0.15)

@@ -23,9 +23,14 @@ from spikex_plugin import cache
 class LineUnits(NamedTuple):
     """How busy one line is over a temporal step's windows: P(k of the step's span =
     len(pmf) - 1 equal units of steps hold a spike), k = 0..span, and the mean spikes of a
-    unit that holds some."""
+    unit that holds some; and how much a window's activity, shared by the field's lines
+    (a population burst, a passing blob), varies: its coefficient of variation
+    `window_cv`, the correlation of consecutive windows' and the mean firing `rate`."""
     pmf: tuple[float, ...]
     unit_spikes: float
+    window_cv: float = 0.0
+    window_correlation: float = 0.0
+    rate: float = 0.0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -122,7 +127,8 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
     per_run = max(1.0, min(lines, mean_lines * cols / (1 - p[0] ** cols)))   # issued steps, about
     # A power of two: a nearby pmf keeps the same runs, so its draws move little.
     runs = int(min(2 ** math.ceil(math.log2(max(samples / per_run, 16))), max(2_000_000 // (lines * cols), 16)))
-    round_rng, place_rng, count_rng, line_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(4))
+    round_rng, place_rng, count_rng, line_rng, window_rng = (np.random.default_rng(s)
+                                                            for s in np.random.SeedSequence(0).spawn(5))
     draws = conditioned_on_issued(p, p[1:] / p[1:].sum(), runs, cols)
     active_count = np.floor(draws * lines / n + round_rng.random(draws.shape)).astype(int)
     if line_units is None:
@@ -133,9 +139,46 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
         span, tws = len(line_units.pmf) - 1, nonzero.size
         weights = np.repeat(window_weights(units, span, span // cols)[:, :, None], cols, axis=2)
         active = active_places(active_count, weights, place_rng)
-        counts = window_counts(units * line_units.unit_spikes, active, tws, count_rng)
+        intensity = window_intensity(active_count, line_units.window_cv, line_units.window_correlation, window_rng)
+        gain = window_gain(intensity, active, line_units.rate, tws)
+        counts = window_counts(units * line_units.unit_spikes, active, tws, gain, count_rng)
     work = (active * counts).reshape(-1, cols)
     return work[work.any(axis=1)].astype(np.float64)
+
+
+def window_intensity(active_count: np.ndarray, cv: float, correlation: float, rng: np.random.Generator) -> np.ndarray:
+    """[runs, cols] shared activity of each window: lognormal, mean 1 and coefficient of
+    variation `cv`, consecutive windows of a run correlated (`correlation`, an AR(1) chain
+    of the normal part: a slow burst loads a run's windows alike, not unevenly); the
+    largest levels in the windows with the most active lines: the same burst that wakes
+    more lines makes each of them fire more often."""
+    if cv <= 1e-9:
+        return np.ones(active_count.shape)
+    sigma = math.sqrt(math.log1p(cv ** 2))
+    noise = rng.standard_normal(active_count.shape)
+    normal = np.empty_like(noise)
+    normal[:, 0] = noise[:, 0]
+    for j in range(1, noise.shape[1]):
+        normal[:, j] = correlation * normal[:, j - 1] + math.sqrt(1 - correlation ** 2) * noise[:, j]
+    levels = np.sort(np.exp(sigma * normal - sigma ** 2 / 2), axis=1)
+    rank = np.argsort(active_count + rng.random(active_count.shape), axis=1).argsort(axis=1)
+    return np.take_along_axis(levels, rank, axis=1)
+
+
+def window_gain(intensity: np.ndarray, active: np.ndarray, rate: float, tws: int) -> np.ndarray:
+    """[runs, cols] factor on the spikes of an active window at the window's `intensity`:
+    spikes per active window of a line of rate r x intensity, rate x tws / P(active), over
+    those at r (at low rates a burst wakes lines and adds few spikes to each; near
+    saturation it adds spikes), scaled so that a run's active windows keep their spikes."""
+    def per_active(level: np.ndarray) -> np.ndarray:
+        p = np.minimum(rate * level, 1.0)
+        return p * tws / np.maximum(1 - (1 - p) ** tws, 1e-12)
+
+    if rate <= 0:
+        return np.ones(intensity.shape)
+    gain = per_active(intensity) / per_active(np.ones(1))
+    lines = active.sum(axis=1)   # [runs, cols]
+    return gain * lines.sum(axis=1, keepdims=True) / np.maximum((lines * gain).sum(axis=1, keepdims=True), 1e-12)
 
 
 def line_unit_counts(pmf: np.ndarray, runs: int, lines: int, rng: np.random.Generator) -> np.ndarray:
@@ -151,14 +194,15 @@ def window_weights(units: np.ndarray, span: int, per_window: int) -> np.ndarray:
     return 1 - silent[units]
 
 
-def window_counts(spikes: np.ndarray, active: np.ndarray, tws: int, rng: np.random.Generator) -> np.ndarray:
+def window_counts(spikes: np.ndarray, active: np.ndarray, tws: int, gain: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
     """[runs, lines, cols] spikes of each active window: one, and each other step of it holds
-    one of the line's `spikes` [runs, lines] in the step beyond one per active window with
-    the same probability (exchangeable places; a line with all its steps firing fills its
-    windows)."""
-    per_step = active.sum(axis=2)
-    fill = np.clip((spikes - per_step) / np.maximum(per_step * (tws - 1), 1), 0.0, 1.0)
-    return 1 + rng.binomial(tws - 1, np.broadcast_to(fill[:, :, None], active.shape))
+    a spike with the probability that spreads the line's `spikes` [runs, lines] in the step
+    evenly over its active windows, times the window's `gain` [runs, cols] (exchangeable
+    places; a line with all its steps firing fills its windows)."""
+    per_window = spikes / np.maximum(active.sum(axis=2), 1)
+    fill = np.clip((per_window[:, :, None] * gain[:, None, :] - 1) / max(tws - 1, 1), 0.0, 1.0)
+    return 1 + rng.binomial(tws - 1, fill)
 
 
 def active_places(active_count: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -178,7 +178,7 @@ def issued_cycles(layer: Layer, d: MemoDensity, tws: np.ndarray, cols: np.ndarra
         if steps not in field_pmfs:
             field_pmfs[steps] = tuple(np.round(d.active_lines_pmf(field_lines, steps), 9))
         values[i] = issued_step_cycles(pmfs[steps, temp], columns, rate, coactive=field_pmfs[steps] if temp else None,
-                                       line_units=temporal_line_units(d, columns, steps) if temp else None)
+                                       line_units=temporal_line_units(d, columns, steps, layer) if temp else None)
     save_line_tables()
     return values[where]
 
