@@ -25,7 +25,8 @@ class LineUnits(NamedTuple):
     len(pmf) - 1 equal units of steps hold a spike), k = 0..span, and the mean spikes of a
     unit that holds some; and how much a window's activity, shared by the field's lines
     (a population burst, a passing blob), varies: its coefficient of variation
-    `window_cv`, the correlation of consecutive windows' and the mean firing `rate`."""
+    `window_cv` and the correlation of consecutive windows' shared activity
+    `window_correlation`; `rate` is the mean firing rate."""
     pmf: tuple[float, ...]
     unit_spikes: float
     window_cv: float = 0.0
