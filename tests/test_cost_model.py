@@ -159,10 +159,13 @@ def test_tile_pipeline_matches_a_brute_force_double_buffer(fill_points, work_poi
     assert model > max(fills.sum(), works.sum()) * 1.1   # the totals alone miss it
 
 
-def test_tile_activity_only_adds_cycles():
+def test_tile_activity_only_adds_cycles(monkeypatch):
     """With the tile entries of a blob trace's statistics every candidate costs at least
     what it costs without them (the mean of the longer of fill and work), and some cost
-    more; energy does not change."""
+    more; energy does not change. The temporal column line also reads the tile entries'
+    window correlation (how alike a step's windows are): it reads the same statistics on
+    both sides here, so that only the tiles' fill and work differ."""
+    from spikex_plugin.cost_model import spikex
     from spikex_plugin.sim.traces import make_trace
     from spikex_plugin.sparsity.density import ActualDataDensity
     from spikex_plugin.sparsity.stats import layer_stats_from_spikes
@@ -172,6 +175,8 @@ def test_tile_activity_only_adds_cycles():
     stats = layer_stats_from_spikes(make_trace("local_blobs", CONV.input_shape, CONV.T, 0.1, samples=4, seed=2))
     with_tiles = ActualDataDensity(stats)
     without = ActualDataDensity(stats.model_copy(update={"coactivity": [c for c in stats.coactivity if c.group != "tile"]}))
+    line_units = spikex.temporal_line_units
+    monkeypatch.setattr(spikex, "temporal_line_units", lambda d, cols, tws, layer: line_units(with_tiles, cols, tws, layer))
     assert with_tiles.tile_activity(2, 4) is not None and without.tile_activity(2, 4) is None
     gained = 0
     for m in list(candidate_mappings(CONV, arch))[::7]:

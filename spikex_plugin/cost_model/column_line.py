@@ -13,14 +13,31 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from spikex_plugin import cache
 
+
+class LineUnits(NamedTuple):
+    """How busy one line is over a temporal step's windows: P(k of the step's span =
+    len(pmf) - 1 equal units of steps hold a spike), k = 0..span, and the mean spikes of a
+    unit that holds some; and how much a window's activity, shared by the field's lines
+    (a population burst, a passing blob), varies: its coefficient of variation
+    `window_cv` and the correlation of consecutive windows' shared activity
+    `window_correlation`; `rate` is the mean firing rate."""
+    pmf: tuple[float, ...]
+    unit_spikes: float
+    window_cv: float = 0.0
+    window_correlation: float = 0.0
+    rate: float = 0.0
+
+
 @functools.lru_cache(maxsize=4096)
 def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int = 4096,
-                       coactive: tuple[float, ...] | None = None) -> float:
+                       coactive: tuple[float, ...] | None = None,
+                       line_units: LineUnits | None = None) -> float:
     """Mean cycles per issued weight step of a line of `cols` PEs with one weight register
     each: the feeder reads the step's `feed` L1 words (after column 0 has taken the previous
     weight), the weight enters column 0 and hops one column per cycle, and a PE holds it
@@ -32,31 +49,34 @@ def issued_step_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: 
     of a receptive field's n = len(coactive) - 1 lines fire in one window, the steps come in
     runs of the field's n lines: each column draws how many of them fire in its window and
     which ones, so a busy window stays busy over the run; silent steps are not issued.
+    `line_units` (how busy one line is over the step's windows) makes a line's activity
+    persist over its step's columns (see `coactive_work`).
     The line runs at feeds on a grid of 0.01 words, and `feed` between two of them takes the
     straight line between their cycles (rounding it instead made the cycles jump as the
     rate moved). Values are kept on disk per line (`save_line_tables`), so a repeated run
     needs neither the draws nor numba."""
     low = round(math.floor(feed * 100 + 1e-9) / 100, 2)
     share = (feed - low) / 0.01
-    cycles = grid_cycles(pmf, cols, low, samples, coactive)
+    cycles = grid_cycles(pmf, cols, low, samples, coactive, line_units)
     if share > 1e-9:
-        cycles += share * (grid_cycles(pmf, cols, round(low + 0.01, 2), samples, coactive) - cycles)
+        cycles += share * (grid_cycles(pmf, cols, round(low + 0.01, 2), samples, coactive, line_units) - cycles)
     return cycles
 
 
 def grid_cycles(pmf: tuple[float, ...], cols: int, feed: float, samples: int,
-                coactive: tuple[float, ...] | None) -> float:
+                coactive: tuple[float, ...] | None, line_units: LineUnits | None = None) -> float:
     """`issued_step_cycles` at a feed of the grid, from the line's table or a run of the line."""
-    table = line_table(pmf, cols, samples, coactive)
+    table = line_table(pmf, cols, samples, coactive, line_units)
     if feed not in table:
-        work = issued_step_work(pmf, cols, samples, coactive)
+        work = issued_step_work(pmf, cols, samples, coactive, line_units)
         table[feed] = 0.0 if work is None else blocking_line_cycles(work, feed) / len(work)
     return table[feed]
 
 
 @functools.lru_cache(maxsize=256)  # the draws depend on the pmf and the line, not on the feed
 def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
-                     coactive: tuple[float, ...] | None = None) -> np.ndarray | None:
+                     coactive: tuple[float, ...] | None = None,
+                     line_units: LineUnits | None = None) -> np.ndarray | None:
     """The window counts [steps, cols] of `issued_step_cycles`' issued steps (None: no
     window ever holds a spike)."""
     p = np.asarray(pmf, dtype=np.float64)
@@ -64,7 +84,7 @@ def issued_step_work(pmf: tuple[float, ...], cols: int, samples: int,
         return None
     nonzero = p[1:] / p[1:].sum()
     if coactive is not None:
-        work = coactive_work(np.asarray(coactive), nonzero, cols, samples)
+        work = coactive_work(np.asarray(coactive), nonzero, cols, samples, line_units)
         if not len(work):
             return None
         work.flags.writeable = False
@@ -88,10 +108,13 @@ def conditioned_on_issued(p: np.ndarray, nonzero: np.ndarray, steps: int, cols: 
     return draws
 
 
-def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples: int) -> np.ndarray:
+def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples: int,
+                  line_units: LineUnits | None = None) -> np.ndarray:
     """Issued steps [steps, cols] of spike counts for `issued_step_cycles`: runs of a
     receptive field's lines (at most 128, the count scaled), in each column the drawn number
-    of active lines at random places, each with a non-zero count drawn from `nonzero`.
+    of active lines at places `active_places` picks, each with a non-zero count drawn from
+    `nonzero`; with `line_units`, each line's busy units over the step (`line_unit_counts`)
+    weigh its places and set its counts (`window_weights`, `window_counts`).
     Runs are drawn given that some column is active (a silent run issues no step), and
     about `samples` issued steps are drawn: with a few steps the line's fill and drain
     would count as steady state, and at low rates fewer steps would cost more per step.
@@ -105,14 +128,99 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
     per_run = max(1.0, min(lines, mean_lines * cols / (1 - p[0] ** cols)))   # issued steps, about
     # A power of two: a nearby pmf keeps the same runs, so its draws move little.
     runs = int(min(2 ** math.ceil(math.log2(max(samples / per_run, 16))), max(2_000_000 // (lines * cols), 16)))
-    round_rng, place_rng, count_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(3))
+    round_rng, place_rng, count_rng, line_rng, window_rng = (np.random.default_rng(s)
+                                                            for s in np.random.SeedSequence(0).spawn(5))
     draws = conditioned_on_issued(p, p[1:] / p[1:].sum(), runs, cols)
     active_count = np.floor(draws * lines / n + round_rng.random(draws.shape)).astype(int)
-    rank = np.argsort(place_rng.random((runs, cols, lines)), axis=2).argsort(axis=2).transpose(0, 2, 1)
-    active = rank < active_count[:, None, :]
-    counts = 1 + count_rng.choice(nonzero.size, size=(runs, cols, lines), p=nonzero).transpose(0, 2, 1)
+    if line_units is None:
+        active = active_places(active_count, np.ones((runs, lines, cols)), place_rng)
+        counts = 1 + count_rng.choice(nonzero.size, size=(runs, cols, lines), p=nonzero).transpose(0, 2, 1)
+    else:
+        units = line_unit_counts(np.asarray(line_units.pmf), runs, lines, line_rng)
+        span, tws = len(line_units.pmf) - 1, nonzero.size
+        weights = np.repeat(window_weights(units, span, span // cols)[:, :, None], cols, axis=2)
+        active = active_places(active_count, weights, place_rng)
+        intensity = window_intensity(active_count, line_units.window_cv, line_units.window_correlation, window_rng)
+        gain = window_gain(intensity, active, line_units.rate, tws)
+        counts = window_counts(units * line_units.unit_spikes, active, tws, gain, count_rng)
     work = (active * counts).reshape(-1, cols)
     return work[work.any(axis=1)].astype(np.float64)
+
+
+def window_intensity(active_count: np.ndarray, cv: float, correlation: float, rng: np.random.Generator) -> np.ndarray:
+    """[runs, cols] shared activity of each window: lognormal, mean 1 and coefficient of
+    variation `cv`, consecutive windows of a run correlated (`correlation`, an AR(1) chain
+    of the normal part: a slow burst loads a run's windows alike, not unevenly); the
+    largest levels in the windows with the most active lines: the same burst that wakes
+    more lines makes each of them fire more often."""
+    if cv <= 1e-9:
+        return np.ones(active_count.shape)
+    sigma = math.sqrt(math.log1p(cv ** 2))
+    noise = rng.standard_normal(active_count.shape)
+    normal = np.empty_like(noise)
+    normal[:, 0] = noise[:, 0]
+    for j in range(1, noise.shape[1]):
+        normal[:, j] = correlation * normal[:, j - 1] + math.sqrt(1 - correlation ** 2) * noise[:, j]
+    levels = np.sort(np.exp(sigma * normal - sigma ** 2 / 2), axis=1)
+    rank = np.argsort(active_count + rng.random(active_count.shape), axis=1).argsort(axis=1)
+    return np.take_along_axis(levels, rank, axis=1)
+
+
+def window_gain(intensity: np.ndarray, active: np.ndarray, rate: float, tws: int) -> np.ndarray:
+    """[runs, cols] factor on the spikes of an active window at the window's `intensity`:
+    spikes per active window of a line of rate r x intensity, rate x tws / P(active), over
+    those at r (at low rates a burst wakes lines and adds few spikes to each; near
+    saturation it adds spikes), scaled so that a run's active windows keep their spikes."""
+    def per_active(level: np.ndarray) -> np.ndarray:
+        p = np.minimum(rate * level, 1.0)
+        return p * tws / np.maximum(1 - (1 - p) ** tws, 1e-12)
+
+    if rate <= 0:
+        return np.ones(intensity.shape)
+    gain = per_active(intensity) / per_active(np.ones(1))
+    lines = active.sum(axis=1)   # [runs, cols]
+    return gain * lines.sum(axis=1, keepdims=True) / np.maximum((lines * gain).sum(axis=1, keepdims=True), 1e-12)
+
+
+def line_unit_counts(pmf: np.ndarray, runs: int, lines: int, rng: np.random.Generator) -> np.ndarray:
+    """[runs, lines] busy units of each line over its step, drawn from `pmf`."""
+    cdf = np.cumsum(pmf / pmf.sum())
+    return np.minimum(np.searchsorted(cdf, rng.random((runs, lines)) * cdf[-1], side="right"), pmf.size - 1)
+
+
+def window_weights(units: np.ndarray, span: int, per_window: int) -> np.ndarray:
+    """P(a window of `per_window` of a step's `span` units holds a spike), given the line's
+    busy `units` at exchangeable places: 1 - C(span - per_window, k) / C(span, k)."""
+    silent = np.array([math.comb(span - per_window, k) / math.comb(span, k) for k in range(span + 1)])
+    return 1 - silent[units]
+
+
+def window_counts(spikes: np.ndarray, active: np.ndarray, tws: int, gain: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+    """[runs, lines, cols] spikes of each active window: one, and each other step of it holds
+    a spike with the probability that spreads the line's `spikes` [runs, lines] in the step
+    evenly over its active windows, times the window's `gain` [runs, cols] (exchangeable
+    places; a line with all its steps firing fills its windows)."""
+    per_window = spikes / np.maximum(active.sum(axis=2), 1)
+    fill = np.clip((per_window[:, :, None] * gain[:, None, :] - 1) / max(tws - 1, 1), 0.0, 1.0)
+    return 1 + rng.binomial(tws - 1, fill)
+
+
+def active_places(active_count: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[runs, lines, cols] bool: column j of a run holds `active_count[run, j]` active lines,
+    picked without replacement with probability in proportion to each line's weight in that
+    column (lines of weight 0 only when the others run out): a busy line stays busy over
+    its step's columns, as a high-rate line or a long burst does, so a step's load sits on
+    its busy lines instead of being spread over the field (equal weights: independent
+    columns)."""
+    runs, lines, cols = weights.shape
+    u = rng.random((runs, cols, lines))
+    w = weights.transpose(0, 2, 1)
+    # Efraimidis-Spirakis keys u^(1 / w) in (0, 1]: the largest are a weighted sample;
+    # weight 0 keys u - 1 < 0: after every weighted line, in random order.
+    keys = np.where(w > 0, u ** (1 / np.maximum(w, 1e-12)), u - 1)
+    rank = np.argsort(-keys, axis=2).argsort(axis=2).transpose(0, 2, 1)
+    return rank < active_count[:, None, :]
 
 
 def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
@@ -155,10 +263,10 @@ def _table_key(line: tuple) -> str:
     return f"{_VERSION}|{line}"
 
 
-def line_table(pmf: tuple[float, ...], cols: int, samples: int,
-               coactive: tuple[float, ...] | None = None) -> dict[float, float]:
+def line_table(pmf: tuple[float, ...], cols: int, samples: int, coactive: tuple[float, ...] | None = None,
+               line_units: LineUnits | None = None) -> dict[float, float]:
     """{feed: issued_step_cycles} of one line, from disk on first use in this process."""
-    line = (pmf, cols, samples, coactive)
+    line = (pmf, cols, samples, coactive, line_units)
     if line not in _TABLES:
         _TABLES[line] = cache.read("column-line", _table_key(line), lambda t: isinstance(t, dict)) or {}
         _SAVED[line] = len(_TABLES[line])

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spikex_plugin.cost_model.column_line import issued_step_cycles
+from spikex_plugin.cost_model.column_line import LineUnits, issued_step_cycles
 from spikex_plugin.cost_model.dense import LevelWidths, dense_actions, steps_per_fill
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import SpikeXMapping
@@ -399,6 +399,45 @@ def priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: 
     return LayerCost(name, m, actions, sum(breakdown.values()), cycles, arch.clock_hz, breakdown, parts, bound)
 
 
+def temporal_line_units(d: DensityModel, cols: int, tws: int, layer: Layer) -> LineUnits | None:
+    """How busy one line is over a temporal step's `cols` windows, where recorded
+    (`line_window_count_pmf`): in how many of the step's 32 units (single steps for
+    steps of 32 steps or fewer) it is active, and the mean spikes of an active unit; and
+    how much a window's activity shared by the layer's receptive field varies
+    (`shared_window_cv`)."""
+    block = cols * tws
+    unit = max(1, block // 32)
+    pmf = d.line_window_count_pmf(block // unit, unit) if block % unit == 0 and block >= 2 else None
+    if pmf is None:
+        return None
+    occupancy = d.p_nonempty(1, unit)
+    spikes = unit * d.rate / occupancy if occupancy > 0 else 1.0
+    field = layer.C * layer.R * layer.S * layer.valid_tap_fraction
+    correlation = min(max(d.tile_correlations(layer.C, tws)[1], 0.0), 1.0)
+    return LineUnits(tuple(np.round(pmf, 9)), round(max(spikes, 1.0), 6),
+                     round(shared_window_cv(d, field, layer.C, tws), 6), round(correlation, 6), round(float(d.rate), 9))
+
+
+def shared_window_cv(d: DensityModel, lines: float, channels: int, tws: int) -> float:
+    """Coefficient of variation of the activity a field's `lines` share in a window of `tws`
+    steps (a power of two): the variance of the field's active lines in one step beyond
+    that of independent lines (binomial), over the squared mean, carried to windows of 2w
+    steps as two of w correlated as the recorded consecutive windows of `channels`
+    channels: Var(2w) = 2 Var(w) (1 + rho_w); the mean of tws steps takes Var / tws^2."""
+    pmf = d.active_lines_pmf(lines, 1)
+    n = pmf.size - 1
+    k = np.arange(n + 1)
+    mean = float(pmf @ k)
+    if n == 0 or mean <= 0:
+        return 0.0
+    shared = max(float(pmf @ k ** 2) - mean ** 2 - mean * (1 - mean / n), 0.0) / mean ** 2
+    w = 1
+    while w < tws:
+        shared *= (1 + min(max(d.tile_correlations(channels, w)[1], 0.0), 1.0)) / 2
+        w *= 2
+    return math.sqrt(shared)
+
+
 def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
                  actions: dict, f: dict, block_driven: dict[str, float]) -> tuple[float, dict[str, float]]:
     """Cycles: array work (issued weight steps through the column line, each column's membrane
@@ -421,7 +460,9 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
                     if m.mode == "temporal" else None)
         # A spatial step's columns read different lines; a temporal step's, one line's windows.
         window_pmf = tuple(np.round(d.window_count_pmf(m.tws, m.mode != "temporal"), 9))
-        per_step = issued_step_cycles(window_pmf, m.cols, float(feed), coactive=coactive) * f["row_weight"]
+        line_units = temporal_line_units(d, m.cols, m.tws, layer) if m.mode == "temporal" else None
+        per_step = issued_step_cycles(window_pmf, m.cols, float(feed), coactive=coactive,
+                                      line_units=line_units) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step

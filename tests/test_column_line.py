@@ -1,0 +1,128 @@
+"""The temporal column line's persistent lines: each draw against a brute-force or hand count."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from spikex_plugin.cost_model.column_line import (LineUnits, active_places, coactive_work, window_counts, window_gain,
+                                                  window_intensity, window_weights)
+from spikex_plugin.cost_model.spikex import shared_window_cv, temporal_line_units
+from spikex_plugin.workload.network import Layer
+from spikex_plugin.sparsity.density import ActualDataDensity
+from spikex_plugin.sparsity.stats import layer_stats_from_spikes
+
+
+def test_window_weights_match_every_placement_of_the_block_spikes():
+    """P(an aligned window of 2 steps holds a spike) when S spikes sit at any S of 8 steps:
+    counted over every placement and every window."""
+    g, tws = 8, 2
+    expected = []
+    for s in range(g + 1):
+        hits = [any(p in places for p in range(w, w + tws))
+                for places in itertools.combinations(range(g), s) for w in range(0, g, tws)]
+        expected.append(sum(hits) / len(hits))
+    assert window_weights(np.arange(g + 1), g, tws) == pytest.approx(expected, abs=1e-12)
+
+
+def test_active_places_keep_each_column_count_and_weigh_the_lines():
+    """One pick per column takes a line with probability weight / total weight; zero-weight
+    lines are taken only once the weighted ones run out."""
+    rng = np.random.default_rng(3)
+    weights = np.array([0.0, 1.0, 3.0, 0.0])
+    runs = 20_000
+    one = active_places(np.ones((runs, 2), dtype=int), np.broadcast_to(weights[None, :, None], (runs, 4, 2)), rng)
+    assert (one.sum(axis=1) == 1).all()
+    assert one[:, :, 0].mean(axis=0) == pytest.approx([0.0, 0.25, 0.75, 0.0], abs=0.01)
+    three = active_places(np.full((runs, 2), 3), np.broadcast_to(weights[None, :, None], (runs, 4, 2)), rng)
+    assert (three.sum(axis=1) == 3).all() and three[:, 1:3].all()
+    assert three[:, 0, 0].mean() == pytest.approx(0.5, abs=0.01)
+
+
+def test_window_counts_share_the_block_spikes_among_the_active_windows():
+    """A line with 10 spikes in its 16 steps (4 windows of 4), active in 2 windows: each holds
+    one spike and its 3 other steps hold the 8 others at 8 / 6 (all) places each: 4 spikes."""
+    rng = np.random.default_rng(5)
+    active = np.zeros((1000, 1, 4), dtype=bool)
+    active[:, 0, :2] = True
+    assert (window_counts(np.full((1000, 1), 10), active, 4, np.ones((1000, 4)), rng)[:, 0, :2] == 4).all()
+    many = np.broadcast_to(active[:1], (40_000, 1, 4))
+    counts = window_counts(np.full((40_000, 1), 5), many, 4, np.ones((40_000, 4)), rng)
+    assert counts[:, 0, :2].mean() == pytest.approx(2.5, abs=0.01)   # 3 spikes over 6 places: 1 + 3 x 1/2
+    # A window at gain 1.2 holds 2.5 x 1.2 = 3 spikes: 1 + 3 x 2/3.
+    gained = window_counts(np.full((40_000, 1), 5), many, 4, np.full((40_000, 4), 1.2), rng)
+    assert gained[:, 0, :2].mean() == pytest.approx(3.0, abs=0.01)
+
+
+def test_lines_that_always_fire_take_the_columns_first():
+    """A field of 16 lines, each firing in all 32 steps of its block with probability 1/4
+    (else never), 4 active lines in every window: a busy line fills each column it takes
+    (tws = 8 spikes), and takes all 4 when at most 4 lines are busy; with B > 4 busy lines
+    each column takes 4 of them at random, all 4 columns with probability (4 / B)^4 (one
+    or more: 1 - (1 - 4 / B)^4). Equal weights would spread the 4 over the 16 lines."""
+    coactive = np.eye(17)[4]
+    line_totals = np.zeros(33)
+    line_totals[[0, 32]] = 0.75, 0.25
+    work = coactive_work(coactive, np.eye(8)[7], 4, 65536, LineUnits(tuple(line_totals), 1.0))
+    busy = work[(work == 8).any(axis=1)]
+    assert ((busy == 8) | (busy == 0)).all()
+    others = [math.comb(15, b) * 0.25 ** b * 0.75 ** (15 - b) for b in range(16)]   # B - 1 busy besides this one
+    all_four = sum(p * min(1.0, 4 / (b + 1)) ** 4 for b, p in enumerate(others))
+    some = sum(p * (1 - max(0.0, 1 - 4 / (b + 1)) ** 4) for b, p in enumerate(others))
+    assert (busy == 8).all(axis=1).mean() == pytest.approx(all_four / some, abs=0.01)
+
+
+def test_temporal_line_units_read_the_block_of_the_step():
+    """Spikes per line in the step's block of cols x tws steps; beyond 32 steps, active
+    2-step units of a 64-step block, each holding rate x 2 / P(2 steps active) spikes (any
+    2 consecutive steps): brute force over a tiny trace."""
+    rng = np.random.default_rng(0)
+    trace = rng.random((64, 2, 6)) < rng.random(6) * 0.6   # [T, samples, lines]: rates differ
+    d = ActualDataDensity(layer_stats_from_spikes(trace))
+    per_block = trace.reshape(4, 16, 2, 6).sum(axis=1).ravel()   # spikes of each line in blocks of 16
+    layer = Layer(name="fc", type="fc", T=64, C=6, M=2, H=1, W=1, R=1, S=1, P=1, Q=1)
+    units = temporal_line_units(d, 4, 4, layer)
+    assert units.pmf == pytest.approx(tuple(np.bincount(per_block, minlength=17) / per_block.size), abs=1e-9)
+    assert units.unit_spikes == 1.0 and units.rate == pytest.approx(trace.mean())
+    pairs = trace.reshape(32, 2, 2, 6).any(axis=1)                # 2-step units
+    per_block = pairs.sum(axis=0).ravel()                         # of the one 64-step block
+    wide = temporal_line_units(d, 8, 8, layer)
+    assert wide.pmf == pytest.approx(tuple(np.bincount(per_block, minlength=33) / per_block.size), abs=1e-9)
+    assert wide.unit_spikes == pytest.approx(trace.mean() * 2 / (trace[:-1] | trace[1:]).mean(), rel=1e-5)
+
+
+def test_window_intensity_is_largest_where_most_lines_fire():
+    """Levels of mean 1 and the asked coefficient of variation, sorted like the windows'
+    counts of active lines; all alike within a run at correlation 1, none at cv 0."""
+    rng = np.random.default_rng(2)
+    counts = np.tile(np.array([[3, 0, 7, 1]]), (50_000, 1))
+    levels = window_intensity(counts, 0.5, 0.0, rng)
+    assert levels.mean() == pytest.approx(1.0, abs=0.01)
+    assert levels.std() == pytest.approx(0.5, abs=0.01)
+    assert (np.argsort(levels, axis=1) == [1, 3, 0, 2]).all()
+    alike = window_intensity(counts, 0.5, 1.0, rng)
+    assert alike.std(axis=1) == pytest.approx(0.0, abs=1e-9) and alike.std() == pytest.approx(0.5, abs=0.01)
+    assert (window_intensity(counts[:5], 0.0, 0.0, rng) == 1).all()
+
+
+def test_window_gain_adds_spikes_near_saturation_and_keeps_the_run_total():
+    """Rate 0.5, 4 steps, intensities 0.5 and 1.5, one active line each: spikes per active
+    window p x 4 / (1 - (1 - p)^4) = 1 / (1 - 0.75^4) = 1.4629 at p = 0.25 and
+    3 / (1 - 0.25^4) = 3.0118 at 0.75 (2.1333 at 0.5), then scaled to mean 1."""
+    active = np.ones((1, 1, 2), dtype=bool)
+    gain = window_gain(np.array([[0.5, 1.5]]), active, 0.5, 4)
+    raw = np.array([1.0 / (1 - 0.75 ** 4), 3.0 / (1 - 0.25 ** 4)]) / (2.0 / (1 - 0.5 ** 4))
+    assert gain[0] == pytest.approx(raw / raw.mean(), rel=1e-9)
+
+
+def test_shared_window_cv_counts_only_what_lines_share():
+    """Independent lines share nothing; lines that all fire together in a step (a shared
+    on/off state, 1 step in 4 on at random) share var / mean^2 = (1 - 1/4) / (1/4) = 3 per
+    step, and steps drawn independently average 3 / tws over a window of tws steps."""
+    rng = np.random.default_rng(1)
+    independent = ActualDataDensity(layer_stats_from_spikes(rng.random((64, 16, 32)) < 0.2))
+    assert shared_window_cv(independent, 32, 32, 4) < 0.1
+    together = np.broadcast_to(rng.random((64, 16, 1)) < 0.25, (64, 16, 32))
+    d = ActualDataDensity(layer_stats_from_spikes(together))
+    assert shared_window_cv(d, 32, 32, 4) ** 2 == pytest.approx(3 / 4, rel=0.15)
