@@ -524,10 +524,12 @@ def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed
       holding its active lines (placed at random); in a conv layer channels over the whole
       frame (the chunk silent as recorded, its channels otherwise independent).
     - Work: its steps' cycles (`step_cycles`), given the share of its lines that is active.
-    - Alike: in an FC layer the next tile is the next chunk of lines of the same block, and
-      after the last chunk the next block of the GLB tile (else another position: taken as
-      uncorrelated); a conv tile's fill follows the whole frame, not the previous tile's
-      patch, and is taken as independent of its work."""
+    - Alike: the next tile is the next chunk of lines of the same block, and after the last
+      chunk the next block of the GLB tile (else another position: taken as uncorrelated).
+      A conv tile's fill follows the whole frame and its work the patch, which fire
+      together (a silent frame silences every patch): the next fill is taken as alike to
+      this work as the patch's next chunk or block is to it (taken as independent, local
+      blobs at TWS 1 were 12 % slow: a busy fill drawn against an idle patch)."""
     fields = np.broadcast_arrays(*(np.asarray(v) for v in (m.c_l1, m.tb, m.tb_glb, m.cols, m.tws, sin_l1, feed)))
     c_l1, tb, tb_glb, cols, tws = (v.ravel().astype(np.int64) for v in fields[:5])
     sin_l1, feed = fields[5].ravel().astype(np.float64), np.round(fields[6].ravel().astype(np.float64), 2)
@@ -543,12 +545,12 @@ def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed
             sel = tile & (cols == columns) & (tws == window)
             issued, busiest = step_cycles(len(pmf) - 1, steps, window, columns)
             work[sel] = relative(np.maximum(feed[sel, None] * issued, busiest) @ mass.T)
+        next_chunk, next_block = d.tile_correlations(channels, steps)
+        chunks = layer.C // channels
+        alike[tile] = np.clip(((chunks - 1) * next_chunk + np.where(tb_glb[tile] > steps, next_block, 0.0)) / chunks,
+                              0.0, 1.0)
         if layer.type == "fc":
             fill[tile] = relative(mass @ groups_holding(channels, group))
-            next_chunk, next_block = d.tile_correlations(channels, steps)
-            chunks = layer.C // channels
-            alike[tile] = np.clip(((chunks - 1) * next_chunk + np.where(tb_glb[tile] > steps, next_block, 0.0)) / chunks,
-                                  0.0, 1.0)
             continue
         chunk_active = float(d.p_channels_nonempty(max(channels, group), steps))
         for p in np.unique(sin_l1[tile]).tolist():
