@@ -93,8 +93,8 @@ def sliding_row_work(row: np.ndarray, nonzero: np.ndarray, cols: int, taps: int,
     nothing) at random places, each with a count from `nonzero`; tap s is a step whose
     column j reads pixel j stride + s; silent steps are not issued. A busy pixel thus moves
     one column back per step, and its next accumulation overlaps the wait for the column
-    after it: independent draws per step cost 15 % more cycles than the simulator at rate
-    0.1, TWS 16. The recorded count keeps how a blob's pixels fire together (its steps'
+    after it: independent draws per step cost 15-20 % more cycles than the simulator's rows
+    at rate 0.1, TWS 16. The recorded count keeps how a blob's pixels fire together (its steps'
     columns busy at once): placed independently, local blobs lost 13 % of their cycles.
     Each quantity has its own random stream."""
     width = (cols - 1) * stride + taps

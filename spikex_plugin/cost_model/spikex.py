@@ -84,7 +84,7 @@ def step_active(layer: Layer, m: SpikeXMapping, d: DensityModel):
 def row_active(layer: Layer, cols: int, tws, d: DensityModel):
     """P(a spatial step of `cols` columns is issued): some of its real pixels fire. A step
     whose row is padding reads no real pixel, one at the frame's edge fewer than `cols`
-    (the tap share `valid_tap_fraction` counted 8 % too few issued steps of a 3x3 conv with
+    (the tap share `valid_tap_fraction` counted 4 % too few issued steps of a 3x3 conv with
     a 16-wide frame: a padding tap silences one column, not the step)."""
     return sum(share * d.p_row_nonempty(n, tws) for n, share in real_pixel_shares(layer, cols))
 
