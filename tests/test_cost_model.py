@@ -54,6 +54,37 @@ def test_issued_step_cycles_of_the_column_line():
     assert issued_step_cycles(pmf, 8, 3.0) == pytest.approx(3.0, rel=0.02)   # the feeder's 3 words set the pace
 
 
+def test_spatial_steps_are_issued_when_a_real_pixel_fires(spikex_arch):
+    """A spatial step (output row p, block of 4 output columns, tap (r, s)) of a padded 3x3
+    conv is issued when one of its real pixels fires: counted by brute force over the
+    padded frame's mask, with independent pixels at rate 0.5 (a padding row issues
+    nothing, an edge block's padding tap one column fewer)."""
+    from spikex_plugin.cost_model.spikex import sparse_factors
+    from spikex_plugin.mapping.mapping import SpikeXMapping
+
+    layer = Layer(name="pad", type="conv", T=16, C=2, M=8, H=10, W=10, R=3, S=3, P=8, Q=8, padding=1)
+    m = SpikeXMapping(mode="spatial", tws=1, rows=8, cols=4, c_l1=2, tb_glb=16, m_glb=8, p_glb=8)
+    rate, real = 0.5, np.pad(np.ones((8, 8), dtype=bool), 1)
+    issued = [1 - (1 - rate) ** real[p + r, q0 + np.arange(4) + s].sum()
+              for p in range(8) for r in range(3) for q0 in (0, 4) for s in range(3)]
+    assert sparse_factors(layer, m, spikex_arch, UniformDensity(rate))["row_weight"] == pytest.approx(np.mean(issued))
+
+
+def test_spatial_line_slides_a_row_over_its_taps():
+    """Rows of one active pixel (count 1) at a uniform place: a row of 8 columns passed over 3
+    taps is 10 pixels wide and pixel x is read at the taps s with 0 <= x - s < 8 (24 of the
+    30 pixel-taps: 2.4 issued steps a row, one spike each); with stride 2 it is 17 pixels
+    wide and x = 2 j + s has 24 (j, s) pairs: 24 / 17 steps a row."""
+    from spikex_plugin.cost_model.column_line import sliding_row_work
+
+    rows = 4096
+    for stride, per_row in ((1, 2.4), (2, 24 / 17)):
+        width = 7 * stride + 3
+        work = sliding_row_work(np.eye(width + 1)[1], np.array([1.0]), 8, 3, stride, rows)
+        assert work.shape[1] == 8 and np.all(work.sum(axis=1) == 1)
+        assert len(work) / rows == pytest.approx(per_row, rel=0.03)
+
+
 def test_edp_falls_with_density_and_best_tws_moves(spikex_arch):
     results = [run_map(spikex_arch, "dvsg-medium", density=d) for d in (0.5, 0.05, 0.005, 0.0005)]
     edps = [r.edp_js for r in results]

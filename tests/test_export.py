@@ -9,6 +9,7 @@ import math
 import re
 import shutil
 
+import numpy as np
 import pytest
 import yaml
 
@@ -461,12 +462,27 @@ def timing_attributes_written(d) -> dict[str, dict]:
             if any(k in n["attributes"] for k in keys)}
 
 
+def spatial_steps_reading_real_pixels(layer, cols: int) -> float:
+    """Share of spatial steps (output row p, block of `cols` output columns, tap (r, s)) with
+    a column on a real input pixel, counted over the padded frame's mask."""
+    pad = layer.padding
+    real = np.zeros((layer.H, layer.W), dtype=bool)
+    real[pad:layer.H - pad, pad:layer.W - pad] = True
+    st = layer.stride
+    return float(np.mean([real[p * st + r, [(q0 + j) * st + s for j in range(cols)]].any()
+                          for p in range(layer.P) for r in range(layer.R)
+                          for q0 in range(0, layer.Q, cols) for s in range(layer.S)]))
+
+
 def test_dense_timing_attributes_are_spikex_cycles_by_hand(nmnist_dense, spikex_arch):
     """At density 1 every window fires, so a PE runs TWS membrane steps per TWS-step window:
     one step per output value, after the C*R*S accumulations of that value (fewer by the taps
-    over the zero padding). Spatial: the PE's own steps hold up its array, so each Vmem Outputs
-    access (one per accumulation) carries 1/(C R S) more port slots; temporal: a row's `cols`
-    windows of a neuron chain through its PEs, cols/(C R S). The array feeds systolically: rows + cols - 1 cycles once. Nothing
+    over the zero padding). Spatial: a weight step of the cols output columns of a row is
+    issued when one of them reads a real pixel (as in the simulator), so it takes TWS cycles
+    unless its input row is padding, and the PE's own steps hold up its array: each Vmem
+    Outputs access (one per accumulation) carries (C R S issued + 1) / (C R S real) port
+    slots; temporal: a step is one tap, issued when real, and a row's `cols` windows of a
+    neuron chain through its PEs, 1 + cols/(C R S real). The array feeds systolically: rows + cols - 1 cycles once. Nothing
     overlaps the first GLB tile (spikes and weights, written through the 64-bit GLB port;
     the DRAM's 480 bits a cycle are faster) and the first L1 tile (read from the GLB), nor
     the last output tile into the GLB and the GLB's output tile back to DRAM."""
@@ -481,7 +497,9 @@ def test_dense_timing_attributes_are_spikex_cycles_by_hand(nmnist_dense, spikex_
         chained = m.cols if m.mode == "temporal" else 1
         scale = timing["Vmem"]["per_dataspace_bandwidth_consumption_scale"]
         taps = layer.C * layer.R * layer.S * layer.valid_tap_fraction  # taps over the padding never accumulate
-        assert scale == {"Outputs": pytest.approx(1 + chained / taps, rel=1e-3)}
+        issued = layer.C * layer.R * layer.S * (spatial_steps_reading_real_pixels(layer, m.cols)
+                                                if m.mode == "spatial" else layer.valid_tap_fraction)
+        assert scale == {"Outputs": pytest.approx((issued + chained) / taps, rel=1e-3)}
         assert timing["L1_weights"] == {"network_fill_latency": m.rows + m.cols - 1}
         glb_rows = (m.p_glb - 1) * layer.stride + layer.R
         l1_cols = (m.q_cols - 1) * layer.stride + layer.S

@@ -37,6 +37,11 @@ TARGET_ROWS = [  # (arch, layer, family, rate, TWS list)
     # model took the slowest resource's total; spatial TWS 2 here: -12 % conv, -30 % FC).
     ("spikex", CONV, "local_blobs", 0.1, (2,)),
     ("spikex", FC, "local_blobs", 0.1, (2,)),
+    # A spatial row slides over the kernel taps, a busy pixel one column per step (drawn
+    # independently per step: +12 % here), and a conv tile's fill moves with the patch's
+    # work (taken as independent: +10 % at TWS 1).
+    ("spikex", CONV, "markov_lines", 0.1, (16,)),
+    ("spikex", CONV, "local_blobs", 0.1, (1,)),
 ]
 
 

@@ -64,12 +64,44 @@ def expected_max(pmf: np.ndarray, n: int) -> float:
     return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** n))
 
 
-def step_active(m: SpikeXMapping, d: DensityModel) -> float:
+def step_active(layer: Layer, m: SpikeXMapping, d: DensityModel):
     """P(some column of a row needs the current weight): in temporal mode the columns are the
-    consecutive windows of one line (its time-block occupancy, which keeps burstiness); in
-    spatial mode they are `cols` neighbouring pixels of one channel and row in one window
-    (recorded row co-activity when the statistics have it)."""
-    return d.p_nonempty(1, m.tb) if m.mode == "temporal" else d.p_row_nonempty(m.cols, m.tws)
+    consecutive windows of one line (its time-block occupancy, which keeps burstiness), a
+    padding tap never; in spatial mode they are `cols` neighbouring pixels of one channel
+    and row in one window (recorded row co-activity when the statistics have it), the real
+    ones of them (`real_pixel_shares`). Mapping fields may be arrays."""
+    if m.mode == "temporal":
+        return d.p_nonempty(1, m.tb) * layer.valid_tap_fraction
+    cols = np.asarray(m.cols)
+    if not cols.ndim:
+        return row_active(layer, int(cols), m.tws, d)
+    active = np.zeros(np.broadcast(cols, np.asarray(m.tws)).shape)
+    for c in np.unique(cols).tolist():
+        active = np.where(cols == c, row_active(layer, c, m.tws, d), active)
+    return active
+
+
+def row_active(layer: Layer, cols: int, tws, d: DensityModel):
+    """P(a spatial step of `cols` columns is issued): some of its real pixels fire. A step
+    whose row is padding reads no real pixel, one at the frame's edge fewer than `cols`
+    (the tap share `valid_tap_fraction` counted 4 % too few issued steps of a 3x3 conv with
+    a 16-wide frame: a padding tap silences one column, not the step)."""
+    return sum(share * d.p_row_nonempty(n, tws) for n, share in real_pixel_shares(layer, cols))
+
+
+@functools.lru_cache(maxsize=256)
+def real_pixel_shares(layer: Layer, cols: int) -> tuple[tuple[int, float], ...]:
+    """((n, share of spatial steps whose `cols` pixels hold n real ones), n >= 1): a step
+    is an output row p, a block of `cols` output columns and a tap (r, s); column j reads
+    input (p stride + r, (q0 + j) stride + s), padding outside [padding, extent - padding)."""
+    def real(o: int, k: int, extent: int) -> bool:
+        return layer.padding <= o * layer.stride + k < extent - layer.padding
+
+    rows = np.mean([real(p, r, layer.H) for p in range(layer.P) for r in range(layer.R)])
+    counts = [sum(real(q0 + j, s, layer.W) for j in range(cols))
+              for q0 in range(0, layer.Q, cols) for s in range(layer.S)]
+    n, times = np.unique(counts, return_counts=True)
+    return tuple((int(k), float(rows * t / len(counts))) for k, t in zip(n, times) if k > 0)
 
 
 def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityModel,
@@ -79,7 +111,7 @@ def sparse_factors(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityM
     valid = layer.valid_tap_fraction  # taps that land on padding never see a spike
     rate = d.rate * valid if sk.zero_spikes else 1.0
     window = d.p_nonempty(1, m.tws) * valid if sk.zero_windows else 1.0
-    row_weight = step_active(m, d) * valid if sk.zero_windows else 1.0
+    row_weight = step_active(layer, m, d) if sk.zero_windows else 1.0
     # SP-MB granularity: one input channel (conv) or `fc_tag_group` lines (FC).
     group = tag_group(layer, arch, layer.C)
     # A weight tile fetched once serves every time step it stays for (the GLB keeps it across
@@ -452,17 +484,15 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
         issued = steps * f["row_weight"]
         feed = actions.get(("L1", "read"), 0.0) / issued if issued else 0.0   # L1 words per issued step
         # Temporal mode: a tile's steps are the lines of one receptive field over the same
-        # windows, so co-active lines load the same columns together. (Spatial columns are
-        # neighbouring fields that share most lines: drawn independently. Drawing them as one
-        # row's pixels sliding over the taps, as they are, lowered the cycles by 4-5 % at rate
-        # 0.5 where the simulator agrees with independent draws: not kept.)
+        # windows, so co-active lines load the same columns together. Spatial mode: a row's
+        # pixels slide one column per kernel tap (`sliding_row_work`).
         coactive = (tuple(np.round(d.active_lines_pmf(layer.C * layer.R * layer.S * layer.valid_tap_fraction, m.tws), 9))
                     if m.mode == "temporal" else None)
         # A spatial step's columns read different lines; a temporal step's, one line's windows.
         window_pmf = tuple(np.round(d.window_count_pmf(m.tws, m.mode != "temporal"), 9))
         line_units = temporal_line_units(d, m.cols, m.tws, layer) if m.mode == "temporal" else None
-        per_step = issued_step_cycles(window_pmf, m.cols, float(feed), coactive=coactive,
-                                      line_units=line_units) * f["row_weight"]
+        per_step = issued_step_cycles(window_pmf, m.cols, float(feed), coactive=coactive, line_units=line_units,
+                                      **spatial_row(layer, m.mode, m.cols, m.tws, d)) * f["row_weight"]
     else:
         per_step = float(m.tws)
     compute = steps * per_step
@@ -511,6 +541,16 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     return cycles, parts
 
 
+def spatial_row(layer: Layer, mode: str, cols: int, tws: int, d: DensityModel) -> dict:
+    """`issued_step_cycles`' row arguments: a spatial row of `cols` columns `stride` pixels
+    apart passes the line over its S kernel taps, its pixels active together as recorded;
+    a temporal step has none."""
+    if mode != "spatial":
+        return {}
+    pixels = (cols - 1) * layer.stride + layer.S
+    return {"row": tuple(np.round(d.row_active_pixels_pmf(pixels, tws), 9)), "taps": layer.S, "stride": layer.stride}
+
+
 TILE_POINTS = 16   # equal-probability points of a tile's activity
 
 
@@ -524,10 +564,12 @@ def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed
       holding its active lines (placed at random); in a conv layer channels over the whole
       frame (the chunk silent as recorded, its channels otherwise independent).
     - Work: its steps' cycles (`step_cycles`), given the share of its lines that is active.
-    - Alike: in an FC layer the next tile is the next chunk of lines of the same block, and
-      after the last chunk the next block of the GLB tile (else another position: taken as
-      uncorrelated); a conv tile's fill follows the whole frame, not the previous tile's
-      patch, and is taken as independent of its work."""
+    - Alike: the next tile is the next chunk of lines of the same block, and after the last
+      chunk the next block of the GLB tile (else another position: taken as uncorrelated).
+      A conv tile's fill follows the whole frame and its work the patch, which fire
+      together (a silent frame silences every patch): the next fill is taken as alike to
+      this work as the patch's next chunk or block is to it (taken as independent, local
+      blobs at TWS 1 were 12 % slow: a busy fill drawn against an idle patch)."""
     fields = np.broadcast_arrays(*(np.asarray(v) for v in (m.c_l1, m.tb, m.tb_glb, m.cols, m.tws, sin_l1, feed)))
     c_l1, tb, tb_glb, cols, tws = (v.ravel().astype(np.int64) for v in fields[:5])
     sin_l1, feed = fields[5].ravel().astype(np.float64), np.round(fields[6].ravel().astype(np.float64), 2)
@@ -543,12 +585,12 @@ def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed
             sel = tile & (cols == columns) & (tws == window)
             issued, busiest = step_cycles(len(pmf) - 1, steps, window, columns)
             work[sel] = relative(np.maximum(feed[sel, None] * issued, busiest) @ mass.T)
+        next_chunk, next_block = d.tile_correlations(channels, steps)
+        chunks = layer.C // channels
+        alike[tile] = np.clip(((chunks - 1) * next_chunk + np.where(tb_glb[tile] > steps, next_block, 0.0)) / chunks,
+                              0.0, 1.0)
         if layer.type == "fc":
             fill[tile] = relative(mass @ groups_holding(channels, group))
-            next_chunk, next_block = d.tile_correlations(channels, steps)
-            chunks = layer.C // channels
-            alike[tile] = np.clip(((chunks - 1) * next_chunk + np.where(tb_glb[tile] > steps, next_block, 0.0)) / chunks,
-                                  0.0, 1.0)
             continue
         chunk_active = float(d.p_channels_nonempty(max(channels, group), steps))
         for p in np.unique(sin_l1[tile]).tolist():

@@ -23,8 +23,8 @@ from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_t
 from spikex_plugin.cost_model.dense import dense_actions, steps_per_fill
 from spikex_plugin.cost_model.spikex import (expected_partial_words, exposed_transfers, glb_transfers, l1_tile_count,
                                               level_actions, pipelined_tiles, port_loads, sparse_action_counts,
-                                              sparse_factors, tag_group, temporal_line_units, tile_spread,
-                                              weight_fetch_shares, widths_of)
+                                              sparse_factors, spatial_row, tag_group, temporal_line_units,
+                                              tile_spread, weight_fetch_shares, widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -178,7 +178,8 @@ def issued_cycles(layer: Layer, d: MemoDensity, tws: np.ndarray, cols: np.ndarra
         if steps not in field_pmfs:
             field_pmfs[steps] = tuple(np.round(d.active_lines_pmf(field_lines, steps), 9))
         values[i] = issued_step_cycles(pmfs[steps, temp], columns, rate, coactive=field_pmfs[steps] if temp else None,
-                                       line_units=temporal_line_units(d, columns, steps, layer) if temp else None)
+                                       line_units=temporal_line_units(d, columns, steps, layer) if temp else None,
+                                       **spatial_row(layer, "temporal" if temp else "spatial", columns, steps, d))
     save_line_tables()
     return values[where]
 

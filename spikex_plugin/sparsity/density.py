@@ -70,6 +70,11 @@ class DensityModel:
         here as any `pixels` lines (`p_nonempty`)."""
         return self.p_nonempty(pixels, steps)
 
+    def row_active_pixels_pmf(self, pixels: int, steps: int) -> np.ndarray:
+        """P(k of `pixels` neighbouring pixels of one channel and row spike in a window of
+        `steps` steps), k = 0..pixels: here independent pixels (binomial)."""
+        return binomial_pmf(pixels, self.p_nonempty(1, steps))
+
     def tile_activity(self, channels: int, steps: int) -> np.ndarray | None:
         """P(k of the lines of an L1 tile of `channels` channels (FC: lines) spike in its
         block of `steps` steps), k = 0..lines, where the statistics record it (`group: tile`,
@@ -241,7 +246,14 @@ class ActualDataDensity(DensityModel):
         else as `p_nonempty`."""
         if not self._entries("row"):
             return super().p_row_nonempty(pixels, steps)
-        return float(1 - self._recorded("row", int(pixels), steps)[0])
+        return float(1 - self.row_active_pixels_pmf(int(pixels), steps)[0])
+
+    def row_active_pixels_pmf(self, pixels: int, steps: int) -> np.ndarray:
+        """From the recorded row co-activity (`group: row`, mapped to `pixels` and `steps` as
+        `active_lines_pmf` maps a field's) when there is some, else independent pixels."""
+        if not self._entries("row"):
+            return super().row_active_pixels_pmf(pixels, steps)
+        return self._recorded("row", pixels, steps).copy()
 
     def busiest_column_cdf(self, lines: float, windows: int, tws: int, positions: float = 1) -> np.ndarray:
         """From the recorded busiest of consecutive windows (`span` entries) when there are
