@@ -126,3 +126,31 @@ def test_shared_window_cv_counts_only_what_lines_share():
     together = np.broadcast_to(rng.random((64, 16, 1)) < 0.25, (64, 16, 32))
     d = ActualDataDensity(layer_stats_from_spikes(together))
     assert shared_window_cv(d, 32, 32, 4) ** 2 == pytest.approx(3 / 4, rel=0.15)
+
+
+def test_neighbouring_lines_are_picked_together_at_their_correlation():
+    """Half of 128 equal-weight lines active per column: the median split of a Gaussian chain
+    of correlation sin(pi r / 2) has indicator correlation (2 / pi) arcsin(sin(pi r / 2)) = r
+    between neighbours (a tetrachoric identity), measured over the draws; a little less at
+    high r, where a column's fixed count of a short chain splits it off its median; and
+    every column still holds its count."""
+    rng = np.random.default_rng(3)
+    count = np.full((200, 4), 64)
+    for r, low, high in ((0.0, -0.03, 0.03), (0.4, 0.36, 0.44), (0.8, 0.7, 0.8)):
+        active = active_places(count, np.ones((200, 128, 4)), rng, r)
+        assert (active.sum(axis=1) == 64).all()
+        a = active.transpose(0, 2, 1).astype(float)
+        assert low < np.corrcoef(a[:, :, :-1].ravel(), a[:, :, 1:].ravel())[0, 1] < high
+
+
+def test_window_counts_keep_the_given_mean_spikes_of_an_active_window():
+    """Lines whose spikes would overfill their windows (or leave them at one spike) are
+    spread so that the active windows hold `mean_spikes` on average: 1 spike each plus
+    Binomial(tws - 1, fill) draws, counted over the draws."""
+    rng = np.random.default_rng(9)
+    active = rng.random((20_000, 4, 8)) < 0.3
+    spikes = rng.integers(0, 40, size=(20_000, 4)).astype(float)
+    gain = np.ones((20_000, 8))
+    for mean in (1.5, 3.0, 6.0):
+        counts = window_counts(spikes, active, 8, gain, rng, mean)
+        assert counts[active].mean() == pytest.approx(mean, abs=0.02)
