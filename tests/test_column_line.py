@@ -143,17 +143,19 @@ def test_neighbouring_lines_are_picked_together_at_their_correlation():
         assert low < np.corrcoef(a[:, :, :-1].ravel(), a[:, :, 1:].ravel())[0, 1] < high
 
 
-def test_window_counts_keep_the_given_mean_spikes_of_an_active_window():
-    """Lines whose spikes would overfill their windows (or leave them at one spike) are
-    spread so that the active windows hold `mean_spikes` on average: 1 spike each plus
-    Binomial(tws - 1, fill) draws, counted over the draws."""
+def test_window_counts_keep_the_given_spikes_of_an_issued_line():
+    """Lines whose spikes would overfill their active windows (or leave them at one spike)
+    are spread so that a line with some active window holds `step_spikes` over its 8
+    windows on average (each active window 1 spike plus Binomial(tws - 1, fill) draws):
+    counted over the draws."""
     rng = np.random.default_rng(9)
     active = rng.random((20_000, 4, 8)) < 0.3
+    issued = active.any(axis=2)
     spikes = rng.integers(0, 40, size=(20_000, 4)).astype(float)
     gain = np.ones((20_000, 8))
-    for mean in (1.5, 3.0, 6.0):
-        counts = window_counts(spikes, active, 8, gain, rng, mean)
-        assert counts[active].mean() == pytest.approx(mean, abs=0.02)
+    for step_spikes in (4.0, 8.0, 14.0):
+        counts = window_counts(spikes, active, 8, gain, rng, step_spikes)
+        assert (counts * active).sum(axis=2)[issued].mean() == pytest.approx(step_spikes, rel=0.01)
 
 
 def test_neighbour_correlation_counts_what_a_row_shares_beyond_the_field():

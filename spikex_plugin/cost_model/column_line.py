@@ -4,8 +4,8 @@ through a row's columns and each PE holds it while it accumulates its window's s
 The mean comes from a seeded Monte Carlo over window counts (`issued_step_cycles`); the line
 itself is a numba kernel, compiled (or loaded from numba's cache) on first use. Results are
 deterministic, so each line's {feed: cycles} table is also kept in the disk cache
-(`spikex_plugin.cache`), keyed by the line, this file's source and the numpy and numba
-versions (the draws follow numpy's generator).
+(`spikex_plugin.cache`), keyed by the line, this file's source and the numpy, numba and
+scipy versions (the draws follow numpy's generator and scipy's normal CDF).
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ class LineUnits(NamedTuple):
     `window_correlation`; `rate` is the mean firing rate; `neighbour_correlation`: how much
     more alike two neighbouring lines of the field (consecutive steps of a run: pixels of a
     row, a blob's neighbours) are active in a window than any two of its lines;
-    `window_spikes`: the mean spikes of a line's active window (0: not given)."""
+    `step_spikes`: the mean spikes of a line over an issued step's windows, given some
+    (0: not given)."""
     pmf: tuple[float, ...]
     unit_spikes: float
     window_cv: float = 0.0
     window_correlation: float = 0.0
     rate: float = 0.0
     neighbour_correlation: float = 0.0
-    window_spikes: float = 0.0
+    step_spikes: float = 0.0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -147,7 +148,7 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
         active = active_places(active_count, weights, place_rng, line_units.neighbour_correlation)
         intensity = window_intensity(active_count, line_units.window_cv, line_units.window_correlation, window_rng)
         gain = window_gain(intensity, active, line_units.rate, tws)
-        counts = window_counts(units * line_units.unit_spikes, active, tws, gain, count_rng, line_units.window_spikes)
+        counts = window_counts(units * line_units.unit_spikes, active, tws, gain, count_rng, line_units.step_spikes)
     work = (active * counts).reshape(-1, cols)
     return work[work.any(axis=1)].astype(np.float64)
 
@@ -201,16 +202,19 @@ def window_weights(units: np.ndarray, span: int, per_window: int) -> np.ndarray:
 
 
 def window_counts(spikes: np.ndarray, active: np.ndarray, tws: int, gain: np.ndarray,
-                  rng: np.random.Generator, mean_spikes: float = 0.0) -> np.ndarray:
+                  rng: np.random.Generator, step_spikes: float = 0.0) -> np.ndarray:
     """[runs, lines, cols] spikes of each active window: one, and each other step of it holds
     a spike with the probability that spreads the line's `spikes` [runs, lines] in the step
     evenly over its active windows, times the window's `gain` [runs, cols] (exchangeable
-    places; a line with all its steps firing fills its windows). With `mean_spikes` > 0 the
-    spread is scaled so that the active windows hold that many spikes on average: a line's
-    spikes in windows it was not placed in, or beyond its windows' steps, would be lost."""
+    places; a line with all its steps firing fills its windows). With `step_spikes` > 0 the
+    spread is scaled so that a line with some active window holds that many spikes over
+    its step on average: a line's spikes in windows it was not placed in, or beyond its
+    windows' steps, would be lost, and the issued steps' mean work is what the step's
+    lines hold."""
     per_window = spikes / np.maximum(active.sum(axis=2), 1)
     load = per_window[:, :, None] * gain[:, None, :]
-    if mean_spikes > 0 and tws > 1 and active.any():
+    if step_spikes > 0 and tws > 1 and active.any():
+        mean_spikes = step_spikes * active.any(axis=2).sum() / active.sum()
         load = load * spread_scale(load[active], tws, mean_spikes)
     fill = np.clip((load - 1) / max(tws - 1, 1), 0.0, 1.0)
     return 1 + rng.binomial(tws - 1, fill)
@@ -303,7 +307,7 @@ def _line_cycles(work: np.ndarray, feed: float) -> float:
 
 _TABLES: dict[tuple, dict[float, float]] = {}
 _SAVED: dict[tuple, int] = {}   # entries each table had when read from or written to disk
-_VERSION = "|".join([cache.package_versions("numpy", "numba"), cache.sources_digest(Path(__file__))])
+_VERSION = "|".join([cache.package_versions("numpy", "numba", "scipy"), cache.sources_digest(Path(__file__))])
 
 
 def _table_key(line: tuple) -> str:

@@ -404,7 +404,8 @@ def temporal_line_units(d: DensityModel, cols: int, tws: int, layer: Layer) -> L
     (`line_window_count_pmf`): in how many of the step's 32 units (single steps for
     steps of 32 steps or fewer) it is active, and the mean spikes of an active unit; and
     how much a window's activity shared by the layer's receptive field varies
-    (`shared_window_cv`)."""
+    (`shared_window_cv`), how much more alike neighbouring lines are
+    (`neighbour_correlation`), and the mean spikes of a line in a step it is issued in."""
     block = cols * tws
     unit = max(1, block // 32)
     pmf = d.line_window_count_pmf(block // unit, unit) if block % unit == 0 and block >= 2 else None
@@ -414,11 +415,10 @@ def temporal_line_units(d: DensityModel, cols: int, tws: int, layer: Layer) -> L
     spikes = unit * d.rate / occupancy if occupancy > 0 else 1.0
     field = layer.C * layer.R * layer.S * layer.valid_tap_fraction
     correlation = min(max(d.tile_correlations(layer.C, tws)[1], 0.0), 1.0)
-    window_occupancy = d.p_nonempty(1, tws)
-    window_spikes = tws * d.rate / window_occupancy if window_occupancy > 0 else 0.0
+    step_spikes = block * d.rate / (1 - pmf[0]) if pmf[0] < 1 else 0.0   # of a line with some
     return LineUnits(tuple(np.round(pmf, 9)), round(max(spikes, 1.0), 6),
                      round(shared_window_cv(d, field, layer.C, tws), 6), round(correlation, 6), round(float(d.rate), 9),
-                     round(neighbour_correlation(d, field, tws), 6), round(window_spikes, 6))
+                     round(neighbour_correlation(d, field, tws), 6), round(step_spikes, 6))
 
 
 def neighbour_correlation(d: DensityModel, lines: float, tws: int) -> float:
