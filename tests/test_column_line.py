@@ -8,7 +8,7 @@ import pytest
 
 from spikex_plugin.cost_model.column_line import (LineUnits, active_places, coactive_work, window_counts, window_gain,
                                                   window_intensity, window_weights)
-from spikex_plugin.cost_model.spikex import shared_window_cv, temporal_line_units
+from spikex_plugin.cost_model.spikex import neighbour_correlation, shared_window_cv, temporal_line_units
 from spikex_plugin.workload.network import Layer
 from spikex_plugin.sparsity.density import ActualDataDensity
 from spikex_plugin.sparsity.stats import layer_stats_from_spikes
@@ -126,3 +126,47 @@ def test_shared_window_cv_counts_only_what_lines_share():
     together = np.broadcast_to(rng.random((64, 16, 1)) < 0.25, (64, 16, 32))
     d = ActualDataDensity(layer_stats_from_spikes(together))
     assert shared_window_cv(d, 32, 32, 4) ** 2 == pytest.approx(3 / 4, rel=0.15)
+
+
+def test_neighbouring_lines_are_picked_together_at_their_correlation():
+    """Half of 128 equal-weight lines active per column: the median split of a Gaussian chain
+    of correlation sin(pi r / 2) has indicator correlation (2 / pi) arcsin(sin(pi r / 2)) = r
+    between neighbours (a tetrachoric identity), measured over the draws; a little less at
+    high r, where a column's fixed count of a short chain splits it off its median; and
+    every column still holds its count."""
+    rng = np.random.default_rng(3)
+    count = np.full((200, 4), 64)
+    for r, low, high in ((0.0, -0.03, 0.03), (0.4, 0.36, 0.44), (0.8, 0.7, 0.8)):
+        active = active_places(count, np.ones((200, 128, 4)), rng, r)
+        assert (active.sum(axis=1) == 64).all()
+        a = active.transpose(0, 2, 1).astype(float)
+        assert low < np.corrcoef(a[:, :, :-1].ravel(), a[:, :, 1:].ravel())[0, 1] < high
+
+
+def test_window_counts_keep_the_given_spikes_of_an_issued_line():
+    """Lines whose spikes would overfill their active windows (or leave them at one spike)
+    are spread so that a line with some active window holds `step_spikes` over its 8
+    windows on average (each active window 1 spike plus Binomial(tws - 1, fill) draws):
+    counted over the draws."""
+    rng = np.random.default_rng(9)
+    active = rng.random((20_000, 4, 8)) < 0.3
+    issued = active.any(axis=2)
+    spikes = rng.integers(0, 40, size=(20_000, 4)).astype(float)
+    gain = np.ones((20_000, 8))
+    for step_spikes in (4.0, 8.0, 14.0):
+        counts = window_counts(spikes, active, 8, gain, rng, step_spikes)
+        assert (counts * active).sum(axis=2)[issued].mean() == pytest.approx(step_spikes, rel=0.01)
+
+
+def test_neighbour_correlation_counts_what_a_row_shares_beyond_the_field():
+    """Whole rows of pixels fire together (rows independent): two neighbours of a row are
+    alike (correlation 1), while two of a 2-channel 3 x 3 field's 18 lines share a row in
+    18 of its 153 pairs (correlation 18 / 153); so 1 - 18 / 153 = 0.88, within what the
+    sampled row entries record (0.75-0.95). Independent pixels: 0."""
+    rng = np.random.default_rng(2)
+    rows = rng.random((64, 8, 2, 16, 1)) < 0.1                    # [T, samples, C, H, 1]
+    d = ActualDataDensity(layer_stats_from_spikes(np.broadcast_to(rows, (64, 8, 2, 16, 16)).copy()))
+    independent = ActualDataDensity(layer_stats_from_spikes(rng.random((64, 8, 2, 16, 16)) < 0.1))
+    for tws in (1, 2, 4):
+        assert 0.75 < neighbour_correlation(d, 18, tws) < 0.95
+        assert neighbour_correlation(independent, 18, tws) < 0.03

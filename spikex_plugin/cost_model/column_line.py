@@ -4,8 +4,8 @@ through a row's columns and each PE holds it while it accumulates its window's s
 The mean comes from a seeded Monte Carlo over window counts (`issued_step_cycles`); the line
 itself is a numba kernel, compiled (or loaded from numba's cache) on first use. Results are
 deterministic, so each line's {feed: cycles} table is also kept in the disk cache
-(`spikex_plugin.cache`), keyed by the line, this file's source and the numpy and numba
-versions (the draws follow numpy's generator).
+(`spikex_plugin.cache`), keyed by the line, this file's source and the numpy, numba and
+scipy versions (the draws follow numpy's generator and scipy's normal CDF).
 """
 
 from __future__ import annotations
@@ -26,12 +26,18 @@ class LineUnits(NamedTuple):
     unit that holds some; and how much a window's activity, shared by the field's lines
     (a population burst, a passing blob), varies: its coefficient of variation
     `window_cv` and the correlation of consecutive windows' shared activity
-    `window_correlation`; `rate` is the mean firing rate."""
+    `window_correlation`; `rate` is the mean firing rate; `neighbour_correlation`: how much
+    more alike two neighbouring lines of the field (consecutive steps of a run: pixels of a
+    row, a blob's neighbours) are active in a window than any two of its lines;
+    `step_spikes`: the mean spikes of a line over an issued step's windows, given some
+    (0: not given)."""
     pmf: tuple[float, ...]
     unit_spikes: float
     window_cv: float = 0.0
     window_correlation: float = 0.0
     rate: float = 0.0
+    neighbour_correlation: float = 0.0
+    step_spikes: float = 0.0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -172,10 +178,10 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
         units = line_unit_counts(np.asarray(line_units.pmf), runs, lines, line_rng)
         span, tws = len(line_units.pmf) - 1, nonzero.size
         weights = np.repeat(window_weights(units, span, span // cols)[:, :, None], cols, axis=2)
-        active = active_places(active_count, weights, place_rng)
+        active = active_places(active_count, weights, place_rng, line_units.neighbour_correlation)
         intensity = window_intensity(active_count, line_units.window_cv, line_units.window_correlation, window_rng)
         gain = window_gain(intensity, active, line_units.rate, tws)
-        counts = window_counts(units * line_units.unit_spikes, active, tws, gain, count_rng)
+        counts = window_counts(units * line_units.unit_spikes, active, tws, gain, count_rng, line_units.step_spikes)
     work = (active * counts).reshape(-1, cols)
     return work[work.any(axis=1)].astype(np.float64)
 
@@ -229,31 +235,76 @@ def window_weights(units: np.ndarray, span: int, per_window: int) -> np.ndarray:
 
 
 def window_counts(spikes: np.ndarray, active: np.ndarray, tws: int, gain: np.ndarray,
-                  rng: np.random.Generator) -> np.ndarray:
+                  rng: np.random.Generator, step_spikes: float = 0.0) -> np.ndarray:
     """[runs, lines, cols] spikes of each active window: one, and each other step of it holds
     a spike with the probability that spreads the line's `spikes` [runs, lines] in the step
     evenly over its active windows, times the window's `gain` [runs, cols] (exchangeable
-    places; a line with all its steps firing fills its windows)."""
+    places; a line with all its steps firing fills its windows). With `step_spikes` > 0 the
+    spread is scaled so that a line with some active window holds that many spikes over
+    its step on average: a line's spikes in windows it was not placed in, or beyond its
+    windows' steps, would be lost, and the issued steps' mean work is what the step's
+    lines hold."""
     per_window = spikes / np.maximum(active.sum(axis=2), 1)
-    fill = np.clip((per_window[:, :, None] * gain[:, None, :] - 1) / max(tws - 1, 1), 0.0, 1.0)
+    load = per_window[:, :, None] * gain[:, None, :]
+    if step_spikes > 0 and tws > 1 and active.any():
+        mean_spikes = step_spikes * active.any(axis=2).sum() / active.sum()
+        load = load * spread_scale(load[active], tws, mean_spikes)
+    fill = np.clip((load - 1) / max(tws - 1, 1), 0.0, 1.0)
     return 1 + rng.binomial(tws - 1, fill)
 
 
-def active_places(active_count: np.ndarray, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def spread_scale(load: np.ndarray, tws: int, mean_spikes: float) -> float:
+    """The factor s on the active windows' `load` (spikes each would take) for which their
+    mean spikes, 1 + (tws - 1) clip((s load - 1) / (tws - 1), 0, 1), is `mean_spikes`
+    (bisection: the mean rises with s)."""
+    def mean(scale: float) -> float:
+        return float(np.mean(1 + np.clip(scale * load - 1, 0.0, tws - 1)))
+
+    target = min(max(mean_spikes, 1.0), tws)
+    low, high = 0.0, 1.0
+    while mean(high) < target - 1e-9 and high < 1e6:
+        high *= 2
+    for _ in range(40):
+        mid = (low + high) / 2
+        low, high = (mid, high) if mean(mid) < target else (low, mid)
+    return (low + high) / 2
+
+
+def active_places(active_count: np.ndarray, weights: np.ndarray, rng: np.random.Generator,
+                  neighbour_correlation: float = 0.0) -> np.ndarray:
     """[runs, lines, cols] bool: column j of a run holds `active_count[run, j]` active lines,
     picked without replacement with probability in proportion to each line's weight in that
     column (lines of weight 0 only when the others run out): a busy line stays busy over
     its step's columns, as a high-rate line or a long burst does, so a step's load sits on
     its busy lines instead of being spread over the field (equal weights: independent
-    columns)."""
+    columns). With `neighbour_correlation` r > 0 the draws of consecutive lines are
+    correlated (a Gaussian AR(1) chain over the lines, correlation sin(pi r / 2), whose
+    median split has indicator correlation r), so neighbouring lines are picked together,
+    as a blob's pixels are."""
     runs, lines, cols = weights.shape
-    u = rng.random((runs, cols, lines))
+    u = neighbour_uniforms(rng, (runs, cols, lines), neighbour_correlation)
     w = weights.transpose(0, 2, 1)
     # Efraimidis-Spirakis keys u^(1 / w) in (0, 1]: the largest are a weighted sample;
     # weight 0 keys u - 1 < 0: after every weighted line, in random order.
     keys = np.where(w > 0, u ** (1 / np.maximum(w, 1e-12)), u - 1)
     rank = np.argsort(-keys, axis=2).argsort(axis=2).transpose(0, 2, 1)
     return rank < active_count[:, None, :]
+
+
+def neighbour_uniforms(rng: np.random.Generator, shape: tuple[int, int, int], correlation: float) -> np.ndarray:
+    """Uniform draws of `shape`, consecutive ones along the last axis correlated (see
+    `active_places`); independent (`rng.random`) at correlation 0."""
+    if correlation <= 1e-9:
+        return rng.random(shape)
+    from scipy.special import ndtr
+
+    rho = math.sin(math.pi * min(correlation, 1.0) / 2)
+    noise = rng.standard_normal(shape)
+    chain = np.empty_like(noise)
+    chain[..., 0] = noise[..., 0]
+    for i in range(1, shape[-1]):
+        chain[..., i] = rho * chain[..., i - 1] + math.sqrt(1 - rho ** 2) * noise[..., i]
+    return np.clip(ndtr(chain), 1e-12, 1.0)
 
 
 def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
@@ -289,7 +340,7 @@ def _line_cycles(work: np.ndarray, feed: float) -> float:
 
 _TABLES: dict[tuple, dict[float, float]] = {}
 _SAVED: dict[tuple, int] = {}   # entries each table had when read from or written to disk
-_VERSION = "|".join([cache.package_versions("numpy", "numba"), cache.sources_digest(Path(__file__))])
+_VERSION = "|".join([cache.package_versions("numpy", "numba", "scipy"), cache.sources_digest(Path(__file__))])
 
 
 def _table_key(line: tuple) -> str:
