@@ -464,15 +464,16 @@ def pixel_count_moments(spikes: np.ndarray) -> dict[tuple[int, str], np.ndarray]
     """Per (window w, neighbour kind): the six sums (n, x, y, x^2, y^2, xy) over pairs of a
     pixel's spike count x in an aligned window (w in COACTIVITY_WINDOWS up to T) and its
     neighbour's y (`vertical`: one row down; `channel`: the next channel) of a conv trace
-    [T, samples, C, H, W] (additive over batches)."""
+    [T, samples, C, H, W] (additive over batches; one sample at a time bounds the memory)."""
     T = spikes.shape[0]
     out = {}
-    for w in (w for w in COACTIVITY_WINDOWS if w <= T):
-        counts = (spikes[: T // w * w] != 0).reshape(T // w, w, *spikes.shape[1:]).sum(axis=1, dtype=np.int64)
-        for kind, x, y in (("vertical", counts[..., :-1, :], counts[..., 1:, :]),
-                           ("channel", counts[:, :, :-1], counts[:, :, 1:])):
-            out[(w, kind)] = np.array([x.size, x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()],
-                                      dtype=np.int64)
+    for sample in np.moveaxis(spikes, 1, 0):
+        for w in (w for w in COACTIVITY_WINDOWS if w <= T):
+            counts = (sample[: T // w * w] != 0).reshape(T // w, w, *sample.shape[1:]).sum(axis=1, dtype=np.int64)
+            for kind, x, y in (("vertical", counts[..., :-1, :], counts[..., 1:, :]),
+                               ("channel", counts[:, :-1], counts[:, 1:])):
+                sums = np.array([x.size, x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()], dtype=np.int64)
+                out[(w, kind)] = out.get((w, kind), 0) + sums
     return out
 
 
