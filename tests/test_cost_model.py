@@ -85,6 +85,21 @@ def test_spatial_line_slides_a_row_over_its_taps():
         assert len(work) / rows == pytest.approx(per_row, rel=0.03)
 
 
+def test_spatial_rows_repeat_the_previous_row_as_correlated():
+    """One tap, one column per pixel (every drawn row is a step): with `correlation` 0.6 a
+    row's pixel counts follow the previous row's with Pearson correlation 0.6 (a repeated
+    row matches it, a fresh one is independent), 0 without; the rows' active pixels and
+    counts keep their distribution (2 of 8 pixels active, counts 1-3 uniform)."""
+    from spikex_plugin.cost_model.column_line import sliding_row_work
+
+    rows, row, nonzero = 8192, np.eye(9)[2], np.full(3, 1 / 3)
+    for correlation in (0.0, 0.6):
+        work = sliding_row_work(row, nonzero, 8, 1, 1, rows, correlation)
+        assert work.shape == (rows, 8) and np.all(np.count_nonzero(work, axis=1) == 2)
+        assert work[work > 0].mean() == pytest.approx(2.0, abs=0.03)
+        assert np.corrcoef(work[:-1].ravel(), work[1:].ravel())[0, 1] == pytest.approx(correlation, abs=0.03)
+
+
 def test_edp_falls_with_density_and_best_tws_moves(spikex_arch):
     results = [run_map(spikex_arch, "dvsg-medium", density=d) for d in (0.5, 0.05, 0.005, 0.0005)]
     edps = [r.edp_js for r in results]

@@ -365,3 +365,41 @@ def test_sp_mb_occupancy_reads_aligned_blocks():
     assert d.p_channels_nonempty(1, 3) == pytest.approx(1.0)
     old = ActualDataDensity(s.model_copy(update={"aligned_block_occupancy": None}))
     assert old.p_channels_nonempty(1, 2) == pytest.approx(2 / 3)
+
+
+def test_pixel_count_correlation_brute_force():
+    """A pixel's spike count in an aligned window against the pixel one row down and the
+    same pixel of the next channel: Pearson correlation over every pair, window and sample
+    listed one by one, on a bursty trace and on a blob trace (pixels fire together); two
+    batches record the same as one; FC inputs record none."""
+    from spikex_plugin.sim.traces import make_trace
+    from spikex_plugin.sparsity.stats import FiringAccumulator
+
+    C, H, W, T, samples = 3, 4, 5, 16, 4
+    for tr in (sample_bursty_trace((C, H, W), T, 0.2, 0.5, samples=samples, seed=5),
+               make_trace("local_blobs", (C, H, W), T, 0.2, samples=samples, seed=5)):
+        recorded = {e.window: e for e in layer_stats_from_spikes(tr).pixel_count_correlation}
+        assert sorted(recorded) == [1, 2, 4, 8, 16]
+        for w, entry in recorded.items():
+            vertical, channel = [], []
+            for k in range(T // w):
+                for s in range(samples):
+                    count = lambda c, h, x: int(tr[k * w:(k + 1) * w, s, c, h, x].sum())
+                    for c in range(C):
+                        for h in range(H):
+                            for x in range(W):
+                                if h + 1 < H:
+                                    vertical.append((count(c, h, x), count(c, h + 1, x)))
+                                if c + 1 < C:
+                                    channel.append((count(c, h, x), count(c + 1, h, x)))
+            for pairs, value in ((vertical, entry.vertical), (channel, entry.channel)):
+                x, y = np.array(pairs, dtype=float).T
+                if x.std() == 0 or y.std() == 0:
+                    assert value is None
+                else:
+                    assert value == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-9)
+        acc = FiringAccumulator((C, H, W), T)
+        acc.add(tr[:, :1])
+        acc.add(tr[:, 1:])
+        assert acc.result().pixel_count_correlation == layer_stats_from_spikes(tr).pixel_count_correlation
+    assert layer_stats_from_spikes(sample_bursty_trace((16,), T, 0.2, 0.5, samples=2)).pixel_count_correlation is None

@@ -566,12 +566,18 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
 
 def spatial_row(layer: Layer, mode: str, cols: int, tws: int, d: DensityModel) -> dict:
     """`issued_step_cycles`' row arguments: a spatial row of `cols` columns `stride` pixels
-    apart passes the line over its S kernel taps, its pixels active together as recorded;
+    apart passes the line over its S kernel taps, its pixels active together as recorded,
+    and repeats the previous row's busy pixels as a pixel's count follows the one above it
+    (the next kernel row) and in the previous channel (`pixel_count_correlations`);
     a temporal step has none."""
     if mode != "spatial":
         return {}
     pixels = (cols - 1) * layer.stride + layer.S
-    return {"row": tuple(np.round(d.row_active_pixels_pmf(pixels, tws), 9)), "taps": layer.S, "stride": layer.stride}
+    vertical, channel = d.pixel_count_correlations(tws)
+    # A tile's rows run over the R kernel rows of a channel, then the next channel's.
+    correlation = float(np.clip(((layer.R - 1) * vertical + channel) / layer.R, 0.0, 1.0))
+    return {"row": tuple(np.round(d.row_active_pixels_pmf(pixels, tws), 9)), "taps": layer.S, "stride": layer.stride,
+            "row_correlation": round(correlation, 2)}
 
 
 TILE_POINTS = 16   # equal-probability points of a tile's activity

@@ -75,6 +75,11 @@ class DensityModel:
         `steps` steps), k = 0..pixels: here independent pixels (binomial)."""
         return binomial_pmf(pixels, self.p_nonempty(1, steps))
 
+    def pixel_count_correlations(self, steps: int) -> tuple[float, float]:
+        """Correlation of a pixel's spike count in a window of `steps` steps with the pixel
+        one row down and with the same pixel of the next channel; here 0 (independent)."""
+        return 0.0, 0.0
+
     def tile_activity(self, channels: int, steps: int) -> np.ndarray | None:
         """P(k of the lines of an L1 tile of `channels` channels (FC: lines) spike in its
         block of `steps` steps), k = 0..lines, where the statistics record it (`group: tile`,
@@ -279,6 +284,15 @@ class ActualDataDensity(DensityModel):
                 log_cdf = np.where(np.isinf(log_below) | np.isinf(log_above), -np.inf,
                                    log_below + share * (log_above - log_below))
         return np.exp(log_cdf * positions)
+
+    def pixel_count_correlations(self, steps: int) -> tuple[float, float]:
+        """From the recorded `pixel_count_correlation` entry of the window nearest `steps`
+        (in log; 0 where unrecorded or where the counts do not vary)."""
+        entries = self.stats.pixel_count_correlation
+        if not entries:
+            return super().pixel_count_correlations(steps)
+        entry = min(entries, key=lambda e: abs(math.log(e.window / max(steps, 1))))
+        return entry.vertical or 0.0, entry.channel or 0.0
 
     def tile_activity(self, channels: int, steps: int) -> np.ndarray | None:
         """From the recorded `tile` entries (the chunk size nearest `channels`, mapped to

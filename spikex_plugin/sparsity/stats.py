@@ -56,6 +56,13 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   line is active in k = 0..g of the group's windows (a last partial group left out): how
   many of a PTB pass's columns a tap takes, and how that differs between lines. Layers of
   more than 8192 lines count every k-th line of a sample, k = lines // 4096.
+- `pixel_count_correlation` (optional, conv/pool inputs, recorded with `coactivity`; absent
+  in older files, and then the model takes a spatial row's pixels as independent of the
+  previous row's): per window w = 1, 2, 4, 8, 16 up to T, the Pearson correlation of a
+  pixel's spike count in an aligned window with that of the pixel one row down (same
+  channel, `vertical`) and of the same pixel in the next channel (`channel`), over every
+  such pair, window and sample; None where the counts do not vary. How a spatial row's
+  busy pixels stay in the same columns over the next kernel row and channel.
 """
 
 from __future__ import annotations
@@ -131,6 +138,14 @@ class WindowCounts(BaseModel):
         return self
 
 
+class PixelCountCorrelation(BaseModel):
+    """Correlation of a pixel's spike count in one window with its neighbours' (module doc)."""
+    model_config = ConfigDict(extra="forbid")
+    window: PositiveInt
+    vertical: float | None = Field(default=None, ge=-1, le=1)   # the pixel one row down, same channel
+    channel: float | None = Field(default=None, ge=-1, le=1)    # the same pixel of the next channel
+
+
 class LayerFiringStats(BaseModel):
     model_config = ConfigDict(extra="forbid")
     shape: list[PositiveInt] = Field(min_length=1, max_length=3)
@@ -143,6 +158,7 @@ class LayerFiringStats(BaseModel):
     aligned_block_occupancy: dict[int, dict[int, float]] | None = None
     coactivity: list[CoActivity] | None = None
     line_window_counts: list[WindowCounts] | None = None
+    pixel_count_correlation: list[PixelCountCorrelation] | None = None
 
     @property
     def lines(self) -> int:
@@ -183,6 +199,9 @@ class LayerFiringStats(BaseModel):
             if entry.window * (entry.span or 1) > self.T or entry.lines > self.lines:
                 raise ValueError(f"coactivity[{i}]: window {entry.window} (x span {entry.span or 1}) or lines "
                                  f"{entry.lines} exceed T={self.T} or the layer's {self.lines} lines")
+        for i, entry in enumerate(self.pixel_count_correlation or []):
+            if entry.window > self.T:
+                raise ValueError(f"pixel_count_correlation[{i}]: window {entry.window} exceeds T={self.T}")
         for i, entry in enumerate(self.line_window_counts or []):
             if entry.window * entry.span > self.T:
                 raise ValueError(f"line_window_counts[{i}]: {entry.span} windows of {entry.window} steps exceed T={self.T}")
@@ -441,6 +460,32 @@ def tile_counts(active: np.ndarray, shape: tuple[int, ...], samples: int, w: int
             for i in range(levels)}
 
 
+def pixel_count_moments(spikes: np.ndarray) -> dict[tuple[int, str], np.ndarray]:
+    """Per (window w, neighbour kind): the six sums (n, x, y, x^2, y^2, xy) over pairs of a
+    pixel's spike count x in an aligned window (w in COACTIVITY_WINDOWS up to T) and its
+    neighbour's y (`vertical`: one row down; `channel`: the next channel) of a conv trace
+    [T, samples, C, H, W] (additive over batches; one sample at a time bounds the memory)."""
+    T = spikes.shape[0]
+    out = {}
+    for sample in np.moveaxis(spikes, 1, 0):
+        for w in (w for w in COACTIVITY_WINDOWS if w <= T):
+            counts = (sample[: T // w * w] != 0).reshape(T // w, w, *sample.shape[1:]).sum(axis=1, dtype=np.int64)
+            for kind, x, y in (("vertical", counts[..., :-1, :], counts[..., 1:, :]),
+                               ("channel", counts[:, :-1], counts[:, 1:])):
+                sums = np.array([x.size, x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()], dtype=np.int64)
+                out[(w, kind)] = out.get((w, kind), 0) + sums
+    return out
+
+
+def pearson(sums: np.ndarray | None) -> float | None:
+    """Pearson correlation from the sums (n, x, y, x^2, y^2, xy); None where either varies not."""
+    if sums is None:
+        return None
+    n, sx, sy, sxx, syy, sxy = sums.astype(np.float64)
+    spread = (n * sxx - sx * sx) * (n * syy - sy * sy)
+    return float(np.clip((n * sxy - sx * sy) / math.sqrt(spread), -1, 1)) if spread > 0 else None
+
+
 def _count_edges(n: int) -> np.ndarray:
     """Bins over 0..n active lines: one per count up to 32, then eight per octave."""
     exact = np.arange(min(n, 32) + 1)
@@ -454,9 +499,7 @@ def coactivity_entry(window: int, lines: int, counts: np.ndarray, group: str | N
     followed by their consecutive-window moments, `tile_counts`), binned for storage."""
     correlation = None
     if group == "tile":
-        counts, (n, sx, sy, sxx, syy, sxy) = counts[: lines + 1], counts[lines + 1:].astype(np.float64)
-        spread = (n * sxx - sx * sx) * (n * syy - sy * sy)
-        correlation = float(np.clip((n * sxy - sx * sy) / math.sqrt(spread), -1, 1)) if spread > 0 else None
+        counts, correlation = counts[: lines + 1], pearson(counts[lines + 1:])
     edges = _count_edges(lines)
     fractions = np.add.reduceat(counts, edges[:-1].astype(int)) / counts.sum()
     last = int(np.flatnonzero(fractions)[-1]) + 1 if fractions.any() else 1
@@ -495,6 +538,7 @@ class FiringAccumulator:
         self.aligned_blocks = np.zeros((len(self.groups), int(math.log2(self.T)) + 1, 2), dtype=np.int64)
         self.coactivity: dict[tuple[int, int, str | None, int | None], np.ndarray] = {}
         self.window_counts: dict[tuple[int, int], np.ndarray] = {}
+        self.pixel_moments: dict[tuple[int, str], np.ndarray] = {}
 
     def add(self, spikes: np.ndarray) -> None:
         """Add a trace [T, samples, *shape] (nonzero = spike; bool is read without a copy)."""
@@ -521,6 +565,9 @@ class FiringAccumulator:
                 self.coactivity[key] = self.coactivity.get(key, 0) + counts
             for key, counts in line_counts.items():
                 self.window_counts[key] = self.window_counts.get(key, 0) + counts
+            if len(self.shape) == 3 and picked.shape[1]:
+                for key, sums in pixel_count_moments(picked).items():
+                    self.pixel_moments[key] = self.pixel_moments.get(key, 0) + sums
         self.samples += samples
 
     def result(self) -> LayerFiringStats:
@@ -546,6 +593,9 @@ class FiringAccumulator:
                        or None,
             line_window_counts=[WindowCounts(window=w, span=g, fractions=(counts / counts.sum()).tolist())
                                 for (w, g), counts in sorted(self.window_counts.items())] or None,
+            pixel_count_correlation=[PixelCountCorrelation(window=w, **{kind: pearson(self.pixel_moments.get((w, kind)))
+                                                                        for kind in ("vertical", "channel")})
+                                     for w in sorted({w for w, _ in self.pixel_moments})] or None,
         )
 
 
