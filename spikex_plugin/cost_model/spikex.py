@@ -469,16 +469,18 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # Membrane: tws steps per window with input, one decay step otherwise. Per output tile a
     # column walks its own window(s) after its accumulation; in temporal mode the windows of
     # a neuron also chain from column to column (and from one time block to the next), so a
-    # tile takes cols windows' membrane steps. A PE takes the next tile's weight only once
-    # its membrane is done, and with one weight register per PE the next tile's weights
-    # cannot pass the last column before its chain ends: the chain adds to the tile's
-    # accumulation (temporal), as each column's own window does (spatial).
+    # tile takes `chain_windows` windows' decay steps. A PE takes the next tile's weight
+    # only once its membrane is done, and with one weight register per PE the next tile's
+    # weights cannot pass the last column before its chain ends: the chain adds to the
+    # tile's accumulation (temporal), as each column's own window does (spatial).
     out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
-    windows = out_tiles * m.cols  # per row, in sequence
+    windows = out_tiles * chain_windows(m)  # per row, in sequence
     rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
     per_window = m.tws * rf + (1 - rf)
     membrane = out_tiles * per_window
-    chain = out_tiles * m.cols * per_window if m.mode == "temporal" else 0.0
+    # A window with input holds its column tws - 1 steps longer, and the columns after it
+    # (and the next tiles' columns behind them) wait: every window's extra steps add up.
+    chain = windows + out_tiles * m.cols * (per_window - 1) if m.mode == "temporal" else 0.0
     fill = m.rows + m.cols - 1
     array = (compute + chain if m.mode == "temporal" else compute + membrane) + fill
     loads = port_loads(actions, arch)
@@ -499,16 +501,32 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
     # The feeder reads a tile's issued steps out of its L1 half; the next fill into the
-    # other half overlaps that (membrane steps follow the feeder and overlap both).
+    # other half overlaps that. In temporal mode the chain's extra membrane steps (windows
+    # with input) hold the columns before the next tile's weights can enter, so they join
+    # the tile's work: with rare activity an active tile's fill, accumulation and chain run
+    # in sequence, its silent neighbours having nothing to overlap them with. (Spatial
+    # membrane steps added alike overshot single-column FC mappings at rate 1e-3 by
+    # 10-18 %: left out.)
     spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
     if spread is not None:
         overlapped["tiles"], varying["tiles"] = pipelined_tiles(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
-            compute, spread)
+            varying["array"] if m.mode == "temporal" else compute, spread)
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
     return cycles, parts
+
+
+def chain_windows(m):
+    """Windows per temporal output tile whose one fixed membrane step (the decay every
+    window takes) the chain adds to the array's time (mapping fields may be arrays): a tile that continues its neurons' chain (every L1 time
+    block but the first of its GLB time block) waits for the previous tile's last column,
+    `cols` windows; the first of a GLB time block (its neurons' previous windows ran in an
+    earlier GLB tile) starts column by column as the previous tile's columns finish, a
+    wavefront one window behind."""
+    continuing = 1 - m.tb / m.tb_glb
+    return m.cols * continuing + (1 - continuing)
 
 
 TILE_POINTS = 16   # equal-probability points of a tile's activity
@@ -613,12 +631,12 @@ def relative(points: np.ndarray) -> np.ndarray:
     return np.where(mean > 0, points / np.where(mean > 0, mean, 1.0), 1.0)
 
 
-def pipelined_tiles(tiles, glb, glb_share, compute, spread: tuple) -> tuple:
+def pipelined_tiles(tiles, glb, glb_share, work, spread: tuple) -> tuple:
     """(load, activity-driven part) of the L1 tiles' fills against the feeder: the
     `tile_pipeline` of the GLB port's `glb` cycles, `glb_share` of them activity-driven,
-    against the feeder's `compute` (membrane steps follow the feeder and overlap the next
-    fill). Its fixed part is the fill's."""
-    pipeline = tile_pipeline(tiles, glb, compute, glb_share, 1.0, *spread)
+    against the array's activity-driven `work` (the feeder's steps and, in temporal mode,
+    the chain's extra membrane steps). Its fixed part is the fill's."""
+    pipeline = tile_pipeline(tiles, glb, work, glb_share, 1.0, *spread)
     return pipeline, pipeline - glb * (1 - glb_share)
 
 
