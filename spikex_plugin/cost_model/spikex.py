@@ -501,17 +501,18 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
     # The feeder reads a tile's issued steps out of its L1 half; the next fill into the
-    # other half overlaps that. In temporal mode the chain's extra membrane steps (windows
-    # with input) hold the columns before the next tile's weights can enter, so they join
-    # the tile's work: with rare activity an active tile's fill, accumulation and chain run
-    # in sequence, its silent neighbours having nothing to overlap them with. (Spatial
-    # membrane steps added alike overshot single-column FC mappings at rate 1e-3 by
-    # 10-18 %: left out.)
+    # other half overlaps that (membrane steps follow the feeder and overlap the fills).
+    # The first active tile's fill and the last one's membrane overlap nothing: each adds
+    # to the load the other one overlaps (`sequential_ends`).
     spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
     if spread is not None:
         overlapped["tiles"], varying["tiles"] = pipelined_tiles(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
-            varying["array"] if m.mode == "temporal" else compute, spread)
+            compute, spread)
+        last_membrane, first_fill = sequential_ends(m, f["sin_l1"], sp_mbs, varying["array"] - compute,
+                                                    varying["glb_port"] / max(fill_latency, 1.0))
+        overlapped["tiles"] += last_membrane
+        overlapped["array"] += first_fill
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
@@ -527,6 +528,18 @@ def chain_windows(m):
     wavefront one window behind."""
     continuing = 1 - m.tb / m.tb_glb
     return m.cols * continuing + (1 - continuing)
+
+
+def sequential_ends(m, sin_l1, sp_mbs, membrane_extra, fill_per_tile) -> tuple:
+    """(last membrane, first fill): cycles per inference that stay in sequence at the ends
+    of its activity (mapping fields and arguments may be arrays). The active tiles' fills
+    and membrane steps overlap one another (a tile's membrane steps run while the next
+    active tile fills; that tile's weights wait for them), but the first active tile's fill
+    (`fill_per_tile`) has no membrane before it and the last one's membrane (one window
+    with input: tws - 1 extra steps, at most the layer's `membrane_extra`) no fill after
+    it. Both times the probability that any of the inference's `sp_mbs` SP-MBs is active."""
+    any_active = -np.expm1(sp_mbs * np.log1p(-np.minimum(sin_l1, 1 - 1e-15)))
+    return any_active * np.minimum(m.tws - 1.0, membrane_extra), any_active * fill_per_tile
 
 
 TILE_POINTS = 16   # equal-probability points of a tile's activity
@@ -634,8 +647,8 @@ def relative(points: np.ndarray) -> np.ndarray:
 def pipelined_tiles(tiles, glb, glb_share, work, spread: tuple) -> tuple:
     """(load, activity-driven part) of the L1 tiles' fills against the feeder: the
     `tile_pipeline` of the GLB port's `glb` cycles, `glb_share` of them activity-driven,
-    against the array's activity-driven `work` (the feeder's steps and, in temporal mode,
-    the chain's extra membrane steps). Its fixed part is the fill's."""
+    against the feeder's `work` (membrane steps follow the feeder and overlap the next
+    fill). Its fixed part is the fill's."""
     pipeline = tile_pipeline(tiles, glb, work, glb_share, 1.0, *spread)
     return pipeline, pipeline - glb * (1 - glb_share)
 

@@ -23,8 +23,8 @@ from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_t
 from spikex_plugin.cost_model.dense import dense_actions, steps_per_fill
 from spikex_plugin.cost_model.spikex import (chain_windows, expected_partial_words, exposed_transfers, glb_transfers,
                                               l1_tile_count, level_actions, pipelined_tiles, port_loads,
-                                              sparse_action_counts, sparse_factors, tag_group, temporal_line_units,
-                                              tile_spread, weight_fetch_shares, widths_of)
+                                              sequential_ends, sparse_action_counts, sparse_factors, tag_group,
+                                              temporal_line_units, tile_spread, weight_fetch_shares, widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -223,7 +223,11 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     if spread is not None:
         overlapped["tiles"], varying["tiles"] = pipelined_tiles(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
-            np.where(temporal, varying["array"], compute), spread)
+            compute, spread)
+        last_membrane, first_fill = sequential_ends(m, p, sp_mbs, varying["array"] - compute,
+                                                    varying["glb_port"] / np.maximum(fill_latency, 1.0))
+        overlapped["tiles"] = overlapped["tiles"] + last_membrane
+        overlapped["array"] = overlapped["array"] + first_fill
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
 
 
