@@ -521,8 +521,9 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
 
 def chain_windows(m):
     """Windows per temporal output tile whose one fixed membrane step (the decay every
-    window takes) the chain adds to the array's time (mapping fields may be arrays): a tile that continues its neurons' chain (every L1 time
-    block but the first of its GLB time block) waits for the previous tile's last column,
+    window takes) the chain adds to the array's time (mapping fields may be arrays): a
+    tile that continues its neurons' chain (every L1 time block but the first of its GLB
+    time block) waits for the previous tile's last column,
     `cols` windows; the first of a GLB time block (its neurons' previous windows ran in an
     earlier GLB tile) starts column by column as the previous tile's columns finish, a
     wavefront one window behind."""
@@ -644,12 +645,12 @@ def relative(points: np.ndarray) -> np.ndarray:
     return np.where(mean > 0, points / np.where(mean > 0, mean, 1.0), 1.0)
 
 
-def pipelined_tiles(tiles, glb, glb_share, work, spread: tuple) -> tuple:
+def pipelined_tiles(tiles, glb, glb_share, compute, spread: tuple) -> tuple:
     """(load, activity-driven part) of the L1 tiles' fills against the feeder: the
     `tile_pipeline` of the GLB port's `glb` cycles, `glb_share` of them activity-driven,
-    against the feeder's `work` (membrane steps follow the feeder and overlap the next
+    against the feeder's `compute` (membrane steps follow the feeder and overlap the next
     fill). Its fixed part is the fill's."""
-    pipeline = tile_pipeline(tiles, glb, work, glb_share, 1.0, *spread)
+    pipeline = tile_pipeline(tiles, glb, compute, glb_share, 1.0, *spread)
     return pipeline, pipeline - glb * (1 - glb_share)
 
 
