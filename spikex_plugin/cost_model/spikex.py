@@ -522,16 +522,18 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # Membrane: tws steps per window with input, one decay step otherwise. Per output tile a
     # column walks its own window(s) after its accumulation; in temporal mode the windows of
     # a neuron also chain from column to column (and from one time block to the next), so a
-    # tile takes cols windows' membrane steps. A PE takes the next tile's weight only once
-    # its membrane is done, and with one weight register per PE the next tile's weights
-    # cannot pass the last column before its chain ends: the chain adds to the tile's
-    # accumulation (temporal), as each column's own window does (spatial).
+    # tile takes `chain_windows` windows' decay steps. A PE takes the next tile's weight
+    # only once its membrane is done, and with one weight register per PE the next tile's
+    # weights cannot pass the last column before its chain ends: the chain adds to the
+    # tile's accumulation (temporal), as each column's own window does (spatial).
     out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
-    windows = out_tiles * m.cols  # per row, in sequence
+    windows = out_tiles * chain_windows(m)  # per row, in sequence
     rf = f["rf_active"] if m.mode == "temporal" else 1 - (1 - f["rf_active"]) ** m.cols
     per_window = m.tws * rf + (1 - rf)
     membrane = out_tiles * per_window
-    chain = out_tiles * m.cols * per_window if m.mode == "temporal" else 0.0
+    # A window with input holds its column tws - 1 steps longer, and the columns after it
+    # (and the next tiles' columns behind them) wait: every window's extra steps add up.
+    chain = windows + out_tiles * m.cols * (per_window - 1) if m.mode == "temporal" else 0.0
     fill = m.rows + m.cols - 1
     array = (compute + chain if m.mode == "temporal" else compute + membrane) + fill
     loads = port_loads(actions, arch)
@@ -552,12 +554,18 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
     # The feeder reads a tile's issued steps out of its L1 half; the next fill into the
-    # other half overlaps that (membrane steps follow the feeder and overlap both).
+    # other half overlaps that (membrane steps follow the feeder and overlap the fills).
+    # The first active tile's fill and the last one's membrane overlap nothing: each adds
+    # to the load the other one overlaps (`sequential_ends`).
     spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
     if spread is not None:
         overlapped["tiles"], varying["tiles"] = pipelined_tiles(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
             compute, spread)
+        last_membrane, first_fill = sequential_ends(m, f["sin_l1"], sp_mbs, varying["array"] - compute,
+                                                    varying["glb_port"] / max(fill_latency, 1.0))
+        overlapped["tiles"] += last_membrane
+        overlapped["array"] += first_fill
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
@@ -578,6 +586,30 @@ def spatial_row(layer: Layer, mode: str, cols: int, tws: int, d: DensityModel) -
     correlation = float(np.clip(((layer.R - 1) * vertical + channel) / layer.R, 0.0, 1.0))
     return {"row": tuple(np.round(d.row_active_pixels_pmf(pixels, tws), 9)), "taps": layer.S, "stride": layer.stride,
             "row_correlation": round(correlation, 2)}
+
+
+def chain_windows(m):
+    """Windows per temporal output tile whose one fixed membrane step (the decay every
+    window takes) the chain adds to the array's time (mapping fields may be arrays): a
+    tile that continues its neurons' chain (every L1 time block but the first of its GLB
+    time block) waits for the previous tile's last column,
+    `cols` windows; the first of a GLB time block (its neurons' previous windows ran in an
+    earlier GLB tile) starts column by column as the previous tile's columns finish, a
+    wavefront one window behind."""
+    continuing = 1 - m.tb / m.tb_glb
+    return m.cols * continuing + (1 - continuing)
+
+
+def sequential_ends(m, sin_l1, sp_mbs, membrane_extra, fill_per_tile) -> tuple:
+    """(last membrane, first fill): cycles per inference that stay in sequence at the ends
+    of its activity (mapping fields and arguments may be arrays). The active tiles' fills
+    and membrane steps overlap one another (a tile's membrane steps run while the next
+    active tile fills; that tile's weights wait for them), but the first active tile's fill
+    (`fill_per_tile`) has no membrane before it and the last one's membrane (one window
+    with input: tws - 1 extra steps, at most the layer's `membrane_extra`) no fill after
+    it. Both times the probability that any of the inference's `sp_mbs` SP-MBs is active."""
+    any_active = -np.expm1(sp_mbs * np.log1p(-np.minimum(sin_l1, 1 - 1e-15)))
+    return any_active * np.minimum(m.tws - 1.0, membrane_extra), any_active * fill_per_tile
 
 
 TILE_POINTS = 16   # equal-probability points of a tile's activity

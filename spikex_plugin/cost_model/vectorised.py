@@ -21,10 +21,11 @@ import numpy as np
 
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions, steps_per_fill
-from spikex_plugin.cost_model.spikex import (expected_partial_words, exposed_transfers, glb_transfers, l1_tile_count,
-                                              level_actions, pipelined_tiles, port_loads, sparse_action_counts,
-                                              sparse_factors, spatial_row, tag_group, temporal_line_units,
-                                              tile_spread, weight_fetch_shares, widths_of)
+from spikex_plugin.cost_model.spikex import (chain_windows, expected_partial_words, exposed_transfers, glb_transfers,
+                                              l1_tile_count, level_actions, pipelined_tiles, port_loads,
+                                              sequential_ends, sparse_action_counts, sparse_factors, spatial_row,
+                                              tag_group, temporal_line_units, tile_spread, weight_fetch_shares,
+                                              widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -199,12 +200,12 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
         per_step = m.tws.astype(np.float64)
     compute = steps * per_step
     out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
-    windows = out_tiles * m.cols
+    windows = out_tiles * chain_windows(m)
     temporal = m.mode == "temporal"
     rf = f["rf_active"] if temporal else 1 - (1 - f["rf_active"]) ** m.cols
     per_window = m.tws * rf + (1 - rf)
     membrane = out_tiles * per_window
-    chain = out_tiles * m.cols * per_window if temporal else np.zeros(n)
+    chain = windows + out_tiles * m.cols * (per_window - 1) if temporal else np.zeros(n)
     fill = m.rows + m.cols - 1
     array = np.where(temporal, compute + chain, compute + membrane) + fill
     loads = port_loads(counts, arch)
@@ -225,6 +226,10 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
         overlapped["tiles"], varying["tiles"] = pipelined_tiles(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
             compute, spread)
+        last_membrane, first_fill = sequential_ends(m, p, sp_mbs, varying["array"] - compute,
+                                                    varying["glb_port"] / np.maximum(fill_latency, 1.0))
+        overlapped["tiles"] = overlapped["tiles"] + last_membrane
+        overlapped["array"] = overlapped["array"] + first_fill
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
 
 
