@@ -64,7 +64,7 @@ def expected_max(pmf: np.ndarray, n: int) -> float:
     return float(np.sum(1 - np.clip(cdf[:-1], 0, 1) ** n))
 
 
-def step_active(layer: Layer, m: SpikeXMapping, d: DensityModel):
+def step_active(layer: Layer, m: SpikeXMapping, d: DensityModel) -> float | np.ndarray:
     """P(some column of a row needs the current weight): in temporal mode the columns are the
     consecutive windows of one line (its time-block occupancy, which keeps burstiness), a
     padding tap never; in spatial mode they are `cols` neighbouring pixels of one channel
@@ -81,7 +81,7 @@ def step_active(layer: Layer, m: SpikeXMapping, d: DensityModel):
     return active
 
 
-def row_active(layer: Layer, cols: int, tws, d: DensityModel):
+def row_active(layer: Layer, cols: int, tws: int | np.ndarray, d: DensityModel) -> float | np.ndarray:
     """P(a spatial step of `cols` columns is issued): some of its real pixels fire. A step
     whose row is padding reads no real pixel, one at the frame's edge fewer than `cols`
     (the tap share `valid_tap_fraction` counted 4 % too few issued steps of a 3x3 conv with
@@ -588,7 +588,7 @@ def spatial_row(layer: Layer, mode: str, cols: int, tws: int, d: DensityModel) -
             "row_correlation": round(correlation, 2)}
 
 
-def chain_windows(m):
+def chain_windows(m) -> float | np.ndarray:
     """Windows per temporal output tile whose one fixed membrane step (the decay every
     window takes) the chain adds to the array's time (mapping fields may be arrays): a
     tile that continues its neurons' chain (every L1 time block but the first of its GLB
@@ -600,7 +600,8 @@ def chain_windows(m):
     return m.cols * continuing + (1 - continuing)
 
 
-def sequential_ends(m, sin_l1, sp_mbs, membrane_extra, fill_per_tile) -> tuple:
+def sequential_ends(m, sin_l1: float | np.ndarray, sp_mbs: float | np.ndarray, membrane_extra: float | np.ndarray,
+                    fill_per_tile: float | np.ndarray) -> tuple:
     """(last membrane, first fill): cycles per inference that stay in sequence at the ends
     of its activity (mapping fields and arguments may be arrays). The active tiles' fills
     and membrane steps overlap one another (a tile's membrane steps run while the next
