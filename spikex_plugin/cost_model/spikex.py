@@ -562,8 +562,10 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
         overlapped["tiles"], varying["tiles"] = pipelined_tiles(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
             compute, spread)
-        last_membrane, first_fill = sequential_ends(m, f["sin_l1"], sp_mbs, varying["array"] - compute,
-                                                    varying["glb_port"] / max(fill_latency, 1.0))
+        last_membrane, first_fill = sequential_ends(layer, m, f["sin_l1"], sp_mbs, varying["array"] - compute,
+                                                    varying["glb_port"] / max(fill_latency, 1.0),
+                                                    loads["array"] - varying["array"] - (m.rows + m.cols - 1)
+                                                    - (overlapped["glb_port"] - varying["glb_port"]))
         overlapped["tiles"] += last_membrane
         overlapped["array"] += first_fill
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
@@ -600,17 +602,28 @@ def chain_windows(m) -> float | np.ndarray:
     return m.cols * continuing + (1 - continuing)
 
 
-def sequential_ends(m, sin_l1: float | np.ndarray, sp_mbs: float | np.ndarray, membrane_extra: float | np.ndarray,
-                    fill_per_tile: float | np.ndarray) -> tuple:
+def sequential_ends(layer: Layer, m, sin_l1: float | np.ndarray, sp_mbs: float | np.ndarray, membrane_extra: float | np.ndarray,
+                    fill_per_tile: float | np.ndarray, decay: float | np.ndarray) -> tuple:
     """(last membrane, first fill): cycles per inference that stay in sequence at the ends
     of its activity (mapping fields and arguments may be arrays). The active tiles' fills
     and membrane steps overlap one another (a tile's membrane steps run while the next
     active tile fills; that tile's weights wait for them), but the first active tile's fill
     (`fill_per_tile`) has no membrane before it and the last one's membrane (one window
     with input: tws - 1 extra steps, at most the layer's `membrane_extra`) no fill after
-    it. Both times the probability that any of the inference's `sp_mbs` SP-MBs is active."""
+    it. Both times the probability that any of the inference's `sp_mbs` SP-MBs is active.
+    The silent tiles before the first active one fill at once, while the array runs their
+    decay steps (`decay`: the layer's array cycles that do not follow activity): the first
+    fill F waits only for what exceeds the decay share x D before it, x the first of the
+    k active SP-MBs' places (each uniform over the layer, k their mean given any is
+    active): E[max(0, F - x D)] = D (a - (1 - (1 - min(a, 1))^(k + 1)) / (k + 1)), a = F / D."""
     any_active = -np.expm1(sp_mbs * np.log1p(-np.minimum(sin_l1, 1 - 1e-15)))
-    return any_active * np.minimum(m.tws - 1.0, membrane_extra), any_active * fill_per_tile
+    active = np.maximum(sp_mbs * sin_l1 / np.maximum(any_active, 1e-300), 1.0)
+    # The input tiles repeat for every output row block and pixel column: the first active
+    # tile lies in the first pass, after that pass's share of the decay.
+    decay = np.maximum(decay, 1e-9) / (layer.M / m.rows * layer.P * layer.Q / m.q_cols)
+    a = fill_per_tile / decay
+    exposed_fill = decay * (a + np.expm1((active + 1) * np.log1p(-np.minimum(a, 1 - 1e-15))) / (active + 1))
+    return any_active * np.minimum(m.tws - 1.0, membrane_extra), any_active * exposed_fill
 
 
 TILE_POINTS = 16   # equal-probability points of a tile's activity

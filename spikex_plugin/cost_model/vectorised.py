@@ -226,8 +226,10 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
         overlapped["tiles"], varying["tiles"] = pipelined_tiles(
             l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
             compute, spread)
-        last_membrane, first_fill = sequential_ends(m, p, sp_mbs, varying["array"] - compute,
-                                                    varying["glb_port"] / np.maximum(fill_latency, 1.0))
+        last_membrane, first_fill = sequential_ends(layer, m, p, sp_mbs, varying["array"] - compute,
+                                                    varying["glb_port"] / np.maximum(fill_latency, 1.0),
+                                                    loads["array"] - varying["array"] - (m.rows + m.cols - 1)
+                                                    - (overlapped["glb_port"] - varying["glb_port"]))
         overlapped["tiles"] = overlapped["tiles"] + last_membrane
         overlapped["array"] = overlapped["array"] + first_fill
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
