@@ -556,7 +556,8 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # The feeder reads a tile's issued steps out of its L1 half; the next fill into the
     # other half overlaps that (membrane steps follow the feeder and overlap the fills).
     # The first active tile's fill and the last one's membrane overlap nothing: each adds
-    # to the load the other one overlaps (`sequential_ends`).
+    # to the load the other one overlaps (`sequential_ends`), the fill less the decay steps
+    # before it (the array's activity-free cycles but its pipeline fill, which ends the layer).
     spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
     if spread is not None:
         overlapped["tiles"], varying["tiles"] = pipelined_tiles(
@@ -602,8 +603,9 @@ def chain_windows(m) -> float | np.ndarray:
     return m.cols * continuing + (1 - continuing)
 
 
-def sequential_ends(layer: Layer, m, sin_l1: float | np.ndarray, sp_mbs: float | np.ndarray, membrane_extra: float | np.ndarray,
-                    fill_per_tile: float | np.ndarray, decay: float | np.ndarray) -> tuple:
+def sequential_ends(layer: Layer, m, sin_l1: float | np.ndarray, sp_mbs: float | np.ndarray,
+                    membrane_extra: float | np.ndarray, fill_per_tile: float | np.ndarray,
+                    decay: float | np.ndarray) -> tuple:
     """(last membrane, first fill): cycles per inference that stay in sequence at the ends
     of its activity (mapping fields and arguments may be arrays). The active tiles' fills
     and membrane steps overlap one another (a tile's membrane steps run while the next
@@ -612,14 +614,13 @@ def sequential_ends(layer: Layer, m, sin_l1: float | np.ndarray, sp_mbs: float |
     with input: tws - 1 extra steps, at most the layer's `membrane_extra`) no fill after
     it. Both times the probability that any of the inference's `sp_mbs` SP-MBs is active.
     The silent tiles before the first active one fill at once, while the array runs their
-    decay steps (`decay`: the layer's array cycles that do not follow activity): the first
-    fill F waits only for what exceeds the decay share x D before it, x the first of the
-    k active SP-MBs' places (each uniform over the layer, k their mean given any is
+    decay steps (`decay`: the layer's decay steps less the GLB port's fixed load): the
+    first fill F waits only for what exceeds the decay x D before it, D the share of one
+    pass over the input (it repeats per output row block and pixel column) and x the first
+    of the k active SP-MBs' places (each uniform over the pass, k their mean given any is
     active): E[max(0, F - x D)] = D (a - (1 - (1 - min(a, 1))^(k + 1)) / (k + 1)), a = F / D."""
     any_active = -np.expm1(sp_mbs * np.log1p(-np.minimum(sin_l1, 1 - 1e-15)))
     active = np.maximum(sp_mbs * sin_l1 / np.maximum(any_active, 1e-300), 1.0)
-    # The input tiles repeat for every output row block and pixel column: the first active
-    # tile lies in the first pass, after that pass's share of the decay.
     decay = np.maximum(decay, 1e-9) / (layer.M / m.rows * layer.P * layer.Q / m.q_cols)
     a = fill_per_tile / decay
     exposed_fill = decay * (a + np.expm1((active + 1) * np.log1p(-np.minimum(a, 1 - 1e-15))) / (active + 1))
