@@ -170,3 +170,20 @@ def test_neighbour_correlation_counts_what_a_row_shares_beyond_the_field():
     for tws in (1, 2, 4):
         assert 0.75 < neighbour_correlation(d, 18, tws) < 0.95
         assert neighbour_correlation(independent, 18, tws) < 0.03
+
+
+def test_neighbouring_lines_spike_counts_correlate_at_the_count_correlation():
+    """Windows of 2 steps at fill 1/2 (1.5 spikes each): a count is 1 plus one step above or
+    below its median, so the neighbour-correlated draws give counts of consecutive lines of
+    correlation r (the tetrachoric identity of `active_places`' test), lines two apart
+    (2 / pi) arcsin(sin(pi r / 2)^2); uncorrelated at r = 0; the mean stays 1.5."""
+    rng = np.random.default_rng(11)
+    active = np.ones((20_000, 6, 4), dtype=bool)
+    spikes, gain = np.full((20_000, 6), 6.0), np.ones((20_000, 4))
+    for r in (0.0, 0.5):
+        counts = window_counts(spikes, active, 2, gain, rng, correlation=r).transpose(0, 2, 1).astype(float)
+        assert counts.mean() == pytest.approx(1.5, abs=0.01)
+        next_line = np.corrcoef(counts[:, :, :-1].ravel(), counts[:, :, 1:].ravel())[0, 1]
+        two_apart = np.corrcoef(counts[:, :, :-2].ravel(), counts[:, :, 2:].ravel())[0, 1]
+        assert next_line == pytest.approx(r, abs=0.015)
+        assert two_apart == pytest.approx(2 / math.pi * math.asin(math.sin(math.pi * r / 2) ** 2), abs=0.015)

@@ -30,7 +30,9 @@ class LineUnits(NamedTuple):
     more alike two neighbouring lines of the field (consecutive steps of a run: pixels of a
     row, a blob's neighbours) are active in a window than any two of its lines;
     `step_spikes`: the mean spikes of a line over an issued step's windows, given some
-    (0: not given)."""
+    (0: not given); `count_correlation`: how much more alike two neighbouring lines' spike
+    counts in one window are than any two of the field's (a blob's core fills the same
+    column on consecutive steps)."""
     pmf: tuple[float, ...]
     unit_spikes: float
     window_cv: float = 0.0
@@ -38,6 +40,7 @@ class LineUnits(NamedTuple):
     rate: float = 0.0
     neighbour_correlation: float = 0.0
     step_spikes: float = 0.0
+    count_correlation: float = 0.0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -191,7 +194,8 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
         active = active_places(active_count, weights, place_rng, line_units.neighbour_correlation)
         intensity = window_intensity(active_count, line_units.window_cv, line_units.window_correlation, window_rng)
         gain = window_gain(intensity, active, line_units.rate, tws)
-        counts = window_counts(units * line_units.unit_spikes, active, tws, gain, count_rng, line_units.step_spikes)
+        counts = window_counts(units * line_units.unit_spikes, active, tws, gain, count_rng, line_units.step_spikes,
+                               line_units.count_correlation)
     work = (active * counts).reshape(-1, cols)
     return work[work.any(axis=1)].astype(np.float64)
 
@@ -245,7 +249,7 @@ def window_weights(units: np.ndarray, span: int, per_window: int) -> np.ndarray:
 
 
 def window_counts(spikes: np.ndarray, active: np.ndarray, tws: int, gain: np.ndarray,
-                  rng: np.random.Generator, step_spikes: float = 0.0) -> np.ndarray:
+                  rng: np.random.Generator, step_spikes: float = 0.0, correlation: float = 0.0) -> np.ndarray:
     """[runs, lines, cols] spikes of each active window: one, and each other step of it holds
     a spike with the probability that spreads the line's `spikes` [runs, lines] in the step
     evenly over its active windows, times the window's `gain` [runs, cols] (exchangeable
@@ -253,14 +257,21 @@ def window_counts(spikes: np.ndarray, active: np.ndarray, tws: int, gain: np.nda
     spread is scaled so that a line with some active window holds that many spikes over
     its step on average: a line's spikes in windows it was not placed in, or beyond its
     windows' steps, would be lost, and the issued steps' mean work is what the step's
-    lines hold."""
+    lines hold. With `correlation` r > 0 the draws of consecutive lines in a window are
+    correlated as `active_places`' (inverse binomial CDF of `neighbour_uniforms`)."""
     per_window = spikes / np.maximum(active.sum(axis=2), 1)
     load = per_window[:, :, None] * gain[:, None, :]
     if step_spikes > 0 and tws > 1 and active.any():
         mean_spikes = step_spikes * active.any(axis=2).sum() / active.sum()
         load = load * spread_scale(load[active], tws, mean_spikes)
     fill = np.clip((load - 1) / max(tws - 1, 1), 0.0, 1.0)
-    return 1 + rng.binomial(tws - 1, fill)
+    if correlation <= 1e-9:
+        return 1 + rng.binomial(tws - 1, fill)
+    from scipy.stats import binom
+
+    runs, lines, cols = fill.shape
+    u = neighbour_uniforms(rng, (runs, cols, lines), correlation).transpose(0, 2, 1)
+    return 1 + binom.ppf(u, tws - 1, fill).astype(int)
 
 
 def spread_scale(load: np.ndarray, tws: int, mean_spikes: float) -> float:

@@ -437,7 +437,9 @@ def temporal_line_units(d: DensityModel, cols: int, tws: int, layer: Layer) -> L
     steps of 32 steps or fewer) it is active, and the mean spikes of an active unit; and
     how much a window's activity shared by the layer's receptive field varies
     (`shared_window_cv`), how much more alike neighbouring lines are
-    (`neighbour_correlation`), and the mean spikes of a line in a step it is issued in."""
+    (`neighbour_correlation`), and the mean spikes of a line in a step it is issued in;
+    neighbouring lines' spike counts in a window taken as alike as their activity in one
+    step (`neighbour_correlation` of 1-step windows: space and time separable)."""
     block = cols * tws
     unit = max(1, block // 32)
     pmf = d.line_window_count_pmf(block // unit, unit) if block % unit == 0 and block >= 2 else None
@@ -450,7 +452,8 @@ def temporal_line_units(d: DensityModel, cols: int, tws: int, layer: Layer) -> L
     step_spikes = block * d.rate / (1 - pmf[0]) if pmf[0] < 1 else 0.0   # of a line with some
     return LineUnits(tuple(np.round(pmf, 9)), round(max(spikes, 1.0), 6),
                      round(shared_window_cv(d, field, layer.C, tws), 6), round(correlation, 6), round(float(d.rate), 9),
-                     round(neighbour_correlation(d, field, tws), 6), round(step_spikes, 6))
+                     round(neighbour_correlation(d, field, tws), 6), round(step_spikes, 6),
+                     round(neighbour_correlation(d, field, 1), 6))
 
 
 def neighbour_correlation(d: DensityModel, lines: float, tws: int) -> float:
