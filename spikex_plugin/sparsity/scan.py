@@ -361,3 +361,32 @@ def tile_count_histograms(active: np.ndarray, samples: int, rows: int, pixels: i
                         moments[i, 4] += now * now
                         moments[i, 5] += before * now
         previous[s] = current
+
+
+@njit(cache=True)
+def neighbour_pair_sums(counts: np.ndarray, sums: np.ndarray) -> None:
+    """Adds (n, sum x, sum y, sum x^2, sum y^2, sum xy) over the pairs (x: a pixel's count,
+    y: its neighbour's) of `counts` [windows, C, H, W] to sums[0] (one row down) and sums[1]
+    (the next channel), in one pass and without the temporaries of array products."""
+    B, C, H, W = counts.shape
+    for b in range(B):
+        for c in range(C):
+            for h in range(H):
+                for w in range(W):
+                    x = np.int64(counts[b, c, h, w])
+                    if h + 1 < H:
+                        y = np.int64(counts[b, c, h + 1, w])
+                        sums[0, 0] += 1
+                        sums[0, 1] += x
+                        sums[0, 2] += y
+                        sums[0, 3] += x * x
+                        sums[0, 4] += y * y
+                        sums[0, 5] += x * y
+                    if c + 1 < C:
+                        y = np.int64(counts[b, c + 1, h, w])
+                        sums[1, 0] += 1
+                        sums[1, 1] += x
+                        sums[1, 2] += y
+                        sums[1, 3] += x * x
+                        sums[1, 4] += y * y
+                        sums[1, 5] += x * y

@@ -464,16 +464,24 @@ def pixel_count_moments(spikes: np.ndarray) -> dict[tuple[int, str], np.ndarray]
     """Per (window w, neighbour kind): the six sums (n, x, y, x^2, y^2, xy) over pairs of a
     pixel's spike count x in an aligned window (w in COACTIVITY_WINDOWS up to T) and its
     neighbour's y (`vertical`: one row down; `channel`: the next channel) of a conv trace
-    [T, samples, C, H, W] (additive over batches; one sample at a time bounds the memory)."""
+    [T, samples, C, H, W] (additive over batches; one sample at a time bounds the memory).
+    A window's counts are the sums of two of the half window's (the recorded windows
+    double), so each step is read once; the sums are one compiled pass per window."""
+    from spikex_plugin.sparsity.scan import neighbour_pair_sums  # numba: loaded when a trace is scanned
+
     T = spikes.shape[0]
-    out = {}
+    windows = [w for w in COACTIVITY_WINDOWS if w <= T]
+    out = {(w, kind): np.zeros(6, dtype=np.int64) for w in windows for kind in ("vertical", "channel")}
     for sample in np.moveaxis(spikes, 1, 0):
-        for w in (w for w in COACTIVITY_WINDOWS if w <= T):
-            counts = (sample[: T // w * w] != 0).reshape(T // w, w, *sample.shape[1:]).sum(axis=1, dtype=np.int64)
-            for kind, x, y in (("vertical", counts[..., :-1, :], counts[..., 1:, :]),
-                               ("channel", counts[:, :-1], counts[:, 1:])):
-                sums = np.array([x.size, x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()], dtype=np.int64)
-                out[(w, kind)] = out.get((w, kind), 0) + sums
+        counts, w = (sample != 0).astype(np.int16), 1
+        for target in windows:
+            while w < target:
+                counts = counts[: counts.shape[0] // 2 * 2].reshape(-1, 2, *counts.shape[1:]).sum(axis=1, dtype=np.int16)
+                w *= 2
+            sums = np.zeros((2, 6), dtype=np.int64)
+            neighbour_pair_sums(counts, sums)
+            out[(target, "vertical")] += sums[0]
+            out[(target, "channel")] += sums[1]
     return out
 
 
