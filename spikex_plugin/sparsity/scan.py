@@ -363,6 +363,16 @@ def tile_count_histograms(active: np.ndarray, samples: int, rows: int, pixels: i
         previous[s] = current
 
 
+@njit(inline="always")
+def _add_pair(sums, kind, x, y):
+    sums[kind, 0] += 1
+    sums[kind, 1] += x
+    sums[kind, 2] += y
+    sums[kind, 3] += x * x
+    sums[kind, 4] += y * y
+    sums[kind, 5] += x * y
+
+
 @njit(cache=True)
 def neighbour_pair_sums(counts: np.ndarray, sums: np.ndarray) -> None:
     """Adds (n, sum x, sum y, sum x^2, sum y^2, sum xy) over the pairs (x: a pixel's count,
@@ -375,18 +385,6 @@ def neighbour_pair_sums(counts: np.ndarray, sums: np.ndarray) -> None:
                 for w in range(W):
                     x = np.int64(counts[b, c, h, w])
                     if h + 1 < H:
-                        y = np.int64(counts[b, c, h + 1, w])
-                        sums[0, 0] += 1
-                        sums[0, 1] += x
-                        sums[0, 2] += y
-                        sums[0, 3] += x * x
-                        sums[0, 4] += y * y
-                        sums[0, 5] += x * y
+                        _add_pair(sums, 0, x, np.int64(counts[b, c, h + 1, w]))
                     if c + 1 < C:
-                        y = np.int64(counts[b, c + 1, h, w])
-                        sums[1, 0] += 1
-                        sums[1, 1] += x
-                        sums[1, 2] += y
-                        sums[1, 3] += x * x
-                        sums[1, 4] += y * y
-                        sums[1, 5] += x * y
+                        _add_pair(sums, 1, x, np.int64(counts[b, c + 1, h, w]))
