@@ -318,6 +318,17 @@ def byte_histogram(values: np.ndarray, hist: np.ndarray) -> None:
     hist += part.sum(axis=0)
 
 
+@njit(inline="always")
+def _add_pair(sums, kind, x, y):
+    """Adds one pair (x, y) to the sums (n, x, y, x^2, y^2, xy) of row `kind`."""
+    sums[kind, 0] += 1
+    sums[kind, 1] += x
+    sums[kind, 2] += y
+    sums[kind, 3] += x * x
+    sums[kind, 4] += y * y
+    sums[kind, 5] += x * y
+
+
 @njit(cache=True)
 def tile_count_histograms(active: np.ndarray, samples: int, rows: int, pixels: int, hist: np.ndarray,
                           moments: np.ndarray) -> None:
@@ -354,23 +365,8 @@ def tile_count_histograms(active: np.ndarray, samples: int, rows: int, pixels: i
                         before += previous[s, c, p]
                     hist[i, now] += 1
                     if f >= samples:
-                        moments[i, 0] += 1
-                        moments[i, 1] += before
-                        moments[i, 2] += now
-                        moments[i, 3] += before * before
-                        moments[i, 4] += now * now
-                        moments[i, 5] += before * now
+                        _add_pair(moments, i, before, now)
         previous[s] = current
-
-
-@njit(inline="always")
-def _add_pair(sums, kind, x, y):
-    sums[kind, 0] += 1
-    sums[kind, 1] += x
-    sums[kind, 2] += y
-    sums[kind, 3] += x * x
-    sums[kind, 4] += y * y
-    sums[kind, 5] += x * y
 
 
 @njit(cache=True)
