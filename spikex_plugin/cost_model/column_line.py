@@ -23,24 +23,22 @@ from spikex_plugin import cache
 class LineUnits(NamedTuple):
     """How busy one line is over a temporal step's windows: P(k of the step's span =
     len(pmf) - 1 equal units of steps hold a spike), k = 0..span, and the mean spikes of a
-    unit that holds some; and how much a window's activity, shared by the field's lines
-    (a population burst, a passing blob), varies: its coefficient of variation
-    `window_cv` and the correlation of consecutive windows' shared activity
-    `window_correlation`; `rate` is the mean firing rate; `neighbour_correlation`: how much
-    more alike two neighbouring lines of the field (consecutive steps of a run: pixels of a
-    row, a blob's neighbours) are active in a window than any two of its lines;
-    `step_spikes`: the mean spikes of a line over an issued step's windows, given some
-    (0: not given); `count_correlation`: how much more alike two neighbouring lines' spike
-    counts in one window are than any two of the field's (a blob's core fills the same
-    column on consecutive steps)."""
+    unit that holds some; how much a unit's activity shared by the field's lines (a
+    population burst, a passing object) varies: its coefficient of variation
+    `intensity_cv` and the correlation of consecutive units' `intensity_correlation`;
+    `rate` is the mean firing rate; `neighbour_correlation`: how alike two neighbouring
+    lines of the field (consecutive steps of a run: pixels of a row) are active in a unit;
+    `clumped`: the share of lines whose busy units form one run; `line_spikes`: P(k
+    spikes of a line in a block of len - 1 steps), k = 0..len - 1 (how lines differ in rate;
+    None: alike)."""
     pmf: tuple[float, ...]
     unit_spikes: float
-    window_cv: float = 0.0
-    window_correlation: float = 0.0
+    intensity_cv: float = 0.0
+    intensity_correlation: float = 0.0
     rate: float = 0.0
     neighbour_correlation: float = 0.0
-    step_spikes: float = 0.0
-    count_correlation: float = 0.0
+    clumped: float = 0.0
+    line_spikes: tuple[float, ...] | None = None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -163,14 +161,14 @@ def conditioned_on_issued(p: np.ndarray, nonzero: np.ndarray, steps: int, cols: 
 def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples: int,
                   line_units: LineUnits | None = None) -> np.ndarray:
     """Issued steps [steps, cols] of spike counts for `issued_step_cycles`: runs of a
-    receptive field's lines (at most 128, the count scaled), in each column the drawn number
-    of active lines at places `active_places` picks, each with a non-zero count drawn from
-    `nonzero`; with `line_units`, each line's busy units over the step (`line_unit_counts`)
-    weigh its places and set its counts (`window_weights`, `window_counts`).
-    Runs are drawn given that some column is active (a silent run issues no step), and
-    about `samples` issued steps are drawn: with a few steps the line's fill and drain
-    would count as steady state, and at low rates fewer steps would cost more per step.
-    Each quantity has its own random stream, so more runs extend the same draws."""
+    receptive field's lines (at most 128, the count scaled). Without `line_units`, each
+    column holds the drawn number of active lines (runs drawn given that some column is
+    active: a silent run issues no step) at random places, each with a non-zero count drawn
+    from `nonzero`; with them, each line's busy units over the step's windows
+    (`placed_unit_spikes`). About `samples` issued steps are drawn: with a few steps the
+    line's fill and drain would count as steady state, and at low rates fewer steps would
+    cost more per step. Each quantity has its own random stream, so more runs extend the
+    same draws."""
     n = coactive.size - 1
     lines = min(n, 128)
     p = coactive / coactive.sum()
@@ -182,41 +180,108 @@ def coactive_work(coactive: np.ndarray, nonzero: np.ndarray, cols: int, samples:
     runs = int(min(2 ** math.ceil(math.log2(max(samples / per_run, 16))), max(2_000_000 // (lines * cols), 16)))
     round_rng, place_rng, count_rng, line_rng, window_rng = (np.random.default_rng(s)
                                                             for s in np.random.SeedSequence(0).spawn(5))
-    draws = conditioned_on_issued(p, p[1:] / p[1:].sum(), runs, cols)
-    active_count = np.floor(draws * lines / n + round_rng.random(draws.shape)).astype(int)
     if line_units is None:
-        active = active_places(active_count, np.ones((runs, lines, cols)), place_rng)
+        draws = conditioned_on_issued(p, p[1:] / p[1:].sum(), runs, cols)
+        active_count = np.floor(draws * lines / n + round_rng.random(draws.shape)).astype(int)
+        active = active_places(active_count, lines, place_rng)
         counts = 1 + count_rng.choice(nonzero.size, size=(runs, cols, lines), p=nonzero).transpose(0, 2, 1)
+        work = (active * counts).reshape(-1, cols)
     else:
-        units = line_unit_counts(np.asarray(line_units.pmf), runs, lines, line_rng)
-        span, tws = len(line_units.pmf) - 1, nonzero.size
-        weights = np.repeat(window_weights(units, span, span // cols)[:, :, None], cols, axis=2)
-        active = active_places(active_count, weights, place_rng, line_units.neighbour_correlation)
-        intensity = window_intensity(active_count, line_units.window_cv, line_units.window_correlation, window_rng)
-        gain = window_gain(intensity, active, line_units.rate, tws)
-        counts = window_counts(units * line_units.unit_spikes, active, tws, gain, count_rng, line_units.step_spikes,
-                               line_units.count_correlation)
-    work = (active * counts).reshape(-1, cols)
+        work = placed_unit_spikes(runs, lines, cols, line_units, nonzero.size,
+                                  (window_rng, line_rng, place_rng, count_rng)).reshape(-1, cols)
     return work[work.any(axis=1)].astype(np.float64)
 
 
-def window_intensity(active_count: np.ndarray, cv: float, correlation: float, rng: np.random.Generator) -> np.ndarray:
-    """[runs, cols] shared activity of each window: lognormal, mean 1 and coefficient of
-    variation `cv`, consecutive windows of a run correlated (`correlation`, an AR(1) chain
-    of the normal part: a slow burst loads a run's windows alike, not unevenly); the
-    largest levels in the windows with the most active lines: the same burst that wakes
-    more lines makes each of them fire more often."""
+def placed_unit_spikes(runs: int, lines: int, cols: int, units: LineUnits, tws: int,
+                       rngs: tuple[np.random.Generator, ...]) -> np.ndarray:
+    """[runs, lines, cols] spikes of each line in each of a step's `cols` windows of `tws`
+    steps. A line is busy in a drawn number of the step's units (`units.pmf`), placed as
+    one run of consecutive units (the share `units.clumped` of lines: a blob or a burst
+    passing it) or at free places, both in proportion to the units' intensity shared by
+    the field (`chained_intensity`: a population burst takes more of every line's units);
+    neighbouring lines draw alike (`neighbour_uniforms` at `units.neighbour_correlation`:
+    how many units, which form, where). A busy unit holds 1 + Binomial(unit - 1, f) spikes,
+    f from the line's rate (its quantile of `units.line_spikes`, the same as of its busy
+    units) and the unit's gain (`window_gain`), scaled so that busy units hold
+    `units.unit_spikes` on average (`spread_scale`)."""
+    intensity_rng, line_rng, place_rng, count_rng = rngs
+    pmf = np.asarray(units.pmf)
+    span = pmf.size - 1
+    per_window, unit = span // cols, cols * tws // span
+    intensity = chained_intensity((runs, span), units.intensity_cv, units.intensity_correlation, intensity_rng)
+    r = units.neighbour_correlation
+    shape = (runs, 1, lines)
+    cdf = np.cumsum(pmf / pmf.sum())
+    line_quantile = stratified(neighbour_uniforms(line_rng, shape, r)[:, 0])
+    busy_units = np.minimum(np.searchsorted(cdf, line_quantile * cdf[-1], side="right"), span)
+    clumped = neighbour_uniforms(line_rng, shape, r)[:, 0] < units.clumped
+    busy = np.where(clumped[:, :, None], run_places(busy_units, intensity, neighbour_uniforms(place_rng, shape, r)[:, 0]),
+                    free_places(busy_units, intensity, neighbour_uniforms(place_rng, (runs, span, lines), r)))
+    level = line_unit_spikes(line_quantile, units.line_spikes, unit) * window_gain(intensity, busy, units.rate, unit)[:, None, :]
+    if busy.any() and unit > 1:
+        level = level * spread_scale(np.broadcast_to(level, busy.shape)[busy], unit, units.unit_spikes)
+    fill = np.broadcast_to(np.clip((level - 1) / max(unit - 1, 1), 0.0, 1.0), busy.shape)
+    spikes = busy * (1 + count_rng.binomial(unit - 1, fill))
+    return spikes.reshape(runs, lines, cols, per_window).sum(axis=3)
+
+
+def line_unit_spikes(quantile: np.ndarray, line_spikes: tuple[float, ...] | None, unit: int) -> np.ndarray | float:
+    """[runs, lines, 1] mean spikes of a busy unit of `unit` steps of a line at rate q (its
+    `quantile` of the block spike pmf `line_spikes`, q = spikes / block steps): unit q /
+    (1 - (1 - q)^unit), independent steps; 1 for one-step units or without the pmf."""
+    if not line_spikes or unit <= 1:
+        return 1.0
+    cdf = np.cumsum(line_spikes) / np.sum(line_spikes)
+    q = np.clip(np.searchsorted(cdf, quantile * cdf[-1], side="right") / (len(line_spikes) - 1), 1e-6, 1.0)
+    return (unit * q / (1 - (1 - q) ** unit))[:, :, None]
+
+
+def stratified(uniforms: np.ndarray) -> np.ndarray:
+    """`uniforms` replaced by their ranks, (rank + 1/2) / n: the same order (and so the same
+    rank correlation between neighbours), but evenly spread over (0, 1), so that a few
+    thousand lines follow a heavy-tailed pmf without the sampling error of its rare busy lines."""
+    rank = np.argsort(np.argsort(uniforms, axis=None), axis=None).reshape(uniforms.shape)
+    return (rank + 0.5) / uniforms.size
+
+
+def run_places(busy_units: np.ndarray, weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """[runs, lines, span] bool: each line's `busy_units` [runs, lines] consecutive units, the
+    run's start drawn by inverse CDF of `uniforms` in proportion to the summed `weights`
+    [runs, span] of the units it covers."""
+    runs, span = weights.shape
+    cum = np.concatenate([np.zeros((runs, 1)), np.cumsum(weights, axis=1)], axis=1)               # [runs, span + 1]
+    start, length = np.arange(span + 1), np.arange(span + 1)[:, None]                             # [U, s]
+    fits = start[None, :] + length <= span
+    covered = np.where(fits[None], cum[:, np.minimum(start[None, :] + length, span)] - cum[:, start][:, None, :], 0.0)
+    start_cdf = np.cumsum(covered, axis=2)                                                         # [runs, U, s]
+    line_cdf = np.take_along_axis(start_cdf, busy_units[:, :, None], axis=1)                      # [runs, lines, s]
+    first = (line_cdf < (uniforms * line_cdf[:, :, -1])[:, :, None]).sum(axis=2)
+    first = np.minimum(first, span - busy_units)
+    pos = np.arange(span)
+    return (pos >= first[:, :, None]) & (pos < (first + busy_units)[:, :, None])
+
+
+def free_places(busy_units: np.ndarray, weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """[runs, lines, span] bool: each line's `busy_units` units picked without replacement in
+    proportion to the units' `weights` [runs, span] (Efraimidis-Spirakis keys of
+    `uniforms` [runs, span, lines])."""
+    keys = uniforms.transpose(0, 2, 1) ** (1 / np.maximum(weights, 1e-12))[:, None, :]
+    rank = np.argsort(-keys, axis=2).argsort(axis=2)
+    return rank < busy_units[:, :, None]
+
+
+def chained_intensity(shape: tuple[int, int], cv: float, correlation: float, rng: np.random.Generator) -> np.ndarray:
+    """[runs, n] lognormal levels of mean 1 and coefficient of variation `cv`, consecutive
+    ones of a run correlated (`correlation`, an AR(1) chain of the normal part)."""
     if cv <= 1e-9:
-        return np.ones(active_count.shape)
+        return np.ones(shape)
     sigma = math.sqrt(math.log1p(cv ** 2))
-    noise = rng.standard_normal(active_count.shape)
+    noise = rng.standard_normal(shape)
     normal = np.empty_like(noise)
     normal[:, 0] = noise[:, 0]
     for j in range(1, noise.shape[1]):
         normal[:, j] = correlation * normal[:, j - 1] + math.sqrt(1 - correlation ** 2) * noise[:, j]
-    levels = np.sort(np.exp(sigma * normal - sigma ** 2 / 2), axis=1)
-    rank = np.argsort(active_count + rng.random(active_count.shape), axis=1).argsort(axis=1)
-    return np.take_along_axis(levels, rank, axis=1)
+    return np.exp(sigma * normal - sigma ** 2 / 2)
 
 
 def window_gain(intensity: np.ndarray, active: np.ndarray, rate: float, tws: int) -> np.ndarray:
@@ -233,45 +298,6 @@ def window_gain(intensity: np.ndarray, active: np.ndarray, rate: float, tws: int
     gain = per_active(intensity) / per_active(np.ones(1))
     lines = active.sum(axis=1)   # [runs, cols]
     return gain * lines.sum(axis=1, keepdims=True) / np.maximum((lines * gain).sum(axis=1, keepdims=True), 1e-12)
-
-
-def line_unit_counts(pmf: np.ndarray, runs: int, lines: int, rng: np.random.Generator) -> np.ndarray:
-    """[runs, lines] busy units of each line over its step, drawn from `pmf`."""
-    cdf = np.cumsum(pmf / pmf.sum())
-    return np.minimum(np.searchsorted(cdf, rng.random((runs, lines)) * cdf[-1], side="right"), pmf.size - 1)
-
-
-def window_weights(units: np.ndarray, span: int, per_window: int) -> np.ndarray:
-    """P(a window of `per_window` of a step's `span` units holds a spike), given the line's
-    busy `units` at exchangeable places: 1 - C(span - per_window, k) / C(span, k)."""
-    silent = np.array([math.comb(span - per_window, k) / math.comb(span, k) for k in range(span + 1)])
-    return 1 - silent[units]
-
-
-def window_counts(spikes: np.ndarray, active: np.ndarray, tws: int, gain: np.ndarray,
-                  rng: np.random.Generator, step_spikes: float = 0.0, correlation: float = 0.0) -> np.ndarray:
-    """[runs, lines, cols] spikes of each active window: one, and each other step of it holds
-    a spike with the probability that spreads the line's `spikes` [runs, lines] in the step
-    evenly over its active windows, times the window's `gain` [runs, cols] (exchangeable
-    places; a line with all its steps firing fills its windows). With `step_spikes` > 0 the
-    spread is scaled so that a line with some active window holds that many spikes over
-    its step on average: a line's spikes in windows it was not placed in, or beyond its
-    windows' steps, would be lost, and the issued steps' mean work is what the step's
-    lines hold. With `correlation` r > 0 the draws of consecutive lines in a window are
-    correlated as `active_places`' (inverse binomial CDF of `neighbour_uniforms`)."""
-    per_window = spikes / np.maximum(active.sum(axis=2), 1)
-    load = per_window[:, :, None] * gain[:, None, :]
-    if step_spikes > 0 and tws > 1 and active.any():
-        mean_spikes = step_spikes * active.any(axis=2).sum() / active.sum()
-        load = load * spread_scale(load[active], tws, mean_spikes)
-    fill = np.clip((load - 1) / max(tws - 1, 1), 0.0, 1.0)
-    if correlation <= 1e-9:
-        return 1 + rng.binomial(tws - 1, fill)
-    from scipy.stats import binom
-
-    runs, lines, cols = fill.shape
-    u = neighbour_uniforms(rng, (runs, cols, lines), correlation).transpose(0, 2, 1)
-    return 1 + binom.ppf(u, tws - 1, fill).astype(int)
 
 
 def spread_scale(load: np.ndarray, tws: int, mean_spikes: float) -> float:
@@ -291,30 +317,18 @@ def spread_scale(load: np.ndarray, tws: int, mean_spikes: float) -> float:
     return (low + high) / 2
 
 
-def active_places(active_count: np.ndarray, weights: np.ndarray, rng: np.random.Generator,
-                  neighbour_correlation: float = 0.0) -> np.ndarray:
-    """[runs, lines, cols] bool: column j of a run holds `active_count[run, j]` active lines,
-    picked without replacement with probability in proportion to each line's weight in that
-    column (lines of weight 0 only when the others run out): a busy line stays busy over
-    its step's columns, as a high-rate line or a long burst does, so a step's load sits on
-    its busy lines instead of being spread over the field (equal weights: independent
-    columns). With `neighbour_correlation` r > 0 the draws of consecutive lines are
-    correlated (a Gaussian AR(1) chain over the lines, correlation sin(pi r / 2), whose
-    median split has indicator correlation r), so neighbouring lines are picked together,
-    as a blob's pixels are."""
-    runs, lines, cols = weights.shape
-    u = neighbour_uniforms(rng, (runs, cols, lines), neighbour_correlation)
-    w = weights.transpose(0, 2, 1)
-    # Efraimidis-Spirakis keys u^(1 / w) in (0, 1]: the largest are a weighted sample;
-    # weight 0 keys u - 1 < 0: after every weighted line, in random order.
-    keys = np.where(w > 0, u ** (1 / np.maximum(w, 1e-12)), u - 1)
-    rank = np.argsort(-keys, axis=2).argsort(axis=2).transpose(0, 2, 1)
+def active_places(active_count: np.ndarray, lines: int, rng: np.random.Generator) -> np.ndarray:
+    """[runs, lines, cols] bool: column j of a run holds `active_count[run, j]` active lines
+    of `lines`, picked at random without replacement."""
+    runs, cols = active_count.shape
+    rank = np.argsort(-rng.random((runs, cols, lines)), axis=2).argsort(axis=2).transpose(0, 2, 1)
     return rank < active_count[:, None, :]
 
 
 def neighbour_uniforms(rng: np.random.Generator, shape: tuple[int, int, int], correlation: float) -> np.ndarray:
-    """Uniform draws of `shape`, consecutive ones along the last axis correlated (see
-    `active_places`); independent (`rng.random`) at correlation 0."""
+    """Uniform draws of `shape`, consecutive ones along the last axis correlated: a Gaussian
+    AR(1) chain of correlation sin(pi r / 2), whose median split has indicator correlation
+    `correlation` r; independent (`rng.random`) at correlation 0."""
     if correlation <= 1e-9:
         return rng.random(shape)
     from scipy.special import ndtr

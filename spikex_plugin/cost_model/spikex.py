@@ -434,12 +434,12 @@ def priced(name: str, m, arch: SpikeXArch, actions: dict, cycles: float, parts: 
 def temporal_line_units(d: DensityModel, cols: int, tws: int, layer: Layer) -> LineUnits | None:
     """How busy one line is over a temporal step's `cols` windows, where recorded
     (`line_window_count_pmf`): in how many of the step's 32 units (single steps for
-    steps of 32 steps or fewer) it is active, and the mean spikes of an active unit; and
-    how much a window's activity shared by the layer's receptive field varies
-    (`shared_window_cv`), how much more alike neighbouring lines are
-    (`neighbour_correlation`), and the mean spikes of a line in a step it is issued in;
-    neighbouring lines' spike counts in a window taken as alike as their activity in one
-    step (`neighbour_correlation` of 1-step windows: space and time separable)."""
+    steps of 32 steps or fewer) it is active, and the mean spikes of an active unit; how
+    much a unit's activity shared by the layer's receptive field varies
+    (`shared_window_cv`) and carries over to the next unit (the recorded tiles' next-window
+    correlation); how alike neighbouring lines are (`pair_correlation`); the share of lines
+    whose spikes form one run (`clumped_share` at the window); and, for units of several
+    steps, the lines' spikes in 32-step blocks (how their rates differ)."""
     block = cols * tws
     unit = max(1, block // 32)
     pmf = d.line_window_count_pmf(block // unit, unit) if block % unit == 0 and block >= 2 else None
@@ -448,32 +448,21 @@ def temporal_line_units(d: DensityModel, cols: int, tws: int, layer: Layer) -> L
     occupancy = d.p_nonempty(1, unit)
     spikes = unit * d.rate / occupancy if occupancy > 0 else 1.0
     field = layer.C * layer.R * layer.S * layer.valid_tap_fraction
-    correlation = min(max(d.tile_correlations(layer.C, tws)[1], 0.0), 1.0)
-    step_spikes = block * d.rate / (1 - pmf[0]) if pmf[0] < 1 else 0.0   # of a line with some
+    correlation = min(max(d.tile_correlations(layer.C, unit)[1], 0.0), 1.0)
+    widest = d.line_window_count_pmf(32, 1) if unit > 1 else None
     return LineUnits(tuple(np.round(pmf, 9)), round(max(spikes, 1.0), 6),
-                     round(shared_window_cv(d, field, layer.C, tws), 6), round(correlation, 6), round(float(d.rate), 9),
-                     round(neighbour_correlation(d, field, tws), 6), round(step_spikes, 6),
-                     round(neighbour_correlation(d, field, 1), 6))
+                     round(shared_window_cv(d, field, layer.C, unit), 6), round(correlation, 6), round(float(d.rate), 9),
+                     round(pair_correlation(d, unit), 6), round(d.clumped_share(tws), 6),
+                     tuple(np.round(widest, 9)) if widest is not None else None)
 
 
-def neighbour_correlation(d: DensityModel, lines: float, tws: int) -> float:
-    """How much more two neighbouring lines (pixels of a row: `p_row_nonempty`) are active
-    together in a window of `tws` steps than two of a field's `lines` lines: the correlation
-    of their active indicators, less that of any two lines of the field (from the variance
-    of its active lines: Var K = n p (1 - p) (1 + (n - 1) rho)); 0 where not more."""
+def pair_correlation(d: DensityModel, tws: int) -> float:
+    """Correlation of two neighbouring lines' (pixels of a row: `p_row_nonempty`) active
+    indicators in a window of `tws` steps, at least 0."""
     p = d.p_nonempty(1, tws)
     if not 0 < p < 1:
         return 0.0
-    pair = (p - (d.p_row_nonempty(2, tws) - p) - p * p) / (p * (1 - p))
-    pmf = d.active_lines_pmf(lines, tws)
-    n = pmf.size - 1
-    k = np.arange(n + 1)
-    mean = float(pmf @ k)
-    field = 0.0
-    if n > 1 and 0 < mean < n:
-        field = (float(pmf @ k ** 2) - mean ** 2) / (mean * (1 - mean / n)) - 1
-        field /= n - 1
-    return min(max(pair - field, 0.0), 1.0)
+    return min(max((p - (d.p_row_nonempty(2, tws) - p) - p * p) / (p * (1 - p)), 0.0), 1.0)
 
 
 def shared_window_cv(d: DensityModel, lines: float, channels: int, tws: int) -> float:

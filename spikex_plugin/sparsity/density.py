@@ -54,6 +54,10 @@ class DensityModel:
         (0: independent windows). Here 0."""
         return 0.0
 
+    def clumped_share(self, steps: int) -> float:
+        """The share of lines whose spikes in a block form one run; here 0 (exchangeable)."""
+        return 0.0
+
     def line_window_count_pmf(self, windows: int, tws: int) -> np.ndarray | None:
         """P(one input line is active in k of `windows` consecutive windows of `tws` steps),
         k = 0..windows, when the statistics record it; here not (None: callers take lines
@@ -225,6 +229,18 @@ class ActualDataDensity(DensityModel):
             return np.array([1 - occupancy, occupancy])
         return next((np.array(c.fractions) for c in self.stats.line_window_counts or ()
                      if (c.window, c.span) == (tws, windows)), None)
+
+    def clumped_share(self, steps: int) -> float:
+        """The share of lines whose spikes in a block form one run (`block_window_pmf`), fitted
+        to the silent windows of `steps` steps (at least 2: one step cannot tell), from the
+        recorded spikes per line in blocks (`line_window_counts` of one-step windows); 0 (all
+        exchangeable) without the entry."""
+        steps = max(steps, 2)
+        spans = [c for c in self.stats.line_window_counts or () if c.window == 1 and c.span >= steps]
+        if not spans:
+            return 0.0
+        entry = max(spans, key=lambda c: c.span)
+        return run_share(*placement_window_pmfs(np.array(entry.fractions), steps), 1 - self.p_nonempty(1, steps))
 
     def window_count_pmf(self, steps: int, lines_differ: bool = True) -> np.ndarray:
         """P(k spikes) in one line's window, k = 0..steps, from the recorded spikes per line in
@@ -410,6 +426,14 @@ def occupancy_exponent(activity: np.ndarray, weight: np.ndarray, target: float) 
 def block_window_pmf(block_counts: np.ndarray, steps: int, silent: float) -> np.ndarray:
     """`ActualDataDensity.window_count_pmf` from P(K spikes in a block of g steps), K = 0..g,
     and the target P(a window of `steps` steps is silent)."""
+    free, clumped = placement_window_pmfs(block_counts, steps)
+    share = run_share(free, clumped, silent)
+    return (1 - share) * free + share * clumped
+
+
+def placement_window_pmfs(block_counts: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """P(k spikes in an aligned window of `steps` steps) of a line with P(K spikes in a block
+    of g steps) = `block_counts`, K = 0..g, its spikes at exchangeable places and as one run."""
     g = block_counts.size - 1
     k = np.arange(steps + 1)
     exchangeable = np.array([[math.comb(K, j) * math.comb(g - K, steps - j) for j in k] for K in range(g + 1)],
@@ -422,6 +446,12 @@ def block_window_pmf(block_counts: np.ndarray, steps: int, silent: float) -> np.
         overlap = np.clip(np.minimum(starts + K, windows + steps) - np.maximum(starts, windows), 0, None)
         run[K] = np.bincount(overlap.ravel(), minlength=steps + 1)[: steps + 1] / overlap.size
     p = block_counts / block_counts.sum()
-    free, clumped = p @ exchangeable, p @ run
-    share = float(np.clip((silent - free[0]) / (clumped[0] - free[0]), 0.0, 1.0)) if clumped[0] > free[0] + 1e-12 else 0.0
-    return (1 - share) * free + share * clumped
+    return p @ exchangeable, p @ run
+
+
+def run_share(free: np.ndarray, clumped: np.ndarray, silent: float) -> float:
+    """The share c of lines whose spikes form one run for which (1 - c) `free` + c `clumped`
+    has the target P(silent window) (a run leaves more windows silent)."""
+    if clumped[0] <= free[0] + 1e-12:
+        return 0.0
+    return float(np.clip((silent - free[0]) / (clumped[0] - free[0]), 0.0, 1.0))
