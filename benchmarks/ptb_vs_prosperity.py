@@ -3,8 +3,12 @@
 
 Run: .venv/bin/python benchmarks/ptb_vs_prosperity.py
 Traces: the issue's layers (conv 16->32 3x3 pad 1 on 16x16, FC 256->128), Bernoulli and
-bursty (lag-1 correlation 0.8) at 5 % and 0.5 %, one seeded inference each. Each row
-switches one choice and prints (reference choice) / (paper choice) of the cycles it moves.
+bursty (lag-1 correlation 0.8) at 5 % and 0.5 %, one seeded inference each. Each row of the
+first table switches one choice and prints (reference choice) / (paper choice) of the cycles
+it moves. The second table puts the paper model's compute cycles on each of the issue's 16
+points (both layers, TW 4 and 8, T = 32) beside the reference's: the count on the trace
+(`trace_compute_cycles`, fill per pass) and the expected-value model the mapper prices
+(`evaluate_ptb_layer` on the trace's own statistics, 16 x 8 array, fill once per layer).
 The reference counts come from the brute-force re-derivation in tests/test_ptb.py.
 """
 
@@ -16,7 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_ptb import CONV, FC, prosperity_compute_cycles, trace  # noqa: E402
 
-from spikex_plugin.cost_model.ptb import pass_shape, trace_compute_cycles  # noqa: E402
+from spikex_plugin.cost_model.ptb import evaluate_ptb_layer, pass_shape, trace_compute_cycles  # noqa: E402
+from spikex_plugin.hardware.arch import load_arch  # noqa: E402
+from spikex_plugin.mapping.mapping import PTBMapping  # noqa: E402
+from spikex_plugin.sparsity.density import ActualDataDensity  # noqa: E402
+from spikex_plugin.sparsity.stats import layer_stats_from_spikes  # noqa: E402
 
 KINDS = [(rate, bursty) for rate in (0.05, 0.005) for bursty in (False, True)]
 
@@ -87,12 +95,36 @@ ROWS = [
 ]
 
 
+def against_reference(layer, tw: int, rate: float, bursty: bool) -> tuple[int, float, float, float]:
+    """(reference cycles, paper model on the trace / reference, expected-value model /
+    reference, expected-value accumulate / the trace's accumulate) on one of the 16 points,
+    the trace of tests/test_ptb.py's exact check."""
+    spikes = trace(layer, rate, bursty, seed=int(rate * 1e4) + tw + bursty)
+    reference = prosperity_compute_cycles(layer, spikes, tw)
+    on_trace = trace_compute_cycles(layer, spikes, tw)
+    windows = layer.T // tw
+    fold = max(1, min(8 // windows, layer.P * layer.Q))
+    m = PTBMapping(tw, 16, min(8, windows * fold), fold, "weights-stationary", layer.M, layer.P, layer.T)
+    expected = evaluate_ptb_layer(layer, m, load_arch("ptb"), ActualDataDensity(layer_stats_from_spikes(spikes[:, None])))
+    parts = expected.cycle_parts
+    return (reference, total(on_trace) / reference, (parts["accumulate"] + parts["fill_drain"]) / reference,
+            parts["accumulate"] / max(on_trace["accumulate"], 1))
+
+
 def main() -> None:
     head = " | ".join(f"{r * 100:g} % {'bursty' if b else 'Bernoulli'}" for r, b in KINDS)
     print(f"| difference | {head} |")
     print("|---|" + "---|" * len(KINDS))
     for name, fn in ROWS:
         print(f"| {name} | {ratios(fn)} |")
+    print("\n| layer | TW | trace | reference cycles | paper model on the trace / reference | expected-value model "
+          "/ reference | expected / trace accumulate |\n|---|---|---|---|---|---|---|")
+    for layer in (CONV, FC):
+        for tw in (4, 8):
+            for rate, bursty in KINDS:
+                ref, on_trace, expected, accumulate = against_reference(layer, tw, rate, bursty)
+                print(f"| {layer.type} | {tw} | {rate * 100:g} % {'bursty' if bursty else 'Bernoulli'} | {ref} | "
+                      f"{on_trace:.2f} | {expected:.2f} | {accumulate:.2f} |")
 
 
 if __name__ == "__main__":
