@@ -211,9 +211,8 @@ def placed_unit_spikes(runs: int, lines: int, cols: int, units: LineUnits, tws: 
     intensity = chained_intensity((runs, span), units.intensity_cv, units.intensity_correlation, intensity_rng)
     r = units.neighbour_correlation
     shape = (runs, 1, lines)
-    cdf = np.cumsum(pmf / pmf.sum())
     line_quantile = stratified(neighbour_uniforms(line_rng, shape, r)[:, 0])
-    busy_units = np.minimum(np.searchsorted(cdf, line_quantile * cdf[-1], side="right"), span)
+    busy_units = inverse_cdf(pmf, line_quantile)
     clumped = neighbour_uniforms(line_rng, shape, r)[:, 0] < units.clumped
     busy = np.where(clumped[:, :, None], run_places(busy_units, intensity, neighbour_uniforms(place_rng, shape, r)[:, 0]),
                     free_places(busy_units, intensity, neighbour_uniforms(place_rng, (runs, span, lines), r)))
@@ -231,9 +230,14 @@ def line_unit_spikes(quantile: np.ndarray, line_spikes: tuple[float, ...] | None
     (1 - (1 - q)^unit), independent steps; 1 for one-step units or without the pmf."""
     if not line_spikes or unit <= 1:
         return 1.0
-    cdf = np.cumsum(line_spikes) / np.sum(line_spikes)
-    q = np.clip(np.searchsorted(cdf, quantile * cdf[-1], side="right") / (len(line_spikes) - 1), 1e-6, 1.0)
+    q = np.clip(inverse_cdf(np.asarray(line_spikes), quantile) / (len(line_spikes) - 1), 1e-6, 1.0)
     return (unit * q / (1 - (1 - q) ** unit))[:, :, None]
+
+
+def inverse_cdf(pmf: np.ndarray, quantile: np.ndarray) -> np.ndarray:
+    """The values k = 0..len(pmf) - 1 at the given quantiles of the pmf."""
+    cdf = np.cumsum(pmf / pmf.sum())
+    return np.minimum(np.searchsorted(cdf, quantile * cdf[-1], side="right"), pmf.size - 1)
 
 
 def stratified(uniforms: np.ndarray) -> np.ndarray:
@@ -276,12 +280,18 @@ def chained_intensity(shape: tuple[int, int], cv: float, correlation: float, rng
     if cv <= 1e-9:
         return np.ones(shape)
     sigma = math.sqrt(math.log1p(cv ** 2))
+    return np.exp(sigma * ar1_normals(rng, shape, correlation) - sigma ** 2 / 2)
+
+
+def ar1_normals(rng: np.random.Generator, shape: tuple[int, ...], correlation: float) -> np.ndarray:
+    """Standard normal draws of `shape`, consecutive ones along the last axis an AR(1) chain
+    of `correlation`."""
     noise = rng.standard_normal(shape)
-    normal = np.empty_like(noise)
-    normal[:, 0] = noise[:, 0]
-    for j in range(1, noise.shape[1]):
-        normal[:, j] = correlation * normal[:, j - 1] + math.sqrt(1 - correlation ** 2) * noise[:, j]
-    return np.exp(sigma * normal - sigma ** 2 / 2)
+    chain = np.empty_like(noise)
+    chain[..., 0] = noise[..., 0]
+    for i in range(1, shape[-1]):
+        chain[..., i] = correlation * chain[..., i - 1] + math.sqrt(1 - correlation ** 2) * noise[..., i]
+    return chain
 
 
 def window_gain(intensity: np.ndarray, active: np.ndarray, rate: float, tws: int) -> np.ndarray:
@@ -333,13 +343,7 @@ def neighbour_uniforms(rng: np.random.Generator, shape: tuple[int, int, int], co
         return rng.random(shape)
     from scipy.special import ndtr
 
-    rho = math.sin(math.pi * min(correlation, 1.0) / 2)
-    noise = rng.standard_normal(shape)
-    chain = np.empty_like(noise)
-    chain[..., 0] = noise[..., 0]
-    for i in range(1, shape[-1]):
-        chain[..., i] = rho * chain[..., i - 1] + math.sqrt(1 - rho ** 2) * noise[..., i]
-    return np.clip(ndtr(chain), 1e-12, 1.0)
+    return np.clip(ndtr(ar1_normals(rng, shape, math.sin(math.pi * min(correlation, 1.0) / 2))), 1e-12, 1.0)
 
 
 def blocking_line_cycles(work: np.ndarray, feed: float) -> float:
