@@ -552,15 +552,7 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # before it (the array's activity-free cycles but its pipeline fill, which ends the layer).
     spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
     if spread is not None:
-        overlapped["tiles"], varying["tiles"] = pipelined_tiles(
-            l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
-            compute, spread)
-        last_membrane, first_fill = sequential_ends(layer, m, f["sin_l1"], sp_mbs, varying["array"] - compute,
-                                                    varying["glb_port"] / max(fill_latency, 1.0),
-                                                    loads["array"] - varying["array"] - (m.rows + m.cols - 1)
-                                                    - (overlapped["glb_port"] - varying["glb_port"]))
-        overlapped["tiles"] += last_membrane
-        overlapped["array"] += first_fill
+        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, f["sin_l1"], sp_mbs)
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
@@ -593,6 +585,22 @@ def chain_windows(m) -> float | np.ndarray:
     wavefront one window behind."""
     continuing = 1 - m.tb / m.tb_glb
     return m.cols * continuing + (1 - continuing)
+
+
+def overlap_tiles(layer: Layer, m, loads: dict, overlapped: dict, varying: dict, compute, spread, fill_latency,
+                  sin_l1, sp_mbs) -> None:
+    """Adds to `overlapped` and `varying` (in place) the L1 tiles' pipeline of fills against
+    work (`pipelined_tiles`) and the ends of an inference's activity that stay in sequence
+    (`sequential_ends`: the array's decay steps are its load less its varying part, its
+    pipeline fill and the GLB port's fixed load). Mapping fields and loads may be arrays."""
+    overlapped["tiles"], varying["tiles"] = pipelined_tiles(
+        l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
+        compute, spread)
+    decay = loads["array"] - varying["array"] - (m.rows + m.cols - 1) - (overlapped["glb_port"] - varying["glb_port"])
+    last_membrane, first_fill = sequential_ends(layer, m, sin_l1, sp_mbs, varying["array"] - compute,
+                                                varying["glb_port"] / np.maximum(fill_latency, 1.0), decay)
+    overlapped["tiles"] = overlapped["tiles"] + last_membrane
+    overlapped["array"] = overlapped["array"] + first_fill
 
 
 def sequential_ends(layer: Layer, m, sin_l1: float | np.ndarray, sp_mbs: float | np.ndarray,

@@ -22,10 +22,9 @@ import numpy as np
 from spikex_plugin.cost_model.column_line import issued_step_cycles, save_line_tables
 from spikex_plugin.cost_model.dense import dense_actions, steps_per_fill
 from spikex_plugin.cost_model.spikex import (chain_windows, expected_partial_words, exposed_transfers, glb_transfers,
-                                              l1_tile_count, level_actions, pipelined_tiles, port_loads,
-                                              sequential_ends, sparse_action_counts, sparse_factors, spatial_row,
-                                              tag_group, temporal_line_units, tile_spread, weight_fetch_shares,
-                                              widths_of)
+                                              l1_tile_count, level_actions, overlap_tiles, port_loads,
+                                              sparse_action_counts, sparse_factors, spatial_row, tag_group,
+                                              temporal_line_units, tile_spread, weight_fetch_shares, widths_of)
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.sparsity.binomial import binomial_log_pmf, binomial_pmf
 from spikex_plugin.sparsity.memo import MemoDensity
@@ -223,15 +222,7 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
     spread = tile_spread(layer, arch, d, m, p, feed) if skips_steps else None
     if spread is not None:
-        overlapped["tiles"], varying["tiles"] = pipelined_tiles(
-            l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
-            compute, spread)
-        last_membrane, first_fill = sequential_ends(layer, m, p, sp_mbs, varying["array"] - compute,
-                                                    varying["glb_port"] / np.maximum(fill_latency, 1.0),
-                                                    loads["array"] - varying["array"] - (m.rows + m.cols - 1)
-                                                    - (overlapped["glb_port"] - varying["glb_port"]))
-        overlapped["tiles"] = overlapped["tiles"] + last_membrane
-        overlapped["array"] = overlapped["array"] + first_fill
+        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, p, sp_mbs)
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
 
 

@@ -176,7 +176,7 @@ class ActualDataDensity(DensityModel):
         self._groups = {g: np.asarray(c) for g, c in sorted(stats.channel_block_occupancy.items())}
         self._aligned = stats.aligned_block_occupancy or {}
         self._coactive: dict[tuple, np.ndarray] = {}  # (group, lines, steps) -> pmf: the mapper asks often
-        self._window_pmfs: dict[int, np.ndarray] = {}
+        self._placement_fits: dict[int, tuple | None] = {}
 
     def _curve_at(self, curve: np.ndarray, steps: int) -> float:
         return float(curve[min(steps, len(curve)) - 1])
@@ -231,16 +231,25 @@ class ActualDataDensity(DensityModel):
                      if (c.window, c.span) == (tws, windows)), None)
 
     def clumped_share(self, steps: int) -> float:
-        """The share of lines whose spikes in a block form one run (`block_window_pmf`), fitted
+        """The share of lines whose spikes in a block form one run (`_placement_fit`), fitted
         to the silent windows of `steps` steps (at least 2: one step cannot tell), from the
         recorded spikes per line in blocks (`line_window_counts` of one-step windows); 0 (all
         exchangeable) without the entry."""
-        steps = max(steps, 2)
-        spans = [c for c in self.stats.line_window_counts or () if c.window == 1 and c.span >= steps]
-        if not spans:
-            return 0.0
-        entry = max(spans, key=lambda c: c.span)
-        return run_share(*placement_window_pmfs(np.array(entry.fractions), steps), 1 - self.p_nonempty(1, steps))
+        fit = self._placement_fit(max(steps, 2))
+        return 0.0 if fit is None else fit[2]
+
+    def _placement_fit(self, steps: int) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """(exchangeable pmf, one-run pmf, run share) of a window of `steps` steps
+        (`placement_window_pmfs`, `run_share`) from the largest recorded block of g >= steps
+        one-step windows; None without one. Kept per `steps`: the mapper asks often."""
+        if steps not in self._placement_fits:
+            spans = [c for c in self.stats.line_window_counts or () if c.window == 1 and c.span >= steps]
+            fit = None
+            if spans:
+                free, clumped = placement_window_pmfs(np.array(max(spans, key=lambda c: c.span).fractions), steps)
+                fit = (free, clumped, run_share(free, clumped, 1 - self.p_nonempty(1, steps)))
+            self._placement_fits[steps] = fit
+        return self._placement_fits[steps]
 
     def window_count_pmf(self, steps: int, lines_differ: bool = True) -> np.ndarray:
         """P(k spikes) in one line's window, k = 0..steps, from the recorded spikes per line in
@@ -253,13 +262,11 @@ class ActualDataDensity(DensityModel):
         files) or when the draws' windows are not of different lines (`lines_differ` false:
         a temporal tile's columns are one line's consecutive windows, as busy as each other),
         the pooled fit."""
-        spans = [c for c in self.stats.line_window_counts or () if c.window == 1 and c.span >= steps]
-        if not spans or steps < 2 or not lines_differ:
+        fit = self._placement_fit(steps) if steps >= 2 and lines_differ else None
+        if fit is None:
             return super().window_count_pmf(steps)
-        if steps not in self._window_pmfs:
-            entry = max(spans, key=lambda c: c.span)
-            self._window_pmfs[steps] = block_window_pmf(np.array(entry.fractions), steps, 1 - self.p_nonempty(1, steps))
-        return self._window_pmfs[steps].copy()
+        free, clumped, share = fit
+        return (1 - share) * free + share * clumped
 
     def p_row_nonempty(self, pixels: int, steps: int) -> float:
         """From the recorded row co-activity (`group: row`) when there is some (the count of
@@ -421,14 +428,6 @@ def occupancy_exponent(activity: np.ndarray, weight: np.ndarray, target: float) 
         first = int(np.searchsorted(means, target))   # the first grid point whose sum reaches the target
         lo, hi = grid[max(first - 1, 0)], grid[min(first, 32)]
     return math.exp((lo + hi) / 2)
-
-
-def block_window_pmf(block_counts: np.ndarray, steps: int, silent: float) -> np.ndarray:
-    """`ActualDataDensity.window_count_pmf` from P(K spikes in a block of g steps), K = 0..g,
-    and the target P(a window of `steps` steps is silent)."""
-    free, clumped = placement_window_pmfs(block_counts, steps)
-    share = run_share(free, clumped, silent)
-    return (1 - share) * free + share * clumped
 
 
 def placement_window_pmfs(block_counts: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
