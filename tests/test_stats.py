@@ -402,4 +402,10 @@ def test_pixel_count_correlation_brute_force():
         acc.add(tr[:, :1])
         acc.add(tr[:, 1:])
         assert acc.result().pixel_count_correlation == layer_stats_from_spikes(tr).pixel_count_correlation
-    assert layer_stats_from_spikes(sample_bursty_trace((16,), T, 0.2, 0.5, samples=2)).pixel_count_correlation is None
+    # An FC input: `channel` pairs each line's count with the next line's; no vertical pairs.
+    fc = make_trace("local_blobs", (16,), T, 0.3, samples=2, seed=5)
+    for entry in layer_stats_from_spikes(fc).pixel_count_correlation:
+        counts = fc[: T // entry.window * entry.window].reshape(T // entry.window, entry.window, 2, 16).sum(axis=1)
+        x, y = counts[..., :-1].ravel().astype(float), counts[..., 1:].ravel().astype(float)
+        assert entry.vertical is None
+        assert entry.channel == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-9)

@@ -437,7 +437,7 @@ def temporal_line_units(d: DensityModel, cols: int, tws: int, layer: Layer) -> L
     steps of 32 steps or fewer) it is active, and the mean spikes of an active unit; how
     much a unit's activity shared by the layer's receptive field varies
     (`shared_window_cv`) and carries over to the next unit (the recorded tiles' next-window
-    correlation); how alike neighbouring lines are (`pair_correlation`); the share of lines
+    correlation); how alike neighbouring lines are (`neighbour_correlation`); the share of lines
     whose spikes form one run (`clumped_share` at the window); and, for units of several
     steps, the lines' spikes in 32-step blocks (how their rates differ)."""
     block = cols * tws
@@ -452,8 +452,21 @@ def temporal_line_units(d: DensityModel, cols: int, tws: int, layer: Layer) -> L
     widest = d.line_window_count_pmf(32, 1) if unit > 1 else None
     return LineUnits(tuple(np.round(pmf, 9)), round(max(spikes, 1.0), 6),
                      round(shared_window_cv(d, field, layer.C, unit), 6), round(correlation, 6), round(float(d.rate), 9),
-                     round(pair_correlation(d, unit), 6), round(d.clumped_share(tws), 6),
+                     round(neighbour_correlation(d, layer, unit, tws), 6), round(d.clumped_share(tws), 6),
                      tuple(np.round(widest, 9)) if widest is not None else None)
+
+
+def neighbour_correlation(d: DensityModel, layer: Layer, unit: int, tws: int) -> float:
+    """How alike consecutive lines of a temporal step run are: the correlation of two
+    neighbouring lines' active indicators in a unit (`pair_correlation`), or, for an FC
+    layer whose recorded next line's spike counts in a window of `tws` steps are more alike
+    (`pixel_count_correlations`), that: near saturation every line is active in a unit and
+    only the counts tell a blob's lines from the rest (local blobs at rate 0.5: consecutive
+    lines' counts correlate 0.65 at TWS 8 while their unit indicators do 0.16)."""
+    indicators = pair_correlation(d, unit)
+    if layer.type != "fc":
+        return indicators
+    return max(indicators, min(d.pixel_count_correlations(tws)[1], 1.0))
 
 
 def pair_correlation(d: DensityModel, tws: int) -> float:
@@ -552,7 +565,8 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # before it (the array's activity-free cycles but its pipeline fill, which ends the layer).
     spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
     if spread is not None:
-        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, f["sin_l1"], sp_mbs)
+        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, f["sin_l1"], sp_mbs,
+                      f["row_weight"])
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
@@ -568,7 +582,8 @@ def spatial_row(layer: Layer, mode: str, cols: int, tws: int, d: DensityModel) -
     if mode != "spatial":
         return {}
     pixels = (cols - 1) * layer.stride + layer.S
-    vertical, channel = d.pixel_count_correlations(tws)
+    # An FC step's next row is the next output rows' pass over other lines: nothing repeats.
+    vertical, channel = d.pixel_count_correlations(tws) if layer.type != "fc" else (0.0, 0.0)
     # A tile's rows run over the R kernel rows of a channel, then the next channel's.
     correlation = float(np.clip(((layer.R - 1) * vertical + channel) / layer.R, 0.0, 1.0))
     return {"row": tuple(np.round(d.row_active_pixels_pmf(pixels, tws), 9)), "taps": layer.S, "stride": layer.stride,
@@ -588,14 +603,18 @@ def chain_windows(m) -> float | np.ndarray:
 
 
 def overlap_tiles(layer: Layer, m, loads: dict, overlapped: dict, varying: dict, compute, spread, fill_latency,
-                  sin_l1, sp_mbs) -> None:
+                  sin_l1, sp_mbs, issued) -> None:
     """Adds to `overlapped` and `varying` (in place) the L1 tiles' pipeline of fills against
     work (`pipelined_tiles`) and the ends of an inference's activity that stay in sequence
     (`sequential_ends`: the array's decay steps are its load less its varying part, its
-    pipeline fill and the GLB port's fixed load). Mapping fields and loads may be arrays."""
+    pipeline fill and the GLB port's fixed load); `issued`: the share of steps issued.
+    Mapping fields and loads may be arrays."""
+    tiles = l1_tile_count(layer, m)
+    out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
     overlapped["tiles"], varying["tiles"] = pipelined_tiles(
-        l1_tile_count(layer, m), overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300),
-        compute, spread)
+        tiles, overlapped["glb_port"], varying["glb_port"] / np.maximum(loads["glb_port"], 1e-300), compute, spread,
+        held_tile_work(layer, m, tiles, out_tiles, compute, loads["array"] - compute - (m.rows + m.cols - 1), spread[3],
+                       issued))
     decay = loads["array"] - varying["array"] - (m.rows + m.cols - 1) - (overlapped["glb_port"] - varying["glb_port"])
     last_membrane, first_fill = sequential_ends(layer, m, sin_l1, sp_mbs, varying["array"] - compute,
                                                 varying["glb_port"] / np.maximum(fill_latency, 1.0), decay)
@@ -631,10 +650,11 @@ TILE_POINTS = 16   # equal-probability points of a tile's activity
 
 
 def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed) -> tuple | None:
-    """(fill scales [.., TILE_POINTS], work scales [.., TILE_POINTS], alike [..]) of a
-    mapping or of arrays of mappings (`m`'s fields, `sin_l1` and `feed` broadcast together):
-    an L1 tile's GLB fill and array work relative to the mean tile's, TILE_POINTS equally
-    likely values each, and how alike consecutive tiles are (0 to 1); None when the
+    """(fill scales [.., TILE_POINTS], work scales [.., TILE_POINTS], alike [..], active [..])
+    of a mapping or of arrays of mappings (`m`'s fields, `sin_l1` and `feed` broadcast
+    together): an L1 tile's GLB fill and array work relative to the mean tile's, TILE_POINTS
+    equally likely values each, how alike consecutive tiles are (0 to 1) and the probability
+    that a tile holds any spike (as recorded); None when the
     statistics do not record tile activity (`DensityModel.tile_activity`).
     - Fill: the tile's active SP-MBs; in an FC layer the groups of `fc_tag_group` lines
       holding its active lines (placed at random); in a conv layer channels over the whole
@@ -650,6 +670,7 @@ def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed
     c_l1, tb, tb_glb, cols, tws = (v.ravel().astype(np.int64) for v in fields[:5])
     sin_l1, feed = fields[5].ravel().astype(np.float64), np.round(fields[6].ravel().astype(np.float64), 2)
     fill, work, alike = np.empty((c_l1.size, TILE_POINTS)), np.empty((c_l1.size, TILE_POINTS)), np.zeros(c_l1.size)
+    active = np.zeros(c_l1.size)
     group = tag_group(layer, arch, layer.C)
     for channels, steps in np.unique(np.stack([c_l1, tb], axis=1), axis=0).tolist():
         pmf = d.tile_activity(channels, steps)
@@ -657,6 +678,7 @@ def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed
             return None
         tile = (c_l1 == channels) & (tb == steps)
         mass = quantile_slices(pmf)
+        active[tile] = 1 - pmf[0] / pmf.sum()
         for columns, window in np.unique(np.stack([cols[tile], tws[tile]], axis=1), axis=0).tolist():
             sel = tile & (cols == columns) & (tws == window)
             issued, busiest = step_cycles(len(pmf) - 1, steps, window, columns)
@@ -672,7 +694,8 @@ def tile_spread(layer: Layer, arch: SpikeXArch, d: DensityModel, m, sin_l1, feed
         for p in np.unique(sin_l1[tile]).tolist():
             fill[tile & (sin_l1 == p)] = chunk_points(max(channels // group, 1), p, chunk_active)
     shape = fields[0].shape
-    return fill.reshape(*shape, TILE_POINTS), work.reshape(*shape, TILE_POINTS), alike.reshape(shape)
+    return (fill.reshape(*shape, TILE_POINTS), work.reshape(*shape, TILE_POINTS), alike.reshape(shape),
+            active.reshape(shape))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -731,12 +754,39 @@ def relative(points: np.ndarray) -> np.ndarray:
     return np.where(mean > 0, points / np.where(mean > 0, mean, 1.0), 1.0)
 
 
-def pipelined_tiles(tiles, glb, glb_share, compute, spread: tuple) -> tuple:
+def held_tile_work(layer: Layer, m, tiles, out_tiles, compute, membrane, active, issued) -> tuple:
+    """(share of the L1 tiles, their work in all, its activity-driven share) for the tiles
+    whose feeder waits for the previous output tile's membrane steps (`membrane`: the
+    layer's chain or membrane steps in sequence): the first channel chunk of each output
+    tile, when it issues any step (`active`: the probability a tile does; `issued`: the share
+    of all steps issued). Its steps enter
+    the array only as the columns finish their membrane, so the next fill (issued when this
+    tile's feeder is done, double buffering) waits for them too; a silent tile's feeder
+    waits for nothing. Temporal mode: the columns finish one after the other and up to
+    cols - 1 of the tile's steps wait in their weight registers, their work done by the
+    time the chain ends; spatial mode: every column runs its own membrane at once, nothing
+    waits ahead. (Simulator timeline, channel-skewed rate 0.1, TWS 8, one channel per tile:
+    the output tile's 62-cycle chain held the next fill, 192 cycles per output tile against
+    the 160 of fills overlapping it.)"""
+    issued_per_active_tile = issued * layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (
+        m.rows * m.cols * m.tws * tiles * np.maximum(active, 1e-12))
+    queued = np.where(np.asarray(m.mode) == "temporal",
+                      np.minimum((m.cols - 1) / np.maximum(issued_per_active_tile, 1e-12), 1.0), 0.0)
+    share = out_tiles / tiles
+    work = compute * (1 - queued)
+    waited = work + active * membrane * tiles / out_tiles
+    # The queued steps' work overlaps the membrane steps, so the tile takes no less than its work.
+    return share, np.maximum(waited, compute), np.where(waited > compute, work / np.maximum(waited, 1e-300), 1.0)
+
+
+def pipelined_tiles(tiles, glb, glb_share, compute, spread: tuple, held: tuple) -> tuple:
     """(load, activity-driven part) of the L1 tiles' fills against the feeder: the
     `tile_pipeline` of the GLB port's `glb` cycles, `glb_share` of them activity-driven,
-    against the feeder's `compute` (membrane steps follow the feeder and overlap the next
-    fill). Its fixed part is the fill's."""
-    pipeline = tile_pipeline(tiles, glb, compute, glb_share, 1.0, *spread)
+    against the feeder's `compute`; for the `held` share of tiles (`held_tile_work`)
+    against their work with the membrane steps they wait for. Its fixed part is the fill's."""
+    share, held_work, held_varying = held
+    pipeline = ((1 - share) * tile_pipeline(tiles, glb, compute, glb_share, 1.0, *spread[:3])
+                + share * tile_pipeline(tiles, glb, held_work, glb_share, held_varying, *spread[:3]))
     return pipeline, pipeline - glb * (1 - glb_share)
 
 

@@ -222,7 +222,7 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
     spread = tile_spread(layer, arch, d, m, p, feed) if skips_steps else None
     if spread is not None:
-        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, p, sp_mbs)
+        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, p, sp_mbs, f["row_weight"])
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
 
 

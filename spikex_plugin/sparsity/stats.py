@@ -56,13 +56,14 @@ File format `spikex-firing-stats/1` (JSON or YAML), per layer, for the spikes th
   line is active in k = 0..g of the group's windows (a last partial group left out): how
   many of a PTB pass's columns a tap takes, and how that differs between lines. Layers of
   more than 8192 lines count every k-th line of a sample, k = lines // 4096.
-- `pixel_count_correlation` (optional, conv/pool inputs, recorded with `coactivity`; absent
-  in older files, and then the model takes a spatial row's pixels as independent of the
-  previous row's): per window w = 1, 2, 4, 8, 16 up to T, the Pearson correlation of a
-  pixel's spike count in an aligned window with that of the pixel one row down (same
-  channel, `vertical`) and of the same pixel in the next channel (`channel`), over every
-  such pair, window and sample; None where the counts do not vary. How a spatial row's
-  busy pixels stay in the same columns over the next kernel row and channel.
+- `pixel_count_correlation` (optional, recorded with `coactivity`; absent in older files,
+  and then the model takes a spatial row's pixels as independent of the previous row's):
+  per window w = 1, 2, 4, 8, 16 up to T, the Pearson correlation of a pixel's spike count
+  in an aligned window with that of the pixel one row down (same channel, `vertical`) and
+  of the same pixel in the next channel (`channel`), over every such pair, window and
+  sample; None where the counts do not vary. How a spatial row's busy pixels stay in the
+  same columns over the next kernel row and channel. An FC input is one pixel of C
+  channels (`vertical` None): `channel` is how alike neighbouring lines' counts are.
 """
 
 from __future__ import annotations
@@ -573,8 +574,10 @@ class FiringAccumulator:
                 self.coactivity[key] = self.coactivity.get(key, 0) + counts
             for key, counts in line_counts.items():
                 self.window_counts[key] = self.window_counts.get(key, 0) + counts
-            if len(self.shape) == 3 and picked.shape[1]:
-                for key, sums in pixel_count_moments(picked).items():
+            if len(self.shape) in (1, 3) and picked.shape[1]:
+                # An FC input is one pixel of C channels: its `channel` neighbour is the next line.
+                pixels = picked if len(self.shape) == 3 else picked.reshape(*picked.shape, 1, 1)
+                for key, sums in pixel_count_moments(pixels).items():
                     self.pixel_moments[key] = self.pixel_moments.get(key, 0) + sums
         self.samples += samples
 
