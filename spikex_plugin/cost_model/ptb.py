@@ -243,14 +243,18 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     # a position's window groups and then repeat that time pattern at the next position,
     # which the busiest of two consecutive window groups does not describe.
     persistence = round(d.pass_persistence(lines, max(shape.group_windows) * m.tws), 6) if shape.positions == 1 else 0.0
-    array = pass_pipeline_cycles(tuple(stages), shape.passes, m.tws, tile_groups, persistence) + fill
+    exposed = ptb_exposed_transfers(layer, m, arch, d, words["fill_GLB"] * bpa["GLB"] / shape.passes, out_bits)
+    # The first GLB tile's load holds the first fill, so the passes' pipeline starts after it
+    # (a silent pass's membrane walk does not wait for it); every port waits for it.
+    array = pass_pipeline_cycles(tuple(stages), shape.passes, m.tws, tile_groups, persistence,
+                                 fills_from=exposed["before"]) + fill
     loads = {"array": array, **port_loads(actions, arch)}
     bound = max(loads, key=loads.get)
-    exposed = ptb_exposed_transfers(layer, m, arch, d, words["fill_GLB"] * bpa["GLB"] / shape.passes, out_bits)
     # A pass's fill streams GLB words into L1 one cycle behind: one cycle of latency per pass.
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + shape.passes,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
-    cycles = max(overlapped.values()) + exposed["cycles"]
+    overlapped = {name: load + (0.0 if name == "array" else exposed["before"]) for name, load in overlapped.items()}
+    cycles = max(overlapped.values()) + exposed["after"]
     parts = {"accumulate": accumulate, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"]}
     return priced(layer.name, m, arch, actions, cycles, parts, bound)
 
@@ -315,7 +319,7 @@ class PassStages:
 
 @functools.lru_cache(maxsize=1024)
 def pass_pipeline_cycles(groups: tuple[PassStages, ...], passes: int, tws: int, tile_groups: int,
-                         persistence: float = 0.0, sequence: int = 64, replicas: int = 64) -> float:
+                         persistence: float = 0.0, sequence: int = 64, replicas: int = 64, fills_from: float = 0.0) -> float:
     """Expected array cycles of `passes` passes (window groups in turn; the windows of a GLB
     time tile, `tile_groups` window groups, chain their membrane) through three stages that
     hand off as PTB's buffers do:
@@ -334,7 +338,9 @@ def pass_pipeline_cycles(groups: tuple[PassStages, ...], passes: int, tws: int, 
     (second half of the run) times `passes`. With `persistence` r a pass repeats the
     previous pass's draw (its quantile of L) with probability r, else draws afresh: passes
     of one busy or quiet stretch of input come together, and the pipeline waits less for
-    long passes among short ones than when every pass is drawn afresh."""
+    long passes among short ones than when every pass is drawn afresh. The first fill starts
+    at cycle `fills_from` (after the first GLB tile's load); a run longer than `sequence`
+    passes adds it to its steady-state time."""
     rng = np.random.default_rng(0)
     k_run = min(passes, sequence)
     group_of = np.arange(k_run) % len(groups)
@@ -345,7 +351,7 @@ def pass_pipeline_cycles(groups: tuple[PassStages, ...], passes: int, tws: int, 
             uniforms[k] = np.where(repeat[k], uniforms[k - 1], uniforms[k])
     live = [inverse_cdf(np.asarray(groups[i].pmf) / sum(groups[i].pmf), u) for i, u in zip(group_of, uniforms)]
     zero = np.zeros(replicas)
-    fill_end, feeder, last_take, mem_start, chain_end = zero, zero, zero, zero - tws, zero
+    fill_end, feeder, last_take, mem_start, chain_end = zero + fills_from, zero, zero, zero - tws, zero
     feed_end = [zero, zero]   # the two passes before
     ends = []
     for k in range(k_run):
@@ -370,15 +376,15 @@ def pass_pipeline_cycles(groups: tuple[PassStages, ...], passes: int, tws: int, 
     if passes <= sequence:
         return float(ends[-1])
     half = k_run // 2
-    return float((ends[-1] - ends[half - 1]) / (k_run - half) * passes)
+    return float((ends[-1] - ends[half - 1]) / (k_run - half) * passes + fills_from)
 
 
 def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: DensityModel,
                           pass_bits: float, out_bits: float) -> dict[str, float]:
     """Transfers nothing can overlap: the first GLB tile's load from DRAM, the last pass's
     outputs into the GLB and the last GLB tile's outputs back to DRAM (the first pass's L1
-    fill is the start of `pass_pipeline_cycles`). Returns their cycles, their GLB reads and
-    writes, and their DRAM cycles."""
+    fill is the start of `pass_pipeline_cycles`). Returns their cycles (in all, "before" and
+    "after" the passes), their GLB reads and writes, and their DRAM cycles."""
     bpa = arch.bits_per_action
     dram_time = bpa["DRAM"] / 8 / arch.extras.dram_bytes_per_s * arch.clock_hz / bpa["DRAM"]
     line_live = 1 - d.p_line_silent(layer.T)
@@ -396,7 +402,7 @@ def ptb_exposed_transfers(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Dens
     first = max(arch.port_cycles("GLB", 0.0, first_in / bpa["GLB"]), first_in * dram_time)
     last = arch.port_cycles("GLB", 0.0, last_pass_out) + max(arch.port_cycles("GLB", last_out / bpa["GLB"], 0.0),
                                                              last_out * dram_time)
-    return {"cycles": first + last, "glb_reads": last_out / bpa["GLB"],
+    return {"cycles": first + last, "before": first, "after": last, "glb_reads": last_out / bpa["GLB"],
             "glb_writes": first_in / bpa["GLB"] + last_pass_out, "dram": (first_in + last_out) * dram_time}
 
 

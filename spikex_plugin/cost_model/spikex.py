@@ -566,8 +566,10 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
     if spread is not None:
         overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, f["sin_l1"], sp_mbs,
-                      f["row_weight"])
-    cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["cycles"]
+                      f["row_weight"], exposed["before"])
+    else:
+        overlapped = {name: load + exposed["before"] for name, load in overlapped.items()}
+    cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["after"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
     return cycles, parts
@@ -603,12 +605,15 @@ def chain_windows(m) -> float | np.ndarray:
 
 
 def overlap_tiles(layer: Layer, m, loads: dict, overlapped: dict, varying: dict, compute, spread, fill_latency,
-                  sin_l1, sp_mbs, issued) -> None:
+                  sin_l1, sp_mbs, issued, before) -> None:
     """Adds to `overlapped` and `varying` (in place) the L1 tiles' pipeline of fills against
     work (`pipelined_tiles`) and the ends of an inference's activity that stay in sequence
     (`sequential_ends`: the array's decay steps are its load less its varying part, its
     pipeline fill and the GLB port's fixed load); `issued`: the share of steps issued.
-    Mapping fields and loads may be arrays."""
+    `before`: the transfers before the first tile (the first GLB tile, its first L1 tile),
+    which every port and the tiles wait for, and the array only as the first active tile's
+    fill does (the decay steps of the silent ones before it run meanwhile; a silent
+    inference's decay steps wait for nothing). Mapping fields and loads may be arrays."""
     tiles = l1_tile_count(layer, m)
     out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
     overlapped["tiles"], varying["tiles"] = pipelined_tiles(
@@ -617,14 +622,15 @@ def overlap_tiles(layer: Layer, m, loads: dict, overlapped: dict, varying: dict,
                        issued))
     decay = loads["array"] - varying["array"] - (m.rows + m.cols - 1) - (overlapped["glb_port"] - varying["glb_port"])
     last_membrane, first_fill = sequential_ends(layer, m, sin_l1, sp_mbs, varying["array"] - compute,
-                                                varying["glb_port"] / np.maximum(fill_latency, 1.0), decay)
+                                                varying["glb_port"] / np.maximum(fill_latency, 1.0), decay, before)
     overlapped["tiles"] = overlapped["tiles"] + last_membrane
-    overlapped["array"] = overlapped["array"] + first_fill
+    for name in overlapped:
+        overlapped[name] = overlapped[name] + (first_fill if name == "array" else before)
 
 
 def sequential_ends(layer: Layer, m, sin_l1: float | np.ndarray, sp_mbs: float | np.ndarray,
                     membrane_extra: float | np.ndarray, fill_per_tile: float | np.ndarray,
-                    decay: float | np.ndarray) -> tuple:
+                    decay: float | np.ndarray, before: float | np.ndarray = 0.0) -> tuple:
     """(last membrane, first fill): cycles per inference that stay in sequence at the ends
     of its activity (mapping fields and arguments may be arrays). The active tiles' fills
     and membrane steps overlap one another (a tile's membrane steps run while the next
@@ -637,11 +643,13 @@ def sequential_ends(layer: Layer, m, sin_l1: float | np.ndarray, sp_mbs: float |
     first fill F waits only for what exceeds the decay x D before it, D the share of one
     pass over the input (it repeats per output row block and pixel column) and x the first
     of the k active SP-MBs' places (each uniform over the pass, k their mean given any is
-    active): E[max(0, F - x D)] = D (a - (1 - (1 - min(a, 1))^(k + 1)) / (k + 1)), a = F / D."""
+    active): E[max(0, F - x D)] = D (a - (1 - (1 - min(a, 1))^(k + 1)) / (k + 1)), a = F / D.
+    F also holds the transfers `before` the first tile (their mean over inferences: an
+    inference without spikes moves none, so one with some moves `before` / P(any active))."""
     any_active = -np.expm1(sp_mbs * np.log1p(-np.minimum(sin_l1, 1 - 1e-15)))
     active = np.maximum(sp_mbs * sin_l1 / np.maximum(any_active, 1e-300), 1.0)
     decay = np.maximum(decay, 1e-9) / (layer.M / m.rows * layer.P * layer.Q / m.q_cols)
-    a = fill_per_tile / decay
+    a = (fill_per_tile + before / np.maximum(any_active, 1e-300)) / decay
     exposed_fill = decay * (a + np.expm1((active + 1) * np.log1p(-np.minimum(a, 1 - 1e-15))) / (active + 1))
     return any_active * np.minimum(m.tws - 1.0, membrane_extra), any_active * exposed_fill
 

@@ -222,8 +222,11 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
     spread = tile_spread(layer, arch, d, m, p, feed) if skips_steps else None
     if spread is not None:
-        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, p, sp_mbs, f["row_weight"])
-    return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["cycles"]
+        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, p, sp_mbs, f["row_weight"],
+                      exposed["before"])
+    else:
+        overlapped = {name: load + exposed["before"] for name, load in overlapped.items()}
+    return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["after"]
 
 
 def expected_slowest(loads: dict, varying: dict, sp_mbs: np.ndarray, p: np.ndarray, n: int) -> np.ndarray:
