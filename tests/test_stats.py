@@ -268,6 +268,22 @@ def test_packed_rows_follow_coactive_lines():
     assert independent.expected_packed_rows(72, cols, tws) < 0.7 * np.mean(busiest)
 
 
+def test_silent_groups_over_several_recorded_windows():
+    """Active lines of all 256 FC lines over 64 steps, four times the largest recorded window:
+    a group silent in one 16-step window need not be silent in the next. The probability
+    that none is active over 64 steps against the trace's own 64-step blocks (brute force),
+    and the mean against lines x occupancy. Read off one 16-step window, local blobs at rate
+    0.01 gave 0.125 where the trace has no silent block."""
+    from spikex_plugin.sim.traces import make_trace
+
+    for family, rate in (("local_blobs", 0.01), ("bursty", 0.002), ("bernoulli", 0.0005)):
+        tr = make_trace(family, (256,), 64, rate, samples=16, seed=7)
+        d = ActualDataDensity(layer_stats_from_spikes(tr))
+        pmf = d.active_lines_pmf(256, 64)
+        assert pmf[0] == pytest.approx(np.mean(~tr.any(axis=(0, 2))), abs=1e-9)
+        assert np.arange(257) @ pmf == pytest.approx(256 * d.p_nonempty(1, 64), rel=1e-6)
+
+
 @pytest.mark.parametrize("n,p", [(1, 0.3), (16, 0.005), (64, 0.5), (500, 0.02), (3000, 0.999)])
 def test_binomial_pmf_matches_scipy(n, p):
     """The lgamma binomial the pricing uses (to avoid importing scipy.stats) against scipy's:
