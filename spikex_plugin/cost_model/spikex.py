@@ -503,7 +503,9 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     """Cycles: array work (issued weight steps through the column line, each column's membrane
     steps, the temporal window chain; fill/drain once), overlapped (double buffering) with
     each buffer's port and the DRAM bandwidth, the slowest of these per inference averaged
-    over how many SP-MBs an inference wakes; plus the transfers nothing overlaps."""
+    over how many SP-MBs an inference wakes, all after the transfers before the first tile
+    (which the array's decay steps of silent tiles overlap: `overlap_tiles`); plus the
+    transfers after the last tile."""
     steps = layer.T * layer.M * layer.P * layer.Q * layer.C * layer.R * layer.S / (m.rows * m.cols * m.tws)
     skips_steps = arch.extras.skipping.zero_spikes and arch.extras.skipping.zero_windows
     if skips_steps:
@@ -554,12 +556,15 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # The array's spike-driven part (accumulations, membrane steps beyond one per window)
     # rises and falls with the same activity.
     loads["array"], varying["array"] = array, compute + (chain - windows if m.mode == "temporal" else membrane - out_tiles)
-    # The exposed transfers run before or after everything else, not overlapped.
+    # The exposed transfers run before or after everything else, overlapped by nothing but
+    # the array's decay steps (`overlap_tiles`).
     exposed = exposed_transfers(layer, m, arch, f)
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + fill_latency,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
     # The feeder reads a tile's issued steps out of its L1 half; the next fill into the
-    # other half overlaps that (membrane steps follow the feeder and overlap the fills).
+    # other half overlaps that (membrane steps follow the feeder and overlap the fills, but an
+    # output tile's membrane holds the next tile's feeder and so the fill after it:
+    # `held_tile_work`).
     # The first active tile's fill and the last one's membrane overlap nothing: each adds
     # to the load the other one overlaps (`sequential_ends`), the fill less the decay steps
     # before it (the array's activity-free cycles but its pipeline fill, which ends the layer).
