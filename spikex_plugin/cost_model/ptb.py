@@ -31,7 +31,8 @@ from typing import Literal
 
 import numpy as np
 
-from spikex_plugin.cost_model.spikex import LayerCost, overlapped_glb_port, port_loads, priced
+from spikex_plugin.cost_model.spikex import (LayerCost, overlapped_glb_port, port_loads, priced,
+                                              start_after_first_load)
 from spikex_plugin.cost_model.stsap import binomial_tap_columns, independent_first_fit, inverse_cdf, recorded_tap_columns
 from spikex_plugin.hardware.arch import SpikeXArch
 from spikex_plugin.mapping.mapping import PTBMapping
@@ -253,7 +254,7 @@ def evaluate_ptb_layer(layer: Layer, m: PTBMapping, arch: SpikeXArch, d: Density
     # A pass's fill streams GLB words into L1 one cycle behind: one cycle of latency per pass.
     overlapped = {**loads, "glb_port": overlapped_glb_port(actions, arch, exposed) + shape.passes,
                   "dram": max(loads["dram"] - exposed["dram"], 0.0)}
-    overlapped = {name: load + (0.0 if name == "array" else exposed["before"]) for name, load in overlapped.items()}
+    start_after_first_load(overlapped, exposed["before"], 0.0)   # the array's waits are in its recurrence
     cycles = max(overlapped.values()) + exposed["after"]
     parts = {"accumulate": accumulate, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"]}
     return priced(layer.name, m, arch, actions, cycles, parts, bound)

@@ -569,11 +569,8 @@ def layer_cycles(layer: Layer, m: SpikeXMapping, arch: SpikeXArch, d: DensityMod
     # to the load the other one overlaps (`sequential_ends`), the fill less the decay steps
     # before it (the array's activity-free cycles but its pipeline fill, which ends the layer).
     spread = tile_spread(layer, arch, d, m, f["sin_l1"], feed) if skips_steps else None
-    if spread is not None:
-        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, f["sin_l1"], sp_mbs,
-                      f["row_weight"], exposed["before"])
-    else:
-        overlapped = {name: load + exposed["before"] for name, load in overlapped.items()}
+    overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, f["sin_l1"], sp_mbs,
+                  f["row_weight"], exposed["before"])
     cycles = expected_slowest(overlapped, varying, sp_mbs, f["sin_l1"]) + exposed["after"]
     parts = {"accumulate": compute, "membrane": membrane, "fill_drain": fill, **loads, "exposed": exposed["cycles"],
              "fill_latency": fill_latency}
@@ -618,7 +615,12 @@ def overlap_tiles(layer: Layer, m, loads: dict, overlapped: dict, varying: dict,
     `before`: the transfers before the first tile (the first GLB tile, its first L1 tile),
     which every port and the tiles wait for, and the array only as the first active tile's
     fill does (the decay steps of the silent ones before it run meanwhile; a silent
-    inference's decay steps wait for nothing). Mapping fields and loads may be arrays."""
+    inference's decay steps wait for nothing). Without `spread` (no recorded tile activity,
+    or no step skipping) only the transfers `before`, which every load then waits for.
+    Mapping fields and loads may be arrays."""
+    if spread is None:
+        start_after_first_load(overlapped, before, before)
+        return
     tiles = l1_tile_count(layer, m)
     out_tiles = layer.T / m.tb * layer.M / m.rows * layer.P * layer.Q / m.q_cols
     overlapped["tiles"], varying["tiles"] = pipelined_tiles(
@@ -629,8 +631,14 @@ def overlap_tiles(layer: Layer, m, loads: dict, overlapped: dict, varying: dict,
     last_membrane, first_fill = sequential_ends(layer, m, sin_l1, sp_mbs, varying["array"] - compute,
                                                 varying["glb_port"] / np.maximum(fill_latency, 1.0), decay, before)
     overlapped["tiles"] = overlapped["tiles"] + last_membrane
+    start_after_first_load(overlapped, before, first_fill)
+
+
+def start_after_first_load(overlapped: dict, before, array_wait) -> None:
+    """Adds (in place) the transfers `before` the first tile to every load but the array's,
+    which waits `array_wait` for them (the decay steps of silent windows need no data)."""
     for name in overlapped:
-        overlapped[name] = overlapped[name] + (first_fill if name == "array" else before)
+        overlapped[name] = overlapped[name] + (array_wait if name == "array" else before)
 
 
 def sequential_ends(layer: Layer, m, sin_l1: float | np.ndarray, sp_mbs: float | np.ndarray,

@@ -221,11 +221,8 @@ def layer_cycles(layer: Layer, m: MappingArrays, arch: SpikeXArch, d: MemoDensit
     overlapped = {**loads, "glb_port": glb + fill_latency, "dram": np.maximum(loads["dram"] - exposed["dram"], 0.0)}
     p = np.broadcast_to(np.asarray(f["sin_l1"], dtype=np.float64), (n,))
     spread = tile_spread(layer, arch, d, m, p, feed) if skips_steps else None
-    if spread is not None:
-        overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, p, sp_mbs, f["row_weight"],
-                      exposed["before"])
-    else:
-        overlapped = {name: load + exposed["before"] for name, load in overlapped.items()}
+    overlap_tiles(layer, m, loads, overlapped, varying, compute, spread, fill_latency, p, sp_mbs,
+                  f["row_weight"], exposed["before"])
     return expected_slowest(overlapped, varying, sp_mbs, p, n) + exposed["after"]
 
 
